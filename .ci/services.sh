@@ -1,0 +1,24 @@
+# Sourced by .ci/run: install (when missing) and start the system services the suite uses.
+# PostgreSQL (Debian's package) for the production-profile tests, Chromium for the UI test.
+# Exports TRADEPULSE_TEST_PG_URL and TRADEPULSE_REQUIRE_SERVICES=1 so those tests may not skip.
+
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+pg_port=55432
+pg_data=/tmp/tradepulse-ci-pg
+if ! pg_isready -h 127.0.0.1 -p "$pg_port" >/dev/null 2>&1; then
+  rm -rf "$pg_data"
+  mkdir -p "$pg_data" && chown postgres "$pg_data"
+  su postgres -c "/usr/lib/postgresql/$pg_version/bin/initdb -D $pg_data -A trust -U postgres" >/dev/null
+  su postgres -c "/usr/lib/postgresql/$pg_version/bin/pg_ctl -D $pg_data -o '-p $pg_port -k /tmp -c listen_addresses=127.0.0.1' -l $pg_data/log -w start" >/dev/null
+fi
+export TRADEPULSE_TEST_PG_URL="postgresql://postgres@127.0.0.1:${pg_port}/postgres"
+export TRADEPULSE_REQUIRE_SERVICES=1

@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export TRADEPULSE_HOME ?= $(CURDIR)/var
+export DAGSTER_HOME ?= $(TRADEPULSE_HOME)/dagster
+
+.PHONY: install run test test-fast bench peers clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: Dagster UI + daemon on http://127.0.0.1:3000 with a simulated vendor (Ctrl-C stops all)
+run: install
+	exec $(PY) -m tradepulse_assets.devserver
+
+## make test: the whole suite
+test: install
+	$(PY) -m pytest
+
+## make test-fast: skip the tests that start real servers
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+## make peers: the separate environment of benchmark peers (they pin old scipy/numpy)
+$(VENV)-peers/.installed: benchmarks/requirements-peers.txt
+	$(PYTHON) -m venv $(VENV)-peers
+	$(VENV)-peers/bin/pip install --quiet --upgrade pip
+	$(VENV)-peers/bin/pip install --quiet -r benchmarks/requirements-peers.txt
+	touch $@
+
+peers: $(VENV)-peers/.installed
+
+clean:
+	rm -rf var build *.egg-info

@@ -1,0 +1,20 @@
+"""Markets: the registry of venues we ingest, their trading calendars and session partitions.
+
+This layer imports nothing else of ours; every other layer asks it what a trading minute is.
+"""
+
+from tradepulse_assets.markets.bars import BAR_COLUMNS, BarSchema
+from tradepulse_assets.markets.calendars import MarketCalendar, SessionHours, calendar_for
+from tradepulse_assets.markets.registry import IngestionMode, Market, MarketRegistry, load_registry
+
+__all__ = [
+    "BAR_COLUMNS",
+    "BarSchema",
+    "IngestionMode",
+    "Market",
+    "MarketCalendar",
+    "MarketRegistry",
+    "SessionHours",
+    "calendar_for",
+    "load_registry",
+]
