@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 
 ## make run: Dagster UI + daemon on http://127.0.0.1:3000 with a simulated vendor (Ctrl-C stops all)
 run: install
-	exec $(PY) -m tradepulse_assets.devserver
+	exec $(PY) -m tradepulse_assets.cli.devserver
 
 ## make test: the whole suite
 test: install
