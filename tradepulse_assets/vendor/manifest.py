@@ -1,0 +1,257 @@
+"""The drop format's manifest, and the landing-time checks of a bar file against it.
+
+A vendor drop is ``<root>/<market>/<session>/`` with bar files and ``manifest.json`` (see
+``docs/vendor-format.md``). The manifest is the vendor's promise: file sizes, sha256 digests and record
+counts, the session's condition and a revision number. The ingestion side calls ``verify_file`` and
+``parse_bar_file`` before any quality gate runs, so a corrupt or truncated delivery is caught at landing
+(``landing_verification``) with the file named, instead of surfacing later as a confusing gate failure.
+"""
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+
+import polars as pl
+
+from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS, SCHEMA_VERSION
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+CONDITIONS = ("available", "degraded", "pending", "missing")
+BAR_FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+GROUND_TRUTH_DIR = "_ground_truth"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read or is inconsistent; the message names its source."""
+
+
+class BarFileError(ValueError):
+    """A bar file that cannot be parsed; names the file and the cause."""
+
+    def __init__(self, name: str, cause: str):
+        super().__init__(f"bar file {name}: {cause}")
+        self.name = name
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One landing-verification finding for one file."""
+
+    check: str  # size | sha256 | record_count | parse | missing_file
+    file: str
+    message: str
+    expected: object = None
+    actual: object = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    name: str
+    size: int
+    sha256: str
+    record_count: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    market: str
+    session: dt.date
+    revision: int
+    published_at: dt.datetime
+    condition: str
+    files: tuple[ManifestFile, ...]
+    schema_version: int = SCHEMA_VERSION
+    vendor: str = "simulator"
+    previous_revisions: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        if self.condition not in CONDITIONS:
+            raise ManifestError(
+                f"manifest {self.market}/{self.session}: condition {self.condition!r} not in {', '.join(CONDITIONS)}"
+            )
+        if self.published_at.tzinfo is None:
+            raise ManifestError(f"manifest {self.market}/{self.session}: published_at has no time zone")
+
+    @property
+    def record_count(self) -> int:
+        return sum(f.record_count for f in self.files)
+
+    def file(self, name: str) -> ManifestFile:
+        for entry in self.files:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"manifest {self.market}/{self.session} r{self.revision} lists no file {name!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "manifest_format": MANIFEST_FORMAT,
+            "schema_version": self.schema_version,
+            "vendor": self.vendor,
+            "market": self.market,
+            "session": self.session.isoformat(),
+            "revision": self.revision,
+            "published_at": _iso_utc(self.published_at),
+            "condition": self.condition,
+            "record_count": self.record_count,
+            "files": [asdict(f) for f in self.files],
+            "previous_revisions": list(self.previous_revisions),
+        }
+
+    def to_json(self) -> bytes:
+        """Canonical bytes (sorted keys, fixed indentation): the same manifest is always the same bytes."""
+        return (json.dumps(self.to_dict(), sort_keys=True, indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str, source: str = MANIFEST_NAME) -> "Manifest":
+        try:
+            doc = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"manifest {source}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ManifestError(f"manifest {source}: top level is {type(doc).__name__}, expected an object")
+        required = ("market", "session", "revision", "published_at", "condition", "files")
+        missing = [k for k in required if k not in doc]
+        if missing:
+            raise ManifestError(f"manifest {source}: missing field(s) {', '.join(missing)}")
+        try:
+            files = tuple(
+                ManifestFile(str(f["name"]), int(f["size"]), str(f["sha256"]), int(f["record_count"]))
+                for f in doc["files"]
+            )
+            manifest = cls(
+                market=str(doc["market"]),
+                session=dt.date.fromisoformat(str(doc["session"])),
+                revision=int(doc["revision"]),
+                published_at=dt.datetime.fromisoformat(str(doc["published_at"]).replace("Z", "+00:00")),
+                condition=str(doc["condition"]),
+                files=files,
+                schema_version=int(doc.get("schema_version", SCHEMA_VERSION)),
+                vendor=str(doc.get("vendor", "unknown")),
+                previous_revisions=tuple(doc.get("previous_revisions", ())),
+            )
+        except ManifestError as exc:
+            raise ManifestError(f"manifest {source}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"manifest {source}: malformed field ({type(exc).__name__}: {exc})") from None
+        if "record_count" in doc and int(doc["record_count"]) != manifest.record_count:
+            raise ManifestError(
+                f"manifest {source}: record_count {doc['record_count']} != sum of file counts {manifest.record_count}"
+            )
+        return manifest
+
+
+def _iso_utc(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_bar_file(name: str) -> bool:
+    return not name.startswith((".", "_")) and name.lower().endswith(BAR_FILE_SUFFIXES)
+
+
+def archived_manifest_name(revision: int) -> str:
+    """Where revision ``revision``'s manifest is kept once a restatement supersedes it."""
+    return f"manifest.r{revision}.json"
+
+
+def describe_file(name: str, data: bytes) -> ManifestFile:
+    """A manifest entry for ``data`` (parses it to count records: a file we cannot parse gets no entry)."""
+    return ManifestFile(name=name, size=len(data), sha256=sha256_hex(data), record_count=parse_bar_file(name, data).height)
+
+
+# --- bar files ----------------------------------------------------------------------------------------
+
+
+def parse_bar_file(name: str, data: bytes) -> pl.DataFrame:
+    """Parse a bar file by extension (Parquet, CSV, gzip CSV).
+
+    Types are not forced onto the frame: a renamed or retyped column stays visible for the schema gate.
+    CSV has no types, so there (only) known columns are cast to the bar schema where they cast cleanly and
+    ``ts`` text is read as UTC.
+    """
+    lower = name.lower()
+    try:
+        if lower.endswith(".parquet"):
+            return pl.read_parquet(io.BytesIO(data))
+        if lower.endswith(".csv.gz"):
+            return _typed_csv(pl.read_csv(io.BytesIO(gzip.decompress(data)), infer_schema=False))
+        if lower.endswith(".csv"):
+            return _typed_csv(pl.read_csv(io.BytesIO(data), infer_schema=False))
+    except BarFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every parser failure becomes one typed error naming the file
+        raise BarFileError(name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    raise BarFileError(name, f"unsupported extension; expected one of {', '.join(BAR_FILE_SUFFIXES)}")
+
+
+def _typed_csv(frame: pl.DataFrame) -> pl.DataFrame:
+    columns = {**BAR_COLUMNS, **OPTIONAL_BAR_COLUMNS}
+    casts = []
+    for col in frame.columns:
+        target = columns.get(col)
+        if target is None:
+            continue
+        if col == "ts":
+            parsed = frame[col].str.to_datetime(time_unit="us", strict=False, time_zone="UTC")
+            if parsed.null_count() == frame[col].null_count():
+                casts.append(parsed.alias("ts"))
+            continue
+        cast = frame[col].cast(target, strict=False)
+        if cast.null_count() == frame[col].null_count():
+            casts.append(cast.alias(col))
+    return frame.with_columns(casts) if casts else frame
+
+
+def write_bar_file(name: str, frame: pl.DataFrame) -> bytes:
+    """Serialise ``frame`` by extension with fixed settings, so the same frame is always the same bytes."""
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(frame.to_arrow(), buf, compression="zstd", compression_level=3, write_statistics=True)
+        return buf.getvalue()
+    text = _csv_text(frame)
+    if lower.endswith(".csv.gz"):
+        return gzip.compress(text, compresslevel=6, mtime=0)  # mtime=0: no timestamp in the gzip header
+    if lower.endswith(".csv"):
+        return text
+    raise BarFileError(name, f"unsupported extension; expected one of {', '.join(BAR_FILE_SUFFIXES)}")
+
+
+def _csv_text(frame: pl.DataFrame) -> bytes:
+    if "ts" in frame.columns and frame.schema["ts"] == pl.Datetime("us", "UTC"):
+        frame = frame.with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return frame.write_csv().encode()
+
+
+def verify_file(entry: ManifestFile, data: bytes) -> list[Fault]:
+    """Landing verification of one file against its manifest entry: size, sha256, then record count."""
+    faults = []
+    if len(data) != entry.size:
+        faults.append(Fault("size", entry.name, f"{entry.name}: size {len(data)} bytes, manifest says {entry.size}",
+                            entry.size, len(data)))
+    digest = sha256_hex(data)
+    if digest != entry.sha256:
+        faults.append(Fault("sha256", entry.name, f"{entry.name}: sha256 {digest[:12]}..., manifest says "
+                            f"{entry.sha256[:12]}...", entry.sha256, digest))
+    try:
+        rows = parse_bar_file(entry.name, data).height
+    except BarFileError as exc:
+        faults.append(Fault("parse", entry.name, str(exc)))
+        return faults
+    if rows != entry.record_count:
+        faults.append(Fault("record_count", entry.name, f"{entry.name}: {rows} records, manifest says "
+                            f"{entry.record_count}", entry.record_count, rows))
+    return faults
