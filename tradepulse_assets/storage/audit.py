@@ -1,0 +1,212 @@
+"""The ingestion audit trail: ``observability/audit/ingestion_events.jsonl`` under ``$TRADEPULSE_HOME``.
+
+One JSON object per line, keys sorted, with an ISO-8601 UTC ``time``. Writers are the Dagster daemon, run workers
+and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock file and
+writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a shared lock,
+so they never see half a line. If a writer died mid-line (power loss), the next writer starts a fresh line, and
+:meth:`AuditLog.read` reports the torn line by number instead of guessing.
+
+Why the file stays on a filesystem in the S3 profile too: S3 has no append, and the alternatives are worse for
+an audit trail. Rewriting one object is a read-modify-write race between processes; one object per event makes
+every read a listing of thousands of objects and loses the single ordered file the runbook points people at.
+So the audit log lives on the local (or shared, e.g. NFS/EFS with working ``flock``) filesystem of
+``$TRADEPULSE_HOME`` in both profiles; an :class:`AuditLog` built from an S3 store is refused with that
+explanation rather than silently writing somewhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from tradepulse_assets.storage.home import AUDIT_LOG, home_path, tradepulse_home
+from tradepulse_assets.storage.object_store import LocalObjectStore, StorageError
+
+__all__ = ["REQUIRED_FIELDS", "AuditLog", "AuditLogCorrupt", "InvalidAuditEvent", "utc_now"]
+
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "event": str,
+    "market": str,
+    "session": (str, date),
+    "batch": str,
+    "rows": int,
+    "sha256": str,
+    "outcome": str,
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InvalidAuditEvent(StorageError, ValueError):
+    """An event missing a required field or with a field of the wrong kind."""
+
+
+class AuditLogCorrupt(StorageError):
+    """A line of the audit file is not a JSON object (a torn write or a hand edit)."""
+
+    def __init__(self, path: Path, line_number: int, detail: str) -> None:
+        super().__init__(f"{path}:{line_number}: not a JSON object ({detail})")
+        self.path = path
+        self.line_number = line_number
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise InvalidAuditEvent(f"time {moment!r} is naive; audit times are UTC-aware")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _normalize(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Validate required fields and return the record to write (dates as ISO strings, ``time`` set)."""
+    missing = [name for name in REQUIRED_FIELDS if name not in event]
+    if missing:
+        raise InvalidAuditEvent(f"audit event lacks required field(s) {missing}: {dict(event)!r}")
+    record = dict(event)
+    for name, kind in REQUIRED_FIELDS.items():
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, kind) or value == "":
+            raise InvalidAuditEvent(f"audit field {name!r}={value!r} must be a non-empty {kind}")
+    if record["rows"] < 0:
+        raise InvalidAuditEvent(f"audit field 'rows'={record['rows']} must be >= 0")
+    if not _SHA256.match(record["sha256"]):
+        raise InvalidAuditEvent(f"audit field 'sha256'={record['sha256']!r} must be 64 lowercase hex digits")
+    if isinstance(record["session"], date):
+        record["session"] = record["session"].isoformat()
+    else:
+        try:
+            date.fromisoformat(record["session"])
+        except ValueError:
+            raise InvalidAuditEvent(f"audit field 'session'={record['session']!r} is not YYYY-MM-DD") from None
+    moment = record.get("time", now)
+    if isinstance(moment, str):
+        try:
+            moment = _parse_time(moment)
+        except ValueError:
+            raise InvalidAuditEvent(f"audit field 'time'={record['time']!r} is not ISO-8601") from None
+    if not isinstance(moment, datetime):
+        raise InvalidAuditEvent(f"audit field 'time'={moment!r} must be a datetime or ISO string")
+    record["time"] = _iso_utc(moment)
+    return record
+
+
+class AuditLog:
+    """Append-only JSONL audit trail, safe for concurrent writers across processes on one host (or NFS/EFS)."""
+
+    def __init__(
+        self,
+        root: Path | str | LocalObjectStore | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        fsync: bool = True,
+    ) -> None:
+        """``root`` is the home directory (default ``$TRADEPULSE_HOME``) or a local store rooted there."""
+        if isinstance(root, LocalObjectStore):
+            base = root.root
+        elif root is None:
+            base = tradepulse_home()
+        elif isinstance(root, (str, Path)):
+            base = Path(root)
+        else:
+            describe = getattr(root, "describe", lambda: repr(root))()
+            raise StorageError(
+                f"the audit log needs a filesystem with flock, not {describe}: S3 has no append. "
+                "Pass the TRADEPULSE_HOME directory (local or shared filesystem); see the module docstring."
+            )
+        self.path = home_path(AUDIT_LOG, base)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._clock = clock
+        self._fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"AuditLog({str(self.path)!r})"
+
+    @contextlib.contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``event``, stamp ``time`` (clock, unless given), append it as one line; return the record."""
+        record = _normalize(event, self._clock())
+        try:
+            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except TypeError as error:
+            raise InvalidAuditEvent(f"audit event is not JSON-serializable: {error}") from None
+        payload = (line + "\n").encode("utf-8")
+        with self._locked(fcntl.LOCK_EX):
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _ends_mid_line(fd):
+                    payload = b"\n" + payload  # keep a torn line from a crashed writer on its own line
+                written = os.write(fd, payload)
+                while written < len(payload):  # only on a full disk or a signal; still under the lock
+                    written += os.write(fd, payload[written:])
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        return record
+
+    def read(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        skip_corrupt: bool = False,
+        **where: Any,
+    ) -> list[dict[str, Any]]:
+        """Events in file order, those with ``since <= time < until`` and ``field == value`` for each ``where``.
+
+        A line that is not a JSON object raises :class:`AuditLogCorrupt` (file and line number) unless
+        ``skip_corrupt``. ``session`` may be given as a date.
+        """
+        wanted = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in where.items()}
+        try:
+            with self._locked(fcntl.LOCK_SH):
+                text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        events = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"a JSON {type(record).__name__}")
+                moment = _parse_time(record["time"])
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                if skip_corrupt:
+                    continue
+                raise AuditLogCorrupt(self.path, number, str(error)) from None
+            if since is not None and moment < since:
+                continue
+            if until is not None and moment >= until:
+                continue
+            if all(record.get(key) == value for key, value in wanted.items()):
+                events.append(record)
+        return events
+
+
+def _ends_mid_line(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"

@@ -1,0 +1,544 @@
+"""One object-store interface over a local directory and an S3 bucket.
+
+Why: the embedded profile keeps the lake, landing files and quarantine under ``$TRADEPULSE_HOME``; the production
+profile keeps them in an S3 bucket (any endpoint). Everything above this module writes *keys*, never paths, so
+the same code runs on both, and the behaviour tests run the same assertions against both implementations.
+
+Guarantees both implementations give:
+
+- **Atomic writes.** ``put_bytes`` is one ``put_object`` on S3; locally it writes a temporary file in the target
+  directory, fsyncs it and ``os.replace``-s it into place, so a reader sees the old bytes or the new bytes, never
+  a torn file, and a crashed writer leaves no visible partial object (temporary names are hidden from ``list``).
+- **Tags.** S3 object tags on S3; locally a sidecar ``<key>.tags.json`` (written atomically, hidden from
+  ``list``). Tags follow S3 semantics on both: ``put_bytes`` replaces the tag set (no tags = none), ``put_tags``
+  replaces it, ``copy`` copies it. Tag keys/values are validated against S3's rules on both stores, so a tag
+  accepted locally is never rejected in production.
+- **Keys** are validated the same way (no leading ``/``, no empty, ``.`` or ``..`` segments) so a key can never
+  escape the local root and never means two different objects on S3.
+- **Polars access.** ``polars_source(key)`` plus ``storage_options`` let ``pl.read_parquet``/``scan_parquet``
+  read an object directly (a local path, or ``s3://bucket/key`` with credentials and endpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "InvalidKey",
+    "InvalidTags",
+    "LocalObjectStore",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "S3Credentials",
+    "S3ObjectStore",
+    "StorageError",
+    "TAGS_SUFFIX",
+    "object_store_from_url",
+    "validate_key",
+    "validate_tags",
+]
+
+#: Suffix of the local tag sidecar; reserved on both stores so a key means the same object everywhere.
+TAGS_SUFFIX = ".tags.json"
+#: Prefix of local temporary files; reserved and hidden from listings.
+TMP_PREFIX = ".tp-tmp-"
+
+_S3_MAX_TAGS = 10
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
+
+
+class StorageError(Exception):
+    """Base class of object-store errors."""
+
+
+class InvalidKey(StorageError, ValueError):
+    """A key (or prefix) that could escape the store root or name two objects."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"invalid object key {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class InvalidTags(StorageError, ValueError):
+    """Tags that S3 would reject."""
+
+
+class ObjectNotFound(StorageError, LookupError):
+    """The key does not exist in the store."""
+
+    def __init__(self, key: str, store: str) -> None:
+        super().__init__(f"object {key!r} not found in {store}")
+        self.key = key
+        self.store = store
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object. ``etag`` is the MD5 hex of the content on both stores (S3's single-put ETag)."""
+
+    key: str
+    size: int
+    etag: str
+    modified: datetime
+
+
+def validate_key(key: str, *, prefix: bool = False) -> str:
+    """Return ``key`` if it is a safe object key, else raise :class:`InvalidKey`.
+
+    With ``prefix=True`` the empty string and a trailing ``/`` are allowed (listing prefixes).
+    """
+    if not isinstance(key, str):
+        raise InvalidKey(repr(key), "keys are strings")
+    if key == "":
+        if prefix:
+            return key
+        raise InvalidKey(key, "empty key")
+    if key.startswith("/"):
+        raise InvalidKey(key, "leading '/' (keys are relative to the store root)")
+    if "\\" in key or "\x00" in key:
+        raise InvalidKey(key, "backslash or NUL character")
+    segments = key.split("/")
+    if prefix and segments[-1] == "":
+        segments = segments[:-1]
+    for segment in segments:
+        if segment == "":
+            raise InvalidKey(key, "empty path segment ('//' or trailing '/')")
+        if segment in (".", ".."):
+            raise InvalidKey(key, f"'{segment}' segment")
+        if segment.startswith(TMP_PREFIX):
+            raise InvalidKey(key, f"segments starting with {TMP_PREFIX!r} are reserved for temporary files")
+    if not prefix and key.endswith(TAGS_SUFFIX):
+        raise InvalidKey(key, f"the suffix {TAGS_SUFFIX!r} is reserved for tag sidecars")
+    return key
+
+
+def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Return tags as a plain dict if S3 would accept them, else raise :class:`InvalidTags`."""
+    if not tags:
+        return {}
+    if len(tags) > _S3_MAX_TAGS:
+        raise InvalidTags(f"at most {_S3_MAX_TAGS} tags per object, got {len(tags)}")
+    clean: dict[str, str] = {}
+    for name, value in tags.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidTags(f"tag {name!r}={value!r}: keys and values are strings")
+        if not 1 <= len(name) <= 128 or len(value) > 256:
+            raise InvalidTags(f"tag {name!r}: key 1-128 characters, value at most 256")
+        if not _TAG_CHARS.match(name) or not _TAG_CHARS.match(value):
+            raise InvalidTags(f"tag {name!r}={value!r}: only letters, digits, spaces and + - = . _ : / @")
+        if name.lower().startswith("aws:"):
+            raise InvalidTags(f"tag {name!r}: the 'aws:' prefix is reserved")
+        clean[name] = value
+    return clean
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """The operations every store offers; keys are ``/``-separated and relative to the store root."""
+
+    def describe(self) -> str: ...
+
+    def put_bytes(
+        self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
+    ) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]: ...
+
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def get_tags(self, key: str) -> dict[str, str]: ...
+
+    def put_tags(self, key: str, tags: Mapping[str, str]) -> None: ...
+
+    def copy(self, src: str, dst: str) -> None: ...
+
+    def polars_source(self, key: str) -> str: ...
+
+    @property
+    def storage_options(self) -> dict[str, str] | None: ...
+
+
+# --------------------------------------------------------------------------------------------------- local
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a fsynced temporary file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (best effort: some filesystems refuse to fsync directories)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LocalObjectStore:
+    """Objects as files under ``root``; tags in ``<key>.tags.json`` sidecars."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalObjectStore({str(self.root)!r})"
+
+    def describe(self) -> str:
+        return f"local store {self.root}"
+
+    def path(self, key: str) -> Path:
+        """The file that holds ``key`` (validated, always inside ``root``)."""
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def _tags_path(self, key: str) -> Path:
+        path = self.path(key)
+        return path.with_name(path.name + TAGS_SUFFIX)
+
+    def _existing(self, key: str) -> Path:
+        path = self.path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key, self.describe())
+        return path
+
+    def put_bytes(
+        self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
+    ) -> None:
+        """Atomically replace ``key``; its tag set becomes ``tags`` (``content_type`` has no local meaning)."""
+        clean = validate_tags(tags)
+        path = self.path(key)
+        _atomic_write(path, bytes(data))
+        self._write_tags(key, clean)
+
+    def _write_tags(self, key: str, tags: dict[str, str]) -> None:
+        sidecar = self._tags_path(key)
+        if tags:
+            _atomic_write(sidecar, json.dumps(tags, sort_keys=True).encode())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                sidecar.unlink()
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key, self.describe()) from None
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def _walk_files(self, prefix: str) -> list[tuple[str, Path]]:
+        validate_key(prefix, prefix=True)
+        directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*directory.split("/")) if directory else self.root
+        found: list[tuple[str, Path]] = []
+        if not start.is_dir():
+            return found
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TMP_PREFIX)]
+            for name in filenames:
+                if name.startswith(TMP_PREFIX) or name.endswith(TAGS_SUFFIX):
+                    continue
+                full = Path(dirpath, name)
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    found.append((key, full))
+        found.sort()
+        return found
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Keys starting with ``prefix`` (string prefix, as on S3), sorted; sidecars and temp files hidden."""
+        return [key for key, _ in self._walk_files(prefix)]
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Like :meth:`list_keys` with size, MD5 etag (reads each file) and modification time."""
+        infos = []
+        for key, full in self._walk_files(prefix):
+            stat = full.stat()
+            infos.append(
+                ObjectInfo(
+                    key=key,
+                    size=stat.st_size,
+                    etag=_md5_file(full),
+                    modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                )
+            )
+        return infos
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` and its tags; return whether it existed (deleting twice is harmless)."""
+        path = self.path(key)
+        with contextlib.suppress(FileNotFoundError):
+            self._tags_path(key).unlink()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def get_tags(self, key: str) -> dict[str, str]:
+        self._existing(key)
+        try:
+            raw = self._tags_path(key).read_text()
+        except FileNotFoundError:
+            return {}
+        return dict(json.loads(raw))
+
+    def put_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        clean = validate_tags(tags)
+        self._existing(key)
+        self._write_tags(key, clean)
+
+    def copy(self, src: str, dst: str) -> None:
+        data = self.get_bytes(src)
+        tags = self.get_tags(src)
+        self.put_bytes(dst, data, tags=tags)
+
+    def polars_source(self, key: str) -> str:
+        return str(self.path(key))
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------------ S3
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """Static credentials; ``None`` fields fall back to the AWS default chain (env, profile, instance role)."""
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    region: str | None = None
+
+
+def _is_not_found(error: Exception) -> bool:
+    response = getattr(error, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in {"404", "NoSuchKey", "NotFound"} or status == 404
+
+
+class S3ObjectStore:
+    """Objects in ``bucket`` under ``prefix``; tags are real S3 object tags."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "", credentials: S3Credentials | None = None):
+        if len(bucket) < 3 or "/" in bucket:
+            raise StorageError(f"invalid S3 bucket name {bucket!r}")
+        prefix = prefix.strip("/")
+        if prefix:
+            validate_key(prefix + "/", prefix=True)
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix + "/" if prefix else ""
+        self.credentials = credentials or S3Credentials()
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix} at {self.client.meta.endpoint_url}"
+
+    def _full(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def _strip(self, full: str) -> str:
+        return full[len(self.prefix):]
+
+    def put_bytes(
+        self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
+    ) -> None:
+        """One ``put_object`` (atomic on S3) carrying the tag set."""
+        clean = validate_tags(tags)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), "Body": bytes(data)}
+        if clean:
+            kwargs["Tagging"] = urllib.parse.urlencode(clean)
+        if content_type:
+            kwargs["ContentType"] = content_type
+        self.client.put_object(**kwargs)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+        except Exception as error:
+            if _is_not_found(error):
+                raise ObjectNotFound(key, self.describe()) from None
+            raise
+        return bytes(response["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except Exception as error:
+            if _is_not_found(error):
+                return False
+            raise
+        return True
+
+    def _pages(self, prefix: str) -> list[dict[str, Any]]:
+        validate_key(prefix, prefix=True)
+        paginator = self.client.get_paginator("list_objects_v2")
+        contents: list[dict[str, Any]] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            contents.extend(page.get("Contents", []))
+        contents.sort(key=lambda item: item["Key"])
+        return contents
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        return [self._strip(item["Key"]) for item in self._pages(prefix)]
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        return [
+            ObjectInfo(
+                key=self._strip(item["Key"]),
+                size=int(item["Size"]),
+                etag=str(item["ETag"]).strip('"'),
+                modified=item["LastModified"].astimezone(UTC),
+            )
+            for item in self._pages(prefix)
+        ]
+
+    def delete(self, key: str) -> bool:
+        existed = self.exists(key)
+        self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        return existed
+
+    def get_tags(self, key: str) -> dict[str, str]:
+        try:
+            response = self.client.get_object_tagging(Bucket=self.bucket, Key=self._full(key))
+        except Exception as error:
+            if _is_not_found(error):
+                raise ObjectNotFound(key, self.describe()) from None
+            raise
+        return {item["Key"]: item["Value"] for item in response.get("TagSet", [])}
+
+    def put_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        clean = validate_tags(tags)
+        tag_set = [{"Key": name, "Value": value} for name, value in clean.items()]
+        try:
+            self.client.put_object_tagging(Bucket=self.bucket, Key=self._full(key), Tagging={"TagSet": tag_set})
+        except Exception as error:
+            if _is_not_found(error):
+                raise ObjectNotFound(key, self.describe()) from None
+            raise
+
+    def copy(self, src: str, dst: str) -> None:
+        """Server-side copy; S3 copies the tag set by default (``TaggingDirective=COPY``)."""
+        source = {"Bucket": self.bucket, "Key": self._full(src)}
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=self._full(dst), CopySource=source)
+        except Exception as error:
+            if _is_not_found(error):
+                raise ObjectNotFound(src, self.describe()) from None
+            raise
+
+    def polars_source(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """Options for polars' object_store client: endpoint (unless AWS's own), region, credentials if known."""
+        options: dict[str, str] = {}
+        endpoint = self.client.meta.endpoint_url
+        if endpoint and not urllib.parse.urlparse(endpoint).hostname.endswith("amazonaws.com"):
+            options["aws_endpoint_url"] = endpoint
+            if endpoint.startswith("http://"):
+                options["aws_allow_http"] = "true"
+        region = self.credentials.region or self.client.meta.region_name
+        if region:
+            options["aws_region"] = region
+        if self.credentials.access_key_id and self.credentials.secret_access_key:
+            options["aws_access_key_id"] = self.credentials.access_key_id
+            options["aws_secret_access_key"] = self.credentials.secret_access_key
+            if self.credentials.session_token:
+                options["aws_session_token"] = self.credentials.session_token
+        return options
+
+
+# --------------------------------------------------------------------------------------------------- factory
+
+
+def object_store_from_url(
+    url: str | Path,
+    *,
+    endpoint_url: str | None = None,
+    credentials: S3Credentials | None = None,
+    client: Any = None,
+) -> LocalObjectStore | S3ObjectStore:
+    """Build a store from ``file:///abs/path``, a plain path, or ``s3://bucket[/prefix]``.
+
+    For S3, ``client`` (a boto3 S3 client) wins; otherwise one is made from ``endpoint_url`` and ``credentials``
+    (fields left ``None`` use boto3's default chain).
+    """
+    text = str(url)
+    parsed = urllib.parse.urlparse(text)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise StorageError(f"S3 URL {text!r} has no bucket (expected s3://bucket/prefix)")
+        creds = credentials or S3Credentials()
+        if client is None:
+            import boto3
+
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                aws_access_key_id=creds.access_key_id,
+                aws_secret_access_key=creds.secret_access_key,
+                aws_session_token=creds.session_token,
+                region_name=creds.region,
+            )
+        return S3ObjectStore(client, parsed.netloc, parsed.path.lstrip("/"), credentials=creds)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise StorageError(f"file URL {text!r} names a host; use file:///absolute/path")
+        return LocalObjectStore(Path(urllib.parse.unquote(parsed.path)))
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
+        raise StorageError(f"unsupported object-store URL scheme {parsed.scheme!r} in {text!r} (file, s3 or a path)")
+    return LocalObjectStore(Path(text))
