@@ -1,0 +1,217 @@
+"""Hurst exponent estimators: DFA-1 and rescaled range with the Anis-Lloyd correction.
+
+Why two: DFA is robust to slow trends in intraday returns, R/S is the classical estimator most
+consumers know; disagreement between them is itself a signal. Both follow the peer packages
+exactly (``MFDFA`` for DFA with q=2, order 1; ``nolds.hurst_rs(fit="poly", corrected=True)``
+for R/S) so a value here can be reproduced there with the same scales.
+
+Inputs are *increments* (returns, fractional Gaussian noise): DFA builds the profile
+``cumsum(x - mean(x))`` itself, as MFDFA does, so DFA of fGn with Hurst H gives a slope of H.
+A 2-D input holds one series per row (e.g. many rolling windows) and is processed in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._fit import ols_slope
+from ._validate import as_float_array, as_scales, require_finite, require_length, require_not_constant
+
+DFA_MIN_SCALE = 3  # a line through a segment needs more than order + 1 = 2 points (MFDFA drops lag <= 2)
+RS_MIN_N = 2  # the unbiased standard deviation needs 2 points
+
+
+# --------------------------------------------------------------------------------------------- DFA
+@njit(cache=True)
+def _dfa_fluctuation_1d(x: np.ndarray, scales: np.ndarray, out: np.ndarray) -> None:
+    n = x.size
+    mean = 0.0
+    for i in range(n):
+        mean += x[i]
+    mean /= n
+    profile = np.empty(n)
+    acc = 0.0
+    for i in range(n):
+        acc += x[i] - mean
+        profile[i] = acc
+    for k in range(scales.size):
+        s = scales[k]
+        nseg = n // s
+        centre = (s - 1) / 2.0
+        stt = s * (s * s - 1.0) / 12.0
+        total = 0.0
+        for direction in range(2):  # forward segments from the start, backward ones from the end (as MFDFA)
+            offset = 0 if direction == 0 else n % s
+            for v in range(nseg):
+                start = offset + v * s
+                sy = 0.0
+                sty = 0.0
+                for i in range(s):
+                    yv = profile[start + i]
+                    sy += yv
+                    sty += (i - centre) * yv
+                ybar = sy / s
+                slope = sty / stt
+                sr = 0.0
+                for i in range(s):
+                    sr += profile[start + i] - ybar - slope * (i - centre)
+                rmean = sr / s
+                ss = 0.0
+                for i in range(s):
+                    r = profile[start + i] - ybar - slope * (i - centre) - rmean
+                    ss += r * r
+                total += ss / s
+        out[k] = math.sqrt(total / (2 * nseg))
+
+
+@njit(cache=True, parallel=True)
+def _dfa_batch(x: np.ndarray, scales: np.ndarray, fluct: np.ndarray, hurst: np.ndarray) -> None:
+    logs = np.log(scales.astype(np.float64))
+    for row in prange(x.shape[0]):
+        _dfa_fluctuation_1d(x[row], scales, fluct[row])
+        logf = np.log(fluct[row])
+        hurst[row] = ols_slope(logs, logf, np.isfinite(logf))
+
+
+def default_dfa_scales(n: int, n_scales: int = 12, smallest: int = 16) -> np.ndarray:
+    """Log-spaced integer scales from ``smallest`` to ``n // 4`` (at least 4 segments per direction)."""
+    largest = n // 4
+    if largest < smallest:
+        smallest = max(DFA_MIN_SCALE, largest // 2)
+    require_length(largest, DFA_MIN_SCALE + 1, "dfa scales (n // 4)", "points")
+    return np.unique(np.round(np.logspace(np.log10(smallest), np.log10(largest), n_scales)).astype(np.int64))
+
+
+def _prepare(x: object, name: str, min_len: int) -> np.ndarray:
+    arr = as_float_array(x, name, (1, 2))
+    require_length(arr.shape[-1], min_len, name)
+    require_finite(arr, name)
+    require_not_constant(arr, name)
+    return np.atleast_2d(arr)
+
+
+def dfa(x: object, scales: object | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DFA-1 (q = 2) of increments ``x``: returns ``(hurst, scales, fluctuation)``.
+
+    ``x`` is 1-D (one series) or 2-D (one series per row, processed in parallel); ``hurst`` has
+    shape ``()`` or ``(rows,)`` and ``fluctuation`` ``(n_scales,)`` or ``(rows, n_scales)``.
+    ``fluctuation[k]`` equals ``MFDFA.MFDFA(x, scales, q=2, order=1)[1][k, 0]`` and ``hurst`` is the
+    least-squares slope of ``log F`` on ``log scales``.
+    """
+    arr = _prepare(x, "dfa input", 2 * (DFA_MIN_SCALE + 1))
+    n = arr.shape[1]
+    sc = default_dfa_scales(n) if scales is None else as_scales(scales, "dfa scales", DFA_MIN_SCALE, n)
+    fluct = np.empty((arr.shape[0], sc.size))
+    hurst = np.empty(arr.shape[0])
+    _dfa_batch(arr, sc, fluct, hurst)
+    if np.ndim(x) == 1:
+        return hurst[0], sc, fluct[0]
+    return hurst, sc, fluct
+
+
+def hurst_dfa(x: object, scales: object | None = None) -> float | np.ndarray:
+    """Hurst exponent by DFA-1; see :func:`dfa`."""
+    return dfa(x, scales)[0]
+
+
+# --------------------------------------------------------------------------------------------- R/S
+def expected_rs(n: int) -> float:
+    """Anis-Lloyd expected (R/S)_n of white noise (Peters' large-n form above 340), as in nolds."""
+    i = np.arange(1, n)
+    back = float(np.sum(np.sqrt((n - i) / i)))
+    if n <= 340:
+        middle = math.gamma((n - 1) * 0.5) / math.sqrt(math.pi) / math.gamma(n * 0.5)
+    else:
+        middle = 1.0 / math.sqrt(n * math.pi * 0.5)
+    return (n - 0.5) / n * middle * back
+
+
+@njit(cache=True)
+def _rs_1d(x: np.ndarray, nvals: np.ndarray, out: np.ndarray) -> None:
+    total_n = x.size
+    for k in range(nvals.size):
+        n = nvals[k]
+        m = total_n // n
+        acc = 0.0
+        cnt = 0
+        for seg in range(m):
+            start = seg * n
+            mean = 0.0
+            for i in range(n):
+                mean += x[start + i]
+            mean /= n
+            cum = 0.0
+            hi = -np.inf
+            lo = np.inf
+            ss = 0.0
+            for i in range(n):
+                d = x[start + i] - mean
+                cum += d
+                if cum > hi:
+                    hi = cum
+                if cum < lo:
+                    lo = cum
+                ss += d * d
+            r = hi - lo
+            if r != 0.0:  # zero ranges are excluded (nolds does the same)
+                acc += r / math.sqrt(ss / (n - 1))
+                cnt += 1
+        out[k] = acc / cnt if cnt > 0 else np.nan
+
+
+@njit(cache=True, parallel=True)
+def _rs_batch(x: np.ndarray, nvals: np.ndarray, log_expected: np.ndarray, corrected: bool,
+              rsvals: np.ndarray, hurst: np.ndarray) -> None:
+    logn = np.log(nvals.astype(np.float64))
+    for row in prange(x.shape[0]):
+        _rs_1d(x[row], nvals, rsvals[row])
+        y = np.log(rsvals[row])
+        if corrected:
+            y = y - log_expected
+        slope = ols_slope(logn, y, np.isfinite(y))
+        hurst[row] = slope + 0.5 if corrected else slope
+
+
+def default_rs_nvals(n: int, n_values: int = 12, smallest: int = 8) -> np.ndarray:
+    """Log-spaced integer subseries lengths from ``smallest`` to ``n // 4`` (at least 4 subseries)."""
+    largest = n // 4
+    require_length(largest, smallest + 1, "rs nvals (n // 4)", "points")
+    return np.unique(np.round(np.logspace(np.log10(smallest), np.log10(largest), n_values)).astype(np.int64))
+
+
+def rescaled_range(x: object, nvals: object | None = None, corrected: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R/S analysis of ``x``: returns ``(hurst, nvals, rs)`` with ``rs[k] = (R/S)_{nvals[k]}``.
+
+    Same conventions as ``nolds.hurst_rs(x, nvals, fit="poly", corrected=corrected, unbiased=True)``:
+    subseries are cut from the start, the tail is dropped, zero ranges are excluded, and with the
+    Anis-Lloyd correction the fit is on ``log (R/S)_n - log E[(R/S)_n]`` and ``hurst = slope + 0.5``.
+    """
+    arr = _prepare(x, "rs input", 2 * (RS_MIN_N + 1))
+    n = arr.shape[1]
+    nv = default_rs_nvals(n) if nvals is None else as_scales(nvals, "rs nvals", RS_MIN_N, n)
+    log_expected = np.log(np.array([expected_rs(int(v)) for v in nv]))
+    rsvals = np.empty((arr.shape[0], nv.size))
+    hurst = np.empty(arr.shape[0])
+    _rs_batch(arr, nv, log_expected, bool(corrected), rsvals, hurst)
+    if np.ndim(x) == 1:
+        return hurst[0], nv, rsvals[0]
+    return hurst, nv, rsvals
+
+
+def hurst_rs(x: object, nvals: object | None = None, corrected: bool = True) -> float | np.ndarray:
+    """Hurst exponent by rescaled range; see :func:`rescaled_range`."""
+    return rescaled_range(x, nvals, corrected)[0]
+
+
+def sliding_windows(x: object, window: int, step: int) -> np.ndarray:
+    """Rows ``x[k*step : k*step + window]`` as a read-only 2-D view (feed it to the 2-D estimators)."""
+    arr = as_float_array(x, "series", (1,))
+    if window < 1 or step < 1:
+        raise ValueError(f"window and step must be positive, got window={window}, step={step}")
+    require_length(arr.size, window, "series")
+    view = np.lib.stride_tricks.sliding_window_view(arr, window)[::step]
+    return view
