@@ -85,8 +85,8 @@ class IncidentBrief:
             raise CommunicationError("incident brief: incident_id is empty")
         if len(self.incident_id) > MAX_DEDUP_KEY:
             raise CommunicationError(
-                f"incident brief {self.incident_id[:40]}...: incident_id is {len(self.incident_id)} characters,"
-                f" PagerDuty dedup keys allow {MAX_DEDUP_KEY}"
+                f"incident brief {self.incident_id[:40]}...: incident_id is {len(self.incident_id)}"
+                f" characters, PagerDuty dedup keys allow {MAX_DEDUP_KEY}"
             )
         if isinstance(self.markets, str):
             raise CommunicationError(
@@ -96,13 +96,15 @@ class IncidentBrief:
         object.__setattr__(self, "markets", tuple(self.markets))
         if self.severity not in SEVERITIES:
             raise CommunicationError(
-                f"incident {self.incident_id}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}"
+                f"incident {self.incident_id}: severity {self.severity!r}"
+                f" is not one of {', '.join(SEVERITIES)}"
             )
         for name in ("eta", "range_start", "range_end"):
             value = getattr(self, name)
             if isinstance(value, dt.datetime) and value.tzinfo is None:
                 raise CommunicationError(
-                    f"incident {self.incident_id}: {name} {value.isoformat()} is naive; pass an aware UTC datetime"
+                    f"incident {self.incident_id}: {name} {value.isoformat()} is naive;"
+                    " pass an aware UTC datetime"
                 )
 
 
@@ -168,13 +170,13 @@ COMMUNICATION_PLAN: Mapping[Stage, PlanRow] = MappingProxyType(
 
 def format_instant(value: dt.datetime) -> str:
     """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (PagerDuty and the outbox)."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_human_time(value: dt.date | dt.datetime) -> str:
     """A date as ``2026-03-09``; an aware datetime as ``2026-03-09 15:00 UTC`` (texts people read)."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return value.isoformat()
 
 
@@ -192,7 +194,9 @@ def format_range(start: dt.date | dt.datetime, end: dt.date | dt.datetime) -> st
 def _require(brief: IncidentBrief, stage: Stage, name: str) -> Any:
     value = getattr(brief, name)
     if value is None or value == () or value == "":
-        raise CommunicationError(f"incident {brief.incident_id}: stage {stage.value} needs {name}, which is empty")
+        raise CommunicationError(
+            f"incident {brief.incident_id}: stage {stage.value} needs {name}, which is empty"
+        )
     return value
 
 
@@ -258,7 +262,7 @@ def _message(
 
 
 def pagerduty_resolve(brief: IncidentBrief, *, at: dt.datetime | None = None) -> Message:
-    """The PagerDuty ``resolve`` for an incident (validation pass and exit); idempotent on PagerDuty's side."""
+    """The PagerDuty ``resolve`` for an incident (validation pass and exit); PagerDuty ignores repeats."""
     return _message(
         Stage.VALIDATION_PASS,
         brief,

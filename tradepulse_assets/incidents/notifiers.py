@@ -25,10 +25,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import fcntl
+import http.client
 import json
 import logging
 import os
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -62,7 +62,7 @@ Sleep = Callable[[float], None]
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,19 +103,20 @@ class NotifierConfigError(ValueError):
 
 
 class Redactor:
-    """Replaces secrets (and, for URLs, their path and query, where webhook tokens live) in text."""
+    """Replaces secrets in text: each secret whole and, for a URL, its path and last path segment
+    (where webhook tokens live), so a server echoing only part of the URL is scrubbed too."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if s)
         needles: set[str] = set()
-        for secret in secrets:
-            if not secret:
-                continue
+        for secret in self._secrets:
             needles.add(secret)
             parsed = urllib.parse.urlsplit(secret)
             if parsed.scheme and parsed.netloc:
-                tail = secret[len(f"{parsed.scheme}://{parsed.netloc}") :]
-                if len(tail) > 1:
-                    needles.add(tail)
+                needles.add(secret[len(f"{parsed.scheme}://{parsed.netloc}") :])
+                segments = [seg for seg in parsed.path.split("/") if seg]
+                if len(segments) >= 2 and len(segments[-1]) >= 8:
+                    needles.add(segments[-1])
         # Longest first, so a URL is replaced whole before its path is.
         self._needles = tuple(sorted((n for n in needles if len(n) >= 4), key=len, reverse=True))
 
@@ -125,12 +126,10 @@ class Redactor:
         return text
 
     def merged(self, other: Redactor) -> Redactor:
-        merged = Redactor()
-        merged._needles = tuple(sorted(set(self._needles) | set(other._needles), key=len, reverse=True))
-        return merged
+        return Redactor(self._secrets + other._secrets)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._needles)} secrets)"
+        return f"Redactor({len(self._secrets)} secrets)"
 
 
 def redact_value(value: Any, redact: Redactor) -> Any:
@@ -290,7 +289,7 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - utc_now()).total_seconds())
 
 
@@ -313,8 +312,10 @@ def post_json(url: str, body: Mapping[str, Any], *, timeout: float) -> HttpAnswe
             text = ""
         finally:
             exc.close()
-        return HttpAnswer(exc.code, text, parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None))
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        return HttpAnswer(
+            exc.code, text, parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+        )
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, bad status lines
         reason = getattr(exc, "reason", exc)
         raise TransportError(f"{type(reason).__name__}: {reason}") from None
 
@@ -624,8 +625,13 @@ class Dispatcher:
             notifiers = self.notifiers_for(message.channel)
             if not notifiers:
                 delivery = Delivery(
-                    False, 0, None, f"no notifier for channel {message.channel}", "none",
-                    message.channel, message.dedup_key,
+                    False,
+                    0,
+                    None,
+                    f"no notifier for channel {message.channel}",
+                    "none",
+                    message.channel,
+                    message.dedup_key,
                 )
                 deliveries.append(delivery)
                 self._failed(message, delivery)
@@ -653,7 +659,9 @@ class Dispatcher:
             self._on_failure(message, delivery)
         except Exception as exc:
             logger.error(
-                "on_failure handler raised for %s: %s", message.dedup_key, self._redact(f"{type(exc).__name__}: {exc}")
+                "on_failure handler raised for %s: %s",
+                message.dedup_key,
+                self._redact(f"{type(exc).__name__}: {exc}"),
             )
 
 
@@ -675,7 +683,9 @@ def slack_webhooks_from_env(env: Mapping[str, str]) -> dict[str, str]:
     return {
         slack_channel_from_env_suffix(key[len(SLACK_WEBHOOK_ENV_PREFIX) :]): value.strip()
         for key, value in env.items()
-        if key.startswith(SLACK_WEBHOOK_ENV_PREFIX) and len(key) > len(SLACK_WEBHOOK_ENV_PREFIX) and value.strip()
+        if key.startswith(SLACK_WEBHOOK_ENV_PREFIX)
+        and len(key) > len(SLACK_WEBHOOK_ENV_PREFIX)
+        and value.strip()
     }
 
 

@@ -13,7 +13,7 @@ from tradepulse_assets.incidents.communications import (
     pagerduty_resolve,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def brief(**overrides) -> IncidentBrief:

@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +16,7 @@ from tradepulse_assets.incidents.notifiers import (
     NotifierConfigError,
     OutboxNotifier,
     PagerDutyNotifier,
+    Redactor,
     RetryPolicy,
     SlackWebhookNotifier,
     dispatcher_from_env,
@@ -24,7 +24,7 @@ from tradepulse_assets.incidents.notifiers import (
 )
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply, closed_port_url
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 9, 14, 5, 0, tzinfo=UTC)
 FAST = RetryPolicy(max_attempts=4, base_delay=0.25, max_delay=2.0, timeout=2.0)
 SLACK_PATH = "/services/T0000/B0000/s3cr3tW3bh00kT0ken"
@@ -95,7 +95,9 @@ def test_slack_429_is_retried_after_the_servers_retry_after(server, sleeps):
 def test_slack_5xx_backs_off_exponentially_then_reports_failure_via_on_failure(server, sleeps):
     server.script(SLACK_PATH, [Reply(500, "internal_error")])
     failures = []
-    dispatcher = Dispatcher({"#incidents": [slack(server, sleeps)]}, on_failure=lambda m, d: failures.append((m, d)))
+    dispatcher = Dispatcher(
+        {"#incidents": [slack(server, sleeps)]}, on_failure=lambda m, d: failures.append((m, d))
+    )
     (delivery,) = dispatcher.dispatch([detection("#incidents")])  # must not raise
     assert not delivery.ok and delivery.attempts == 4 and delivery.status_code == 500
     assert "HTTP 500 internal_error" in delivery.error and "gave up after 4 attempts" in delivery.error
@@ -106,7 +108,12 @@ def test_slack_5xx_backs_off_exponentially_then_reports_failure_via_on_failure(s
 
 @pytest.mark.parametrize(
     "status, body",
-    [(400, "invalid_payload"), (403, "action_prohibited"), (404, "channel_not_found"), (410, "channel_is_archived")],
+    [
+        (400, "invalid_payload"),
+        (403, "action_prohibited"),
+        (404, "channel_not_found"),
+        (410, "channel_is_archived"),
+    ],
 )
 def test_slack_permanent_errors_are_not_retried(server, sleeps, status, body):
     server.script(SLACK_PATH, [Reply(status, body), Reply(200, "ok")])
@@ -118,7 +125,14 @@ def test_slack_permanent_errors_are_not_retried(server, sleeps, status, body):
 
 @pytest.mark.parametrize(
     "header, seconds",
-    [("0", 0.0), ("2.5", 2.5), (" 30 ", 30.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("soon", None), (None, None)],
+    [
+        ("0", 0.0),
+        ("2.5", 2.5),
+        (" 30 ", 30.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_retry_after_header_forms(header, seconds):
     assert parse_retry_after(header) == seconds  # an HTTP date in the past means "now"
@@ -134,7 +148,9 @@ def test_slack_timeouts_and_refused_connections_are_retried(server, sleeps):
     delivery = slack(server, sleeps, policy).deliver(detection("#incidents"))
     assert delivery.ok and delivery.attempts == 2
 
-    refused = SlackWebhookNotifier({"#incidents": closed_port_url(SLACK_PATH)}, policy=policy, sleep=sleeps.append)
+    refused = SlackWebhookNotifier(
+        {"#incidents": closed_port_url(SLACK_PATH)}, policy=policy, sleep=sleeps.append
+    )
     delivery = refused.deliver(detection("#incidents"))
     assert not delivery.ok and delivery.attempts == 3 and delivery.status_code is None
     assert "no answer" in delivery.error and "Connection" in delivery.error
@@ -200,7 +216,9 @@ def test_pagerduty_summary_is_truncated_to_1024_characters(server, sleeps):
 
 
 def test_pagerduty_400_is_never_retried(server, sleeps):
-    server.script(PD_PATH, [Reply(400, {"status": "invalid event", "errors": ["'routing_key' invalid"]}), PD_ACCEPTED])
+    server.script(
+        PD_PATH, [Reply(400, {"status": "invalid event", "errors": ["'routing_key' invalid"]}), PD_ACCEPTED]
+    )
     delivery = pagerduty(server, sleeps).deliver(detection("pagerduty"))
     assert not delivery.ok and delivery.attempts == 1 and delivery.status_code == 400
     assert len(server.requests_to(PD_PATH)) == 1 and sleeps == []
@@ -265,7 +283,11 @@ def test_configuration_routes_slack_channels_and_pagerduty_the_rest_to_the_outbo
         "TRADEPULSE_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
     }
     dispatcher = dispatcher_from_env(env, tmp_path / "outbox.jsonl", sleep=sleeps.append)
-    assert dispatcher.routes() == {"#incidents": ["slack"], "#leadership-tech": ["slack"], "pagerduty": ["pagerduty"]}
+    assert dispatcher.routes() == {
+        "#incidents": ["slack"],
+        "#leadership-tech": ["slack"],
+        "pagerduty": ["pagerduty"],
+    }
     messages = messages_for(Stage.DETECTION, BRIEF) + messages_for(Stage.CONTAINMENT, BRIEF)
     deliveries = dispatcher.dispatch(messages)
     assert [(d.channel, d.notifier, d.ok) for d in deliveries] == [
@@ -278,7 +300,7 @@ def test_configuration_routes_slack_channels_and_pagerduty_the_rest_to_the_outbo
 
 def test_secrets_never_reach_errors_logs_reprs_or_the_outbox(server, tmp_path, caplog, sleeps):
     # Every transport fails, so every error path runs: permanent, exhausted and refused.
-    server.script(SLACK_PATH, [Reply(404, f"channel_not_found for {SLACK_PATH}")])
+    server.script(SLACK_PATH, [Reply(404, f"channel_not_found for {SLACK_PATH} (token s3cr3tW3bh00kT0ken)")])
     server.script(PD_PATH, [Reply(500, {"status": "error", "routing_key": ROUTING_KEY})])
     env = {
         "TRADEPULSE_SLACK_WEBHOOK_INCIDENTS": server.url(SLACK_PATH),
@@ -289,7 +311,9 @@ def test_secrets_never_reach_errors_logs_reprs_or_the_outbox(server, tmp_path, c
     failures = []
     outbox = tmp_path / "outbox.jsonl"
     caplog.set_level(logging.DEBUG, logger="tradepulse_assets")
-    dispatcher = dispatcher_from_env(env, outbox, on_failure=lambda m, d: failures.append(d), sleep=sleeps.append)
+    dispatcher = dispatcher_from_env(
+        env, outbox, on_failure=lambda m, d: failures.append(d), sleep=sleeps.append
+    )
     messages = messages_for(Stage.DETECTION, BRIEF) + messages_for(Stage.RECOVERY_START, BRIEF)
     deliveries = dispatcher.dispatch(messages)
 
@@ -307,7 +331,9 @@ def test_secrets_never_reach_errors_logs_reprs_or_the_outbox(server, tmp_path, c
 
 def test_a_malformed_webhook_is_rejected_without_echoing_it(tmp_path):
     with pytest.raises(NotifierConfigError) as error:
-        dispatcher_from_env({"TRADEPULSE_SLACK_WEBHOOK_INCIDENTS": "hooks.slack.com/services/XYZsecret"}, tmp_path)
+        dispatcher_from_env(
+            {"TRADEPULSE_SLACK_WEBHOOK_INCIDENTS": "hooks.slack.com/services/XYZsecret"}, tmp_path
+        )
     assert "TRADEPULSE_SLACK_WEBHOOK_INCIDENTS" in str(error.value) and "XYZsecret" not in str(error.value)
 
 
@@ -334,7 +360,9 @@ def test_outbox_appends_from_concurrent_processes_are_whole_lines(tmp_path):
     path = tmp_path / "outbox.jsonl"
     writers, count = 4, 150
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"W{w}", str(count)], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"W{w}", str(count)], stderr=subprocess.PIPE
+        )
         for w in range(writers)
     ]
     for proc in procs:
@@ -349,3 +377,12 @@ def test_outbox_appends_from_concurrent_processes_are_whole_lines(tmp_path):
         assert len(mine) == count
         assert all(len(r["details"]["markets"]) == 1000 for r in mine)
     assert min(len(line) for line in lines[:-1]) > 10_000
+
+
+def test_redactor_scrubs_a_slack_url_its_path_and_token_but_not_ordinary_words():
+    url = "https://hooks.slack.com/services/T024BE7LD/B01ABCDEF/abcdEFGHijklMNOPqrst1234"
+    redact = Redactor([url])
+    assert redact(f"POST {url} failed") == "POST [REDACTED] failed"
+    assert redact("echo /services/T024BE7LD/B01ABCDEF/abcdEFGHijklMNOPqrst1234") == "echo [REDACTED]"
+    assert redact("token=abcdEFGHijklMNOPqrst1234") == "token=[REDACTED]"
+    assert redact("market-data services resumed") == "market-data services resumed"

@@ -64,7 +64,9 @@ class CaptureServer:
 
     def __init__(self, scripts: Mapping[str, Sequence[Reply]] | None = None) -> None:
         self._lock = threading.Lock()
-        self._scripts: dict[str, list[Reply]] = {path: list(replies) for path, replies in (scripts or {}).items()}
+        self._scripts: dict[str, list[Reply]] = {
+            path: list(replies) for path, replies in (scripts or {}).items()
+        }
         self._served: dict[str, int] = {}
         self.requests: list[CapturedRequest] = []
         self._server: ThreadingHTTPServer | None = None
@@ -108,7 +110,10 @@ class CaptureServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="capture-server", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="capture-server",
+            daemon=True,
         )
         self._thread.start()
         return self
