@@ -1,9 +1,13 @@
 """The ingestion audit trail: ``observability/audit/ingestion_events.jsonl`` under ``$TRADEPULSE_HOME``.
 
-One JSON object per line, keys sorted, with an ISO-8601 UTC ``time``. Writers are the Dagster daemon, run workers
-and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock file and
-writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a shared lock,
-so they never see half a line. If a writer died mid-line (power loss), the next writer starts a fresh line, and
+One JSON object per line, keys sorted, with an ISO-8601 UTC ``time``. Writers are the Dagster daemon, run
+workers
+and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock file
+and
+writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a shared
+lock,
+so they never see half a line. If a writer died mid-line (power loss), the next writer starts a fresh line,
+and
 :meth:`AuditLog.read` reports the torn line by number instead of guessing.
 
 Why the file stays on a filesystem in the S3 profile too: S3 has no append, and the alternatives are worse for
@@ -90,7 +94,9 @@ def _normalize(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         try:
             date.fromisoformat(record["session"])
         except ValueError:
-            raise InvalidAuditEvent(f"audit field 'session'={record['session']!r} is not YYYY-MM-DD") from None
+            raise InvalidAuditEvent(
+                f"audit field 'session'={record['session']!r} is not YYYY-MM-DD"
+            ) from None
     moment = record.get("time", now)
     if isinstance(moment, str):
         try:
@@ -104,7 +110,8 @@ def _normalize(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 class AuditLog:
-    """Append-only JSONL audit trail, safe for concurrent writers across processes on one host (or NFS/EFS)."""
+    """Append-only JSONL audit trail, safe for concurrent writers across processes on one host (or
+    NFS/EFS)."""
 
     def __init__(
         self,
@@ -145,7 +152,8 @@ class AuditLog:
             os.close(fd)  # closing releases the lock
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate ``event``, stamp ``time`` (clock, unless given), append it as one line; return the record."""
+        """Validate ``event``, stamp ``time`` (clock, unless given), append it as one line; return the
+        record."""
         record = _normalize(event, self._clock())
         try:
             line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -174,7 +182,8 @@ class AuditLog:
         skip_corrupt: bool = False,
         **where: Any,
     ) -> list[dict[str, Any]]:
-        """Events in file order, those with ``since <= time < until`` and ``field == value`` for each ``where``.
+        """Events in file order, those with ``since <= time < until`` and ``field == value`` for each
+        ``where``.
 
         A line that is not a JSON object raises :class:`AuditLogCorrupt` (file and line number) unless
         ``skip_corrupt``. ``session`` may be given as a date.

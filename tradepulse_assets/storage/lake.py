@@ -7,8 +7,10 @@ Layout (hive-style, so DuckDB and polars recover ``market`` and ``session`` from
     quarantine/<incident_id>/<batch_id>/<original file name>        original bytes, tagged
     quarantine/<incident_id>/<batch_id>/reason.json                 why, written last (the batch is complete)
 
-Why one file per (layer, market, session): a partition is the unit Dagster materializes, backfills and replaces,
-so writing it is a single object put (atomic on both stores) and re-running a partition replaces it: writes are
+Why one file per (layer, market, session): a partition is the unit Dagster materializes, backfills and
+replaces,
+so writing it is a single object put (atomic on both stores) and re-running a partition replaces it: writes
+are
 idempotent with no cleanup of stale parts. Frames are serialized with polars in memory and put in one call.
 
 DuckDB: for a local store DuckDB reads the files directly with a glob and hive partitioning; for S3 it cannot
@@ -94,7 +96,9 @@ def validate_layer(layer: str) -> str:
         return layer
     if layer.startswith("features/"):
         return feature_layer(layer.removeprefix("features/"))
-    raise LakeError(f"unknown lake layer {layer!r}: expected one of {', '.join(BASE_LAYERS)} or features/<name>")
+    raise LakeError(
+        f"unknown lake layer {layer!r}: expected one of {', '.join(BASE_LAYERS)} or features/<name>"
+    )
 
 
 def _market(market: str) -> str:
@@ -139,7 +143,8 @@ def _check_partition_columns(df: pl.DataFrame, market: str, session: date, key: 
             bad = int((values != value).fill_null(True).sum())
             if bad:
                 raise LakeError(
-                    f"cannot write {key}: column {column!r} has {bad} row(s) not equal to the partition's {value!r}"
+                    f"cannot write {key}: column {column!r} has {bad} row(s) not equal to "
+                    f"the partition's {value!r}"
                 )
 
 
@@ -163,7 +168,8 @@ def write_frame(
 
 
 def read_frame(store: ObjectStore, layer: str, market: str, session: date | str) -> pl.DataFrame:
-    """The frame of one partition; :class:`ObjectNotFound` (naming the partition key) if it was never written."""
+    """The frame of one partition; :class:`ObjectNotFound` (naming the partition key) if it was never
+    written."""
     key = partition_key(layer, market, session)
     data = store.get_bytes(key)
     try:
@@ -212,7 +218,7 @@ def list_markets(store: ObjectStore, layer: str) -> list[str]:
     prefix = layer_prefix(layer)
     markets = set()
     for key in store.list_keys(prefix):
-        segment = key[len(prefix):].split("/", 1)[0]
+        segment = key[len(prefix) :].split("/", 1)[0]
         if segment.startswith("market=") and key.endswith("/" + PART_FILE):
             markets.add(segment.removeprefix("market="))
     return sorted(markets)
@@ -238,7 +244,9 @@ def duckdb_view_sql(store: LocalObjectStore, layer: str, view_name: str) -> str:
     Only for local stores (DuckDB cannot reach S3 here); use :func:`register_duckdb_view` for either kind.
     """
     if not isinstance(store, LocalObjectStore):
-        raise LakeError(f"duckdb_view_sql needs a local store, got {store.describe()}; use register_duckdb_view")
+        raise LakeError(
+            f"duckdb_view_sql needs a local store, got {store.describe()}; use register_duckdb_view"
+        )
     pattern = store.path(layer_prefix(layer) + f"market=*/session=*/{PART_FILE}")
     literal = str(pattern).replace("'", "''")
     return (
@@ -256,15 +264,19 @@ def register_duckdb_view(
     *,
     markets: Iterable[str] | None = None,
 ) -> None:
-    """Make ``view_name`` query ``layer`` in DuckDB connection ``con``, with ``market`` and ``session`` columns.
+    """Make ``view_name`` query ``layer`` in DuckDB connection ``con``, with ``market`` and ``session``
+    columns.
 
     Local store: a view over the files (lazy; filters on market/session prune files). S3 store: the partitions
-    of ``markets`` (default all) are loaded with polars and registered as an Arrow table; this holds the layer in
+    of ``markets`` (default all) are loaded with polars and registered as an Arrow table; this holds the
+    layer in
     memory, so pass ``markets`` for big layers. Raises :class:`LakeError` if the layer has no partitions.
     """
     chosen = sorted(markets) if markets is not None else list_markets(store, layer)
     if not any(list_sessions(store, layer, market) for market in chosen):
-        raise LakeError(f"lake layer {layer!r} has no partitions for {chosen or 'any market'} in {store.describe()}")
+        raise LakeError(
+            f"lake layer {layer!r} has no partitions for {chosen or 'any market'} in {store.describe()}"
+        )
     if isinstance(store, LocalObjectStore) and markets is None:
         con.execute(duckdb_view_sql(store, layer, view_name))
         return
@@ -309,7 +321,8 @@ def write_quarantine(
 ) -> list[str]:
     """Store the original bytes of a batch, tagged with the incident, then ``reason.json`` (last = complete).
 
-    ``reason.json`` holds ``reason`` plus the ids and each file's size and sha256. Re-running replaces the batch
+    ``reason.json`` holds ``reason`` plus the ids and each file's size and sha256. Re-running replaces the
+    batch
     in place. Returns the keys written, reason last.
     """
     all_tags = {**(tags or {}), "incident_id": incident_id, "batch_id": batch_id}
@@ -334,7 +347,9 @@ def read_quarantine_reason(store: ObjectStore, incident_id: str, batch_id: str) 
 
 def list_quarantine_batches(store: ObjectStore, incident_id: str | None = None) -> list[tuple[str, str]]:
     """Complete batches (those with ``reason.json``) as ``(incident_id, batch_id)``, sorted."""
-    prefix = f"{QUARANTINE_ROOT}/" + (f"{validate_identifier(incident_id, 'incident id')}/" if incident_id else "")
+    prefix = f"{QUARANTINE_ROOT}/" + (
+        f"{validate_identifier(incident_id, 'incident id')}/" if incident_id else ""
+    )
     batches = []
     for key in store.list_keys(prefix):
         parts = key.split("/")

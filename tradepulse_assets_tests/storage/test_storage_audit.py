@@ -51,9 +51,9 @@ def test_read_filters_by_fields_and_time(tmp_path):
     assert [e["market"] for e in log.read()] == ["XNYS", "XLON", "XNYS"]
     assert [e["market"] for e in log.read(outcome="quarantined")] == ["XLON", "XNYS"]
     assert len(log.read(market="XNYS", session=date(2026, 3, 10))) == 1
-    assert [e["market"] for e in log.read(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2))] == [
-        "XLON"
-    ]
+    assert [
+        e["market"] for e in log.read(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2))
+    ] == ["XLON"]
     assert AuditLog(tmp_path / "empty").read() == []
 
 

@@ -1,4 +1,5 @@
-"""The Parquet lake layout: partitions are replaced idempotently, read back by polars and DuckDB on both stores."""
+"""The Parquet lake layout: partitions are replaced idempotently, read back by polars and DuckDB on both
+stores."""
 
 import hashlib
 import io
@@ -60,9 +61,14 @@ def test_partition_key_layout():
     assert partition_key(feature_layer("hurst"), "XHKG", "2026-02-16") == (
         "lake/features/hurst/market=XHKG/session=2026-02-16/part-0.parquet"
     )
-    for bad in (("gold", "XNYS", "2026-03-09"), ("features/Bad-Name", "XNYS", "2026-03-09"),
-                ("staging", "XN/YS", "2026-03-09"), ("staging", "XNYS", "2026-13-01"),
-                ("staging", "XNYS|2026", "2026-03-09"), ("staging", "XNYS", datetime(2026, 3, 9))):
+    for bad in (
+        ("gold", "XNYS", "2026-03-09"),
+        ("features/Bad-Name", "XNYS", "2026-03-09"),
+        ("staging", "XN/YS", "2026-03-09"),
+        ("staging", "XNYS", "2026-13-01"),
+        ("staging", "XNYS|2026", "2026-03-09"),
+        ("staging", "XNYS", datetime(2026, 3, 9)),
+    ):
         with pytest.raises(LakeError):
             partition_key(*bad)
 
@@ -72,7 +78,9 @@ def test_round_trip_and_idempotent_rewrite(store):
     key = write_frame(store, "staging", "XNYS", SESSIONS[0], first)
     assert_frame_equal(read_frame(store, "staging", "XNYS", SESSIONS[0]), first)
 
-    assert write_frame(store, "staging", "XNYS", SESSIONS[0], second) == key  # a re-run replaces the partition
+    assert (
+        write_frame(store, "staging", "XNYS", SESSIONS[0], second) == key
+    )  # a re-run replaces the partition
     assert store.list_keys("lake/staging/") == [key]
     assert_frame_equal(read_frame(store, "staging", "XNYS", SESSIONS[0]), second)
 
@@ -138,7 +146,9 @@ def test_polars_reads_a_partition_through_polars_source(store):
     assert_frame_equal(lazy.collect(), frame.filter(pl.col("symbol") == "S001"))
 
 
-def _expected_daily_volume(frames: dict[tuple[str, date], pl.DataFrame]) -> list[tuple[str, date, float, int]]:
+def _expected_daily_volume(
+    frames: dict[tuple[str, date], pl.DataFrame],
+) -> list[tuple[str, date, float, int]]:
     """Independent reference: totals computed in Python from the frames we wrote."""
     return sorted(
         (market, session, float(np.sum(frame["volume"].to_numpy())), frame.height)
@@ -151,8 +161,10 @@ QUERY = "SELECT market, session, sum(volume), count(*) FROM bars GROUP BY ALL OR
 
 def test_duckdb_queries_the_local_lake_with_hive_partitions(tmp_path):
     store = LocalObjectStore(tmp_path)
-    frames = {(m, s): bars(s, seed=i, symbols=2 + i) for i, (m, s) in enumerate(
-        [("XNYS", SESSIONS[0]), ("XNYS", SESSIONS[2]), ("XLON", SESSIONS[1])])}
+    frames = {
+        (m, s): bars(s, seed=i, symbols=2 + i)
+        for i, (m, s) in enumerate([("XNYS", SESSIONS[0]), ("XNYS", SESSIONS[2]), ("XLON", SESSIONS[1])])
+    }
     for (market, session), frame in frames.items():
         write_frame(store, "production", market, session, frame)
 
@@ -169,7 +181,10 @@ def test_duckdb_queries_the_local_lake_with_hive_partitions(tmp_path):
 
 
 def test_duckdb_view_gives_the_same_answer_on_both_stores(store):
-    frames = {("XNYS", SESSIONS[0]): bars(SESSIONS[0], seed=3), ("XHKG", SESSIONS[1]): bars(SESSIONS[1], seed=4)}
+    frames = {
+        ("XNYS", SESSIONS[0]): bars(SESSIONS[0], seed=3),
+        ("XHKG", SESSIONS[1]): bars(SESSIONS[1], seed=4),
+    }
     for (market, session), frame in frames.items():
         write_frame(store, feature_layer("kuramoto"), market, session, frame)
     con = duckdb.connect()
@@ -184,9 +199,17 @@ def test_duckdb_view_gives_the_same_answer_on_both_stores(store):
 
 
 def test_quarantine_keys_and_id_validation():
-    assert quarantine_key("INC-7", "XNYS_2026-03-09.b1", "bars.csv.gz") == "quarantine/INC-7/XNYS_2026-03-09.b1/bars.csv.gz"
-    for incident, batch, name in (("INC-7", "a|b", "f"), ("INC-7", "a/b", "f"), ("INC/7", "b", "f"),
-                                  ("INC-7", "..", "f"), ("INC-7", "", "f")):
+    assert (
+        quarantine_key("INC-7", "XNYS_2026-03-09.b1", "bars.csv.gz")
+        == "quarantine/INC-7/XNYS_2026-03-09.b1/bars.csv.gz"
+    )
+    for incident, batch, name in (
+        ("INC-7", "a|b", "f"),
+        ("INC-7", "a/b", "f"),
+        ("INC/7", "b", "f"),
+        ("INC-7", "..", "f"),
+        ("INC-7", "", "f"),
+    ):
         with pytest.raises(InvalidIdentifier):
             quarantine_key(incident, batch, name)
     for name in ("reason.json", "dir/file", ".."):
@@ -197,7 +220,11 @@ def test_quarantine_keys_and_id_validation():
 def test_quarantined_batch_keeps_original_bytes_tags_and_reason(store):
     files = {"XNYS_2026-03-09.csv": b"symbol,ts\nS001,garbage\n", "manifest.json": b'{"sha256": "bad"}'}
     keys = write_quarantine(
-        store, "INC-7", "b1", files, {"fault": "checksum mismatch", "partition": "XNYS/2026-03-09"},
+        store,
+        "INC-7",
+        "b1",
+        files,
+        {"fault": "checksum mismatch", "partition": "XNYS/2026-03-09"},
         tags={"market": "XNYS"},
     )
     assert keys[-1] == "quarantine/INC-7/b1/reason.json"

@@ -66,7 +66,9 @@ def test_tags_follow_s3_semantics(store, s3_endpoint):
     assert store.list_keys() == ["archive/file.csv", "quarantine/INC-42/b1/file.csv"]
 
     if isinstance(store, S3ObjectStore):  # real S3 object tags, seen by a plain boto3 client
-        raw = s3_endpoint.client().get_object_tagging(Bucket=store.bucket, Key="quarantine/INC-42/b1/file.csv")
+        raw = s3_endpoint.client().get_object_tagging(
+            Bucket=store.bucket, Key="quarantine/INC-42/b1/file.csv"
+        )
         assert raw["TagSet"] == [{"Key": "incident_id", "Value": "INC-43"}]
     else:
         sidecar = store.path("quarantine/INC-42/b1/file.csv").with_name("file.csv" + TAGS_SUFFIX)
@@ -90,7 +92,19 @@ def test_missing_key_errors_name_key_and_store(store):
 
 @pytest.mark.parametrize(
     "key",
-    ["", "/etc/passwd", "a/../../b", "..", "a//b", "a/", "./a", "a/./b", "a\\b", "x" + TAGS_SUFFIX, TMP_PREFIX + "x"],
+    [
+        "",
+        "/etc/passwd",
+        "a/../../b",
+        "..",
+        "a//b",
+        "a/",
+        "./a",
+        "a/./b",
+        "a\\b",
+        "x" + TAGS_SUFFIX,
+        TMP_PREFIX + "x",
+    ],
 )
 def test_unsafe_keys_are_refused_on_both_stores(store, key):
     with pytest.raises(InvalidKey) as caught:
@@ -99,7 +113,9 @@ def test_unsafe_keys_are_refused_on_both_stores(store, key):
     assert store.list_keys() == []
 
 
-@pytest.mark.parametrize("tags", [{"batch": "a|b"}, {"k": "x" * 257}, {f"t{i}": "v" for i in range(11)}, {"aws:x": "1"}])
+@pytest.mark.parametrize(
+    "tags", [{"batch": "a|b"}, {"k": "x" * 257}, {f"t{i}": "v" for i in range(11)}, {"aws:x": "1"}]
+)
 def test_tags_s3_would_reject_are_refused_on_both_stores(store, tags):
     with pytest.raises(InvalidTags):
         store.put_bytes("a.csv", b"x", tags=tags)
@@ -111,7 +127,10 @@ def test_s3_prefix_scopes_every_operation(s3_endpoint):
     scoped.put_bytes("lake/a.parquet", b"a", tags={"k": "v"})
     scoped.copy("lake/a.parquet", "lake/b.parquet")
     raw = s3_endpoint.client().list_objects_v2(Bucket=scoped.bucket)
-    assert sorted(item["Key"] for item in raw["Contents"]) == ["tenant/one/lake/a.parquet", "tenant/one/lake/b.parquet"]
+    assert sorted(item["Key"] for item in raw["Contents"]) == [
+        "tenant/one/lake/a.parquet",
+        "tenant/one/lake/b.parquet",
+    ]
     assert scoped.list_keys("lake/") == ["lake/a.parquet", "lake/b.parquet"]
     assert scoped.polars_source("lake/a.parquet") == f"s3://{scoped.bucket}/tenant/one/lake/a.parquet"
 
@@ -125,8 +144,12 @@ def test_factory_builds_both_kinds(tmp_path, s3_endpoint):
     assert (tmp_path / "viaurl" / "k").read_bytes() == b"v"
 
     bucket = s3_endpoint.create_bucket()
-    credentials = S3Credentials(s3_endpoint.access_key_id, s3_endpoint.secret_access_key, region=s3_endpoint.region)
-    remote = object_store_from_url(f"s3://{bucket}/pre", endpoint_url=s3_endpoint.endpoint_url, credentials=credentials)
+    credentials = S3Credentials(
+        s3_endpoint.access_key_id, s3_endpoint.secret_access_key, region=s3_endpoint.region
+    )
+    remote = object_store_from_url(
+        f"s3://{bucket}/pre", endpoint_url=s3_endpoint.endpoint_url, credentials=credentials
+    )
     assert isinstance(remote, S3ObjectStore)
     remote.put_bytes("k", b"v")
     assert s3_endpoint.client().get_object(Bucket=bucket, Key="pre/k")["Body"].read() == b"v"
@@ -189,4 +212,3 @@ def test_local_store_cannot_escape_its_root(tmp_path):
     with pytest.raises(InvalidKey):
         store.path("../outside")
     assert store.path("a/b").is_relative_to(tmp_path / "root")
-
