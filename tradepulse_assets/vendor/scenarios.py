@@ -14,6 +14,7 @@ Row positions in a ``Damage`` index the session as published: the files of the m
 manifest order (for a restatement: the new revision's files).
 """
 
+import copy
 import datetime as dt
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -503,16 +504,24 @@ _APPLY = {
 # --- byte faults and ground truth ---------------------------------------------------------------------
 
 
-def apply_byte_faults(plan: SessionPlan, files: dict[str, bytes]) -> dict[str, bytes]:
-    """Damage file bytes after the manifest was computed from the originals; records the damage."""
+def apply_byte_faults(plan: SessionPlan, files: dict[str, bytes], candidates: list[str] | None = None) -> dict[str, bytes]:
+    """Damage file bytes after the manifest was computed from the originals; records the damage.
+
+    The target file is drawn from ``candidates`` (every file the session will have; default: ``files``), so a
+    stream publishing one minute at a time damages the same file as a one-shot publication would. A fault
+    whose target is not among ``files`` stays queued for a later call.
+    """
     if not plan.byte_faults or not files:
         return files
     files = dict(files)
-    names = sorted(files)
+    names = sorted(candidates if candidates is not None else files)
+    pending = []
     for spec, rng in plan.byte_faults:
-        name = spec.params.get("file") or names[int(rng.integers(0, len(names)))]
+        name = spec.params.get("file") or names[int(copy.deepcopy(rng).integers(0, len(names)))]
         if name not in files:
-            continue  # the chosen micro-batch is not part of this publication
+            pending.append((spec, rng))
+            continue
+        rng.integers(0, len(names))  # consume the draw that chose the file
         data = bytearray(files[name])
         if spec.kind == "checksum_corruption":
             count = max(1, min(int(spec.params.get("bytes", 4)), len(data)))
@@ -527,7 +536,7 @@ def apply_byte_faults(plan: SessionPlan, files: dict[str, bytes]) -> dict[str, b
             data = data[:keep]
         files[name] = bytes(data)
         plan.damage(spec, "file", files=[name], details=details)
-    plan.byte_faults = []  # applied once
+    plan.byte_faults = pending  # each fault applies once
     return files
 
 
