@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tradepulse_assets.storage.home import tradepulse_home
+
 STATE_DB_URL_ENV = "TRADEPULSE_STATE_DB_URL"
-HOME_ENV = "TRADEPULSE_HOME"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 UTC = dt.timezone.utc
@@ -50,17 +51,12 @@ def from_iso(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _home() -> Path:
-    # storage/home.py (another module of this layer) owns the full rules; the state DB only needs the root.
-    return Path(os.environ.get(HOME_ENV) or "./var")
-
-
 def default_state_url() -> str:
     """``$TRADEPULSE_STATE_DB_URL``, else SQLite at ``$TRADEPULSE_HOME/state/state.db``."""
     url = os.environ.get(STATE_DB_URL_ENV)
     if url:
         return url
-    return f"sqlite:///{(_home() / 'state' / 'state.db').resolve()}"
+    return f"sqlite:///{tradepulse_home(create=False) / 'state' / 'state.db'}"
 
 
 def qmark_to_pyformat(sql: str) -> str:
