@@ -1,0 +1,619 @@
+"""The quality gates: pure functions from one partition's bars to a ``GateResult``.
+
+Each gate has a public ``check_*`` function for use on its own and an internal ``_*`` form over a
+``PreparedBars`` so ``run_gate_suite`` shares the expensive work (codes, minute indexes, the session grid)
+between gates. Gates never drop or fix data: they flag it with counts and the first offending rows, and the
+verdict (pass/fail, blocking or advisory) is what Dagster turns into an asset check.
+"""
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandera.errors as pa_errors
+import polars as pl
+
+from tradepulse_assets.markets.bars import BarSchema
+from tradepulse_assets.markets.calendars import MarketCalendar
+from tradepulse_assets.quality.prepared import (
+    MINUTE_US,
+    GateInputError,
+    PreparedBars,
+    SessionSpec,
+    nan_mean_rows,
+    nan_median_rows,
+    runs_of_true,
+    session_spec,
+    ts_from_us,
+)
+from tradepulse_assets.quality.results import (
+    BLOCKING_BY_DEFAULT,
+    CALENDAR_ALIGNMENT,
+    COMPLETENESS,
+    DUPLICATE_BARS,
+    FRESHNESS,
+    MANIFEST_RECONCILIATION,
+    MONOTONIC_TIMESTAMPS,
+    NEGATIVE_VOLUME,
+    OHLC_CONSISTENCY,
+    PRICE_SCALE,
+    PRICE_SPIKES,
+    SCHEMA,
+    STALE_PRICES,
+    GapWindow,
+    GateConfig,
+    GateResult,
+)
+
+#: A completeness result keeps at most this many gap windows (beyond it, re-fetch the whole session).
+MAX_GAP_WINDOWS = 10_000
+#: MAD -> standard deviation of a normal; MeanAD -> standard deviation (Iglewicz & Hoaglin fallback for MAD=0).
+MAD_TO_SIGMA = 1.4826
+MEANAD_TO_SIGMA = 1.253314
+
+REQUIRED = {
+    OHLC_CONSISTENCY: ("open", "high", "low", "close"),
+    DUPLICATE_BARS: ("symbol", "ts"),
+    MONOTONIC_TIMESTAMPS: ("symbol", "ts"),
+    COMPLETENESS: ("symbol", "ts"),
+    CALENDAR_ALIGNMENT: ("symbol", "ts"),
+    PRICE_SPIKES: ("symbol", "ts", "close"),
+    PRICE_SCALE: ("symbol", "ts", "close"),
+    STALE_PRICES: ("symbol", "ts", "open", "high", "low", "close"),
+    NEGATIVE_VOLUME: ("volume",),
+}
+
+
+def _blocking(gate: str, config: GateConfig) -> bool:
+    overrides = {
+        PRICE_SPIKES: config.spike_blocking,
+        STALE_PRICES: config.stale_blocking,
+        FRESHNESS: config.freshness_blocking,
+    }
+    return overrides.get(gate, gate in BLOCKING_BY_DEFAULT)
+
+
+def not_evaluated(gate: str, reason: str, config: GateConfig) -> GateResult:
+    """A gate that could not look at the data because the frame failed the schema where it matters."""
+    return GateResult(
+        gate=gate,
+        passed=False,
+        blocking=_blocking(gate, config),
+        summary=f"not evaluated: schema failed ({reason})",
+        counts={"evaluated": 0},
+        evaluated=False,
+    )
+
+
+def _skipped(gate: str, reason: str, config: GateConfig) -> GateResult:
+    """A gate whose optional inputs were not given: nothing to judge, so it does not fail."""
+    return GateResult(gate, True, _blocking(gate, config), f"skipped: {reason}", {"evaluated": 0}, evaluated=False)
+
+
+def _row_evidence(p: PreparedBars, rows: np.ndarray, columns: Sequence[str], **extra: np.ndarray) -> list[dict]:
+    """The given rows (delivery positions) as JSON-able dicts, with a ``row`` field and extra per-row values."""
+    if rows.size == 0:
+        return []
+    present = [c for c in columns if c in p.df.columns]
+    frame = p.df[rows.tolist()].select(present)
+    out = []
+    for i, record in enumerate(frame.iter_rows(named=True)):
+        item = {"row": int(rows[i])}
+        for key, value in record.items():
+            item[key] = value.isoformat() if isinstance(value, dt.datetime) else value
+        for key, values in extra.items():
+            value = values[i]
+            item[key] = value.item() if hasattr(value, "item") else value
+        out.append(item)
+    return out
+
+
+def _first_ts(p: PreparedBars, rows: np.ndarray) -> str:
+    if rows.size == 0:
+        return ""
+    row = int(rows[0])
+    return f"; first {p.df['symbol'][row]} {ts_from_us(p.ts_us[row]).isoformat()} (row {row})"
+
+
+# --- schema ---------------------------------------------------------------------------------------
+def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
+    try:
+        BarSchema.validate(p.df, lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if not isinstance(cases, pl.DataFrame):
+            cases = pl.from_pandas(cases)
+        cases = cases.with_columns(pl.col(c).cast(pl.String) for c in cases.columns)
+        by_check = cases.group_by(["column", "check"], maintain_order=True).len()
+        parts = [f"{r['column']}: {r['check']} ({r['len']})" for r in by_check.iter_rows(named=True)]
+        return GateResult(
+            SCHEMA,
+            False,
+            _blocking(SCHEMA, config),
+            f"schema failed for {p.n_rows} rows: " + "; ".join(parts[:6]) + (" ..." if len(parts) > 6 else ""),
+            {"failure_cases": cases.height, "checks_failed": by_check.height, "rows": p.n_rows},
+            cases.head(config.max_evidence).to_dicts(),
+        )
+    except pa_errors.SchemaError as exc:  # raised by pandera for errors it cannot collect lazily
+        return GateResult(SCHEMA, False, _blocking(SCHEMA, config), f"schema failed: {exc}", {"failure_cases": 1})
+    return GateResult(SCHEMA, True, _blocking(SCHEMA, config), f"{p.n_rows} rows match BarSchema", {"rows": p.n_rows})
+
+
+def check_schema(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+    """pandera ``BarSchema`` (strict) on the collected frame: missing/renamed/extra columns, types, nulls."""
+    return _schema(PreparedBars(bars), config)
+
+
+# --- manifest reconciliation --------------------------------------------------------------------
+def check_manifest_reconciliation(
+    n_rows: int,
+    vendor_total: int | None = None,
+    checksums_ok: bool | None = None,
+    *,
+    vendor_file_counts: Mapping[str, int] | None = None,
+    landed_file_counts: Mapping[str, int] | None = None,
+    config: GateConfig = GateConfig(),
+) -> GateResult:
+    """Landed row count against the vendor's manifest total (and per file when both sides are given), and the
+    checksum verdict computed by landing."""
+    gate = MANIFEST_RECONCILIATION
+    if vendor_total is None and checksums_ok is None and vendor_file_counts is None:
+        return _skipped(gate, "no vendor total, file counts or checksum verdict given", config)
+    problems, evidence = [], []
+    counts: dict[str, int | float] = {"rows": int(n_rows)}
+    if vendor_total is not None:
+        counts["vendor_total"] = int(vendor_total)
+        counts["difference"] = int(n_rows) - int(vendor_total)
+        if n_rows != vendor_total:
+            problems.append(f"{n_rows} rows landed, vendor manifest says {vendor_total}")
+    if vendor_file_counts is not None:
+        landed = dict(landed_file_counts or {})
+        for name in sorted(set(vendor_file_counts) | set(landed)):
+            want, got = vendor_file_counts.get(name), landed.get(name)
+            if want != got:
+                evidence.append({"file": name, "vendor_rows": want, "landed_rows": got})
+        counts["files"] = len(vendor_file_counts)
+        counts["files_mismatched"] = len(evidence)
+        if evidence:
+            problems.append(f"{len(evidence)} file(s) disagree with the manifest, first {evidence[0]['file']}")
+    if checksums_ok is not None:
+        counts["checksums_ok"] = int(bool(checksums_ok))
+        if not checksums_ok:
+            problems.append("checksum mismatch against the manifest (quarantine the batch)")
+    passed = not problems
+    summary = "; ".join(problems) if problems else f"{n_rows} rows reconcile with the vendor manifest"
+    return GateResult(gate, passed, _blocking(gate, config), summary, counts, evidence[: config.max_evidence])
+
+
+# --- row-wise gates ----------------------------------------------------------------------------
+def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = OHLC_CONSISTENCY
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
+    finite_positive = pl.all_horizontal([x.is_finite() & (x > 0) for x in (o, h, lo, c)])
+    flags = p.df.select(
+        low_above_body=(lo > pl.min_horizontal(o, c)) & finite_positive,
+        high_below_body=(h < pl.max_horizontal(o, c)) & finite_positive,
+        low_above_high=(lo > h) & finite_positive,
+        non_positive_or_non_finite=~finite_positive,
+    )
+    bad = flags.select(pl.any_horizontal(pl.all())).to_series()
+    counts = {name: int(flags[name].sum()) for name in flags.columns}
+    counts["rows_violating"] = int(bad.sum())
+    counts["rows"] = p.n_rows
+    rows = bad.arg_true().head(config.max_evidence).to_numpy()
+    kinds = flags[rows.tolist()].select(
+        pl.concat_list(pl.when(pl.col(n)).then(pl.lit(n)).otherwise(None) for n in flags.columns).list.drop_nulls()
+    ).to_series().to_list()
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
+    for item, kind in zip(evidence, kinds):
+        item["violations"] = kind
+    n_bad = counts["rows_violating"]
+    if n_bad == 0:
+        return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have consistent OHLC", counts)
+    detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k in flags.columns and v)
+    summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if "ts" not in p.problems and "symbol" not in p.problems else "")
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_ohlc_consistency(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+    """low <= min(open, close), high >= max(open, close), low <= high, every price finite and > 0."""
+    return _ohlc_consistency(PreparedBars(bars), config)
+
+
+def _negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = NEGATIVE_VOLUME
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    v = pl.col("volume")
+    flags = p.df.select(negative=v < 0, non_finite=~v.is_finite())
+    bad = flags.select(pl.any_horizontal(pl.all())).to_series()
+    counts = {"negative": int(flags["negative"].sum()), "non_finite": int(flags["non_finite"].sum()), "rows": p.n_rows}
+    n_bad = int(bad.sum())
+    counts["rows_violating"] = n_bad
+    if n_bad == 0:
+        return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have a finite volume >= 0", counts)
+    rows = bad.arg_true().head(config.max_evidence).to_numpy()
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "volume"))
+    summary = f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_negative_volume(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+    """volume < 0, NaN or infinite."""
+    return _negative_volume(PreparedBars(bars), config)
+
+
+# --- order and identity ------------------------------------------------------------------------
+def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = MONOTONIC_TIMESTAMPS
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    codes, ts = p.sym_code, p.ts_us
+    if p.n_rows < 2:
+        bad_rows = prev_rows = np.zeros(0, dtype=np.int64)
+    elif np.all(codes[1:] >= codes[:-1]):  # file grouped by symbol: delivery order is already per symbol
+        bad = (codes[1:] == codes[:-1]) & (ts[1:] <= ts[:-1])
+        bad_rows = np.flatnonzero(bad) + 1
+        prev_rows = bad_rows - 1
+    else:
+        order = np.argsort(codes, kind="stable")  # stable: keeps delivery order within a symbol
+        s, t = codes[order], ts[order]
+        bad = (s[1:] == s[:-1]) & (t[1:] <= t[:-1])
+        bad_rows, prev_rows = order[1:][bad], order[:-1][bad]
+        sort = np.argsort(bad_rows, kind="stable")
+        bad_rows, prev_rows = bad_rows[sort], prev_rows[sort]
+    n_bad = int(bad_rows.size)
+    counts = {"rows_out_of_order": n_bad, "rows": p.n_rows}
+    if n_bad:
+        counts["symbols_affected"] = int(np.unique(codes[bad_rows]).size)
+    if n_bad == 0:
+        return GateResult(gate, True, _blocking(gate, config), "timestamps strictly increase per symbol", counts)
+    head = bad_rows[: config.max_evidence]
+    prev_ts = np.array([ts_from_us(x).isoformat() for x in ts[prev_rows[: config.max_evidence]]], dtype=object)
+    evidence = _row_evidence(p, head, ("symbol", "ts"), previous_row=prev_rows[: config.max_evidence], previous_ts=prev_ts)
+    summary = (
+        f"{n_bad} bars do not follow their symbol's previous bar in time ({counts['symbols_affected']} symbols)"
+        + _first_ts(p, head)
+    )
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_monotonic_timestamps(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+    """Per symbol, ts strictly increasing in delivery order (a repeated ts also breaks strictness)."""
+    return _monotonic_timestamps(PreparedBars(bars), config)
+
+
+def _duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = DUPLICATE_BARS
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    counts_grid = p.cell_counts
+    extra = int(np.maximum(counts_grid - 1, 0).sum())
+    keys = int((counts_grid > 1).sum())
+    rows = p.duplicated_aligned_rows
+    if not p.all_aligned:  # bars off the grid can be duplicated too: hash them (a small subset)
+        off = np.flatnonzero(~p.aligned)
+        sub = p.df[off.tolist()].select("symbol", "ts").with_columns(row=pl.Series(off))
+        dup = sub.filter(pl.struct("symbol", "ts").is_duplicated())
+        if dup.height:
+            keys += dup.select(pl.struct("symbol", "ts").n_unique()).item()
+            extra += dup.height - dup.select(pl.struct("symbol", "ts").n_unique()).item()
+            rows = np.sort(np.concatenate([rows, dup["row"].to_numpy()]))
+    counts = {"duplicate_rows": extra, "duplicated_keys": keys, "rows": p.n_rows}
+    if extra == 0:
+        return GateResult(gate, True, _blocking(gate, config), "no (symbol, ts) appears twice", counts)
+    head = rows[: config.max_evidence]
+    evidence = _row_evidence(p, head, ("symbol", "ts", "open", "high", "low", "close", "volume"))
+    summary = f"{extra} extra rows repeat {keys} (symbol, ts) keys" + _first_ts(p, head)
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_duplicate_bars(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+    """(symbol, ts) keys delivered more than once."""
+    return _duplicate_bars(PreparedBars(bars, session_spec(calendar, session)), config)
+
+
+# --- calendar --------------------------------------------------------------------------------------
+def _gap_windows(p: PreparedBars) -> tuple[list[GapWindow], int, int]:
+    """Missing (symbol, minute) cells as windows: market-wide ones first found across all symbols, then the
+    per-symbol remainder. Windows are disjoint, so their missing minutes add up to the missing count."""
+    spec = p.require_spec()
+    exp = spec.expected_us
+    presence = p.presence
+    market_wide = ~presence.any(axis=0)
+    windows: list[tuple[int, str, int, int]] = []
+    _, mw_first, mw_last = runs_of_true(market_wide[None, :])
+    windows += [(int(a), "*", int(a), int(b)) for a, b in zip(mw_first, mw_last)]
+    residual = ~presence & ~market_wide[None, :]
+    rows, firsts, lasts = runs_of_true(residual)
+    total = len(windows) + int(rows.size)
+    keep = max(0, MAX_GAP_WINDOWS - len(windows))
+    windows += [(int(a), p.symbols[r], int(a), int(b)) for r, a, b in zip(rows[:keep], firsts[:keep], lasts[:keep])]
+    windows.sort(key=lambda w: (w[0], w[1] != "*", w[1]))
+    out = [
+        GapWindow(sym, ts_from_us(exp[a]), ts_from_us(exp[b] + MINUTE_US), b - a + 1) for _, sym, a, b in windows
+    ]
+    return out, total, int(market_wide.sum())
+
+
+def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = COMPLETENESS
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    spec = p.require_spec()
+    n_sym, n_min = len(p.symbols), spec.n_minutes
+    if n_sym == 0:
+        window = GapWindow("*", ts_from_us(spec.expected_us[0]), ts_from_us(spec.expected_us[-1] + MINUTE_US), n_min)
+        counts = {"expected": 0, "present": 0, "missing": 0, "coverage": 0.0, "expected_minutes": n_min, "symbols": 0}
+        summary = f"{spec.label}: no bars delivered and no expected symbols given (whole session missing)"
+        return GateResult(gate, False, _blocking(gate, config), summary, counts, [], [window])
+    expected = n_sym * n_min
+    present = int(p.presence.sum())
+    missing = expected - present
+    coverage = present / expected
+    counts: dict[str, int | float] = {
+        "expected": expected,
+        "present": present,
+        "missing": missing,
+        "coverage": coverage,
+        "expected_minutes": n_min,
+        "symbols": n_sym,
+    }
+    if p.expected_symbols:
+        unexpected = sorted(set(p.symbols) - set(p.expected_symbols))
+        counts["unexpected_symbols"] = len(unexpected)
+    if missing == 0:
+        return GateResult(gate, True, _blocking(gate, config), f"{spec.label}: all {expected} expected bars present", counts)
+    windows, total, mw_minutes = _gap_windows(p)
+    counts["gap_windows"] = total
+    counts["market_wide_missing_minutes"] = mw_minutes
+    missing_by_symbol = n_min - p.presence.sum(axis=1)
+    worst = np.argsort(-missing_by_symbol, kind="stable")[: config.max_evidence]
+    evidence = [
+        {"symbol": p.symbols[i], "missing_minutes": int(missing_by_symbol[i])} for i in worst if missing_by_symbol[i]
+    ]
+    passed = coverage >= config.completeness_min_coverage
+    first = windows[0]
+    summary = (
+        f"{spec.label}: {missing} of {expected} expected bars missing (coverage {coverage:.4%}) in {total} gap "
+        f"window(s); first {first.symbol} {first.start.isoformat()}..{first.end.isoformat()}"
+        + (f" (first {MAX_GAP_WINDOWS} windows kept)" if total > len(windows) else "")
+    )
+    return GateResult(gate, passed, _blocking(gate, config), summary, counts, evidence, windows)
+
+
+def check_completeness(
+    bars, calendar: MarketCalendar, session, expected_symbols: Sequence[str] | None = None,
+    config: GateConfig = GateConfig(),
+) -> GateResult:
+    """Every (symbol, expected minute) present; symbols are ``expected_symbols`` plus those delivered."""
+    return _completeness(PreparedBars(bars, session_spec(calendar, session), expected_symbols), config)
+
+
+def _boundaries(spec: SessionSpec) -> list[tuple[str, dt.datetime]]:
+    out = []
+    for h in spec.hours:
+        out.append((f"{h.session} open", h.open))
+        if h.break_start is not None:
+            out += [(f"{h.session} break start", h.break_start), (f"{h.session} break end", h.break_end)]
+        out.append((f"{h.session} close", h.close))
+    return out
+
+
+def _misalignment_reason(ts: dt.datetime, spec: SessionSpec) -> str:
+    if ts.second or ts.microsecond:
+        return "not on a minute boundary"
+    nearest = min(spec.hours, key=lambda h: 0 if h.open <= ts < h.close else min(abs(ts - h.open), abs(ts - h.close)))
+    if ts < nearest.open:
+        return "before the open"
+    if ts >= nearest.close:
+        return "at or after the close"
+    return "in the trading break"
+
+
+def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = CALENDAR_ALIGNMENT
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    spec = p.require_spec()
+    bad_rows = np.flatnonzero(~p.aligned)
+    n_bad = int(bad_rows.size)
+    first_open, last_close = spec.hours[0].open, spec.hours[-1].close
+    counts: dict[str, int | float] = {"rows_misaligned": n_bad, "rows": p.n_rows}
+    if n_bad == 0:
+        return GateResult(
+            gate, True, _blocking(gate, config),
+            f"{spec.label}: every bar is an expected minute ({first_open:%H:%M}-{last_close:%H:%M} UTC)", counts,
+        )
+    bounds = _boundaries(spec)
+    evidence = _row_evidence(p, bad_rows[: config.max_evidence], ("symbol", "ts"))
+    for item, row in zip(evidence, bad_rows[: config.max_evidence]):
+        ts = ts_from_us(p.ts_us[row])
+        name, at = min(bounds, key=lambda b: abs(ts - b[1]))
+        item.update(
+            reason=_misalignment_reason(ts, spec),
+            nearest_boundary=name,
+            boundary_ts=at.isoformat(),
+            minutes_from_boundary=(ts - at) / dt.timedelta(minutes=1),
+        )
+    bad_ts = p.ts_us[bad_rows]
+    counts["before_first_open"] = int((bad_ts < spec.expected_us[0]).sum())
+    counts["after_last_close"] = int((bad_ts > spec.expected_us[-1]).sum())
+    counts["off_minute"] = int((bad_ts % MINUTE_US != 0).sum())
+    shift = (ts_from_us(int(p.ts_us.min())) - first_open) / dt.timedelta(minutes=1)
+    hint = ""
+    if shift and shift % 60 == 0:
+        hint = f"; earliest bar is {shift:+.0f} min from the open: DST or local-time stamps?"
+    summary = (
+        f"{spec.label}: {n_bad} of {p.n_rows} bars outside the expected minutes "
+        f"({first_open:%H:%M}-{last_close:%H:%M} UTC, {spec.n_minutes} minutes)"
+        + _first_ts(p, bad_rows) + hint
+    )
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_calendar_alignment(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+    """No bar outside the session's expected minutes (DST shifts, early closes, lunch breaks, local time)."""
+    return _calendar_alignment(PreparedBars(bars, session_spec(calendar, session)), config)
+
+
+# --- prices --------------------------------------------------------------------------------------
+def _cell_evidence(p: PreparedBars, sym: np.ndarray, minute: np.ndarray, **extra: np.ndarray) -> list[dict]:
+    exp = p.require_spec().expected_us
+    out = []
+    for i, (s, m) in enumerate(zip(sym, minute)):
+        item = {"symbol": p.symbols[s], "ts": ts_from_us(exp[m]).isoformat(), "close": float(p.close_grid[s, m])}
+        item.update({k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in extra.items()})
+        out.append(item)
+    return out
+
+
+def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = PRICE_SPIKES
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    r, prev = p.returns
+    med = nan_median_rows(r)
+    dev = np.abs(r - med[:, None])
+    scale = MAD_TO_SIGMA * nan_median_rows(dev)
+    fallback = MEANAD_TO_SIGMA * nan_mean_rows(dev)
+    scale = np.where(scale > 0, scale, fallback)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)  # no spread at all: nothing to flag
+    z = dev / scale[:, None]
+    flagged = np.nan_to_num(z, nan=0.0) > config.spike_z_threshold
+    n = int(flagged.sum())
+    counts: dict[str, int | float] = {
+        "returns": int(np.isfinite(r).sum()),
+        "spikes": n,
+        "threshold_z": config.spike_z_threshold,
+    }
+    if n == 0:
+        counts["max_abs_z"] = float(np.nanmax(z, initial=0.0))
+        return GateResult(gate, True, _blocking(gate, config), f"no 1-minute return beyond {config.spike_z_threshold} robust z", counts)
+    sym, minute = np.nonzero(flagged)
+    counts["symbols_affected"] = int(np.unique(sym).size)
+    counts["max_abs_z"] = float(z[sym, minute].max())
+    top = np.argsort(-z[sym, minute], kind="stable")[: config.max_evidence]
+    sym, minute = sym[top], minute[top]
+    exp = p.require_spec().expected_us
+    evidence = _cell_evidence(
+        p, sym, minute,
+        previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in prev[sym, minute]], dtype=object),
+        log_return=r[sym, minute], robust_z=z[sym, minute],
+    )
+    first = evidence[0]
+    summary = (
+        f"{n} price spikes (robust z > {config.spike_z_threshold:g}) in {counts['symbols_affected']} symbols; "
+        f"largest {first['symbol']} {first['ts']} z={first['robust_z']:.1f}"
+    )
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = PRICE_SCALE
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    r, prev = p.returns
+    jumps = np.abs(np.nan_to_num(r, nan=0.0))
+    flagged = jumps > config.price_scale_log_threshold
+    n = int(flagged.sum())
+    counts: dict[str, int | float] = {
+        "returns": int(np.isfinite(r).sum()),
+        "scale_breaks": n,
+        "threshold_factor": float(np.exp(config.price_scale_log_threshold)),
+        "max_abs_log_return": float(jumps.max(initial=0.0)),
+    }
+    if n == 0:
+        return GateResult(gate, True, _blocking(gate, config), f"no 1-minute move beyond x{counts['threshold_factor']:g}", counts)
+    sym, minute = np.nonzero(flagged)
+    counts["symbols_affected"] = int(np.unique(sym).size)
+    head = slice(0, config.max_evidence)
+    exp = p.require_spec().expected_us
+    evidence = _cell_evidence(
+        p, sym[head], minute[head],
+        previous_close=np.array([p.close_grid[s, m] for s, m in zip(sym[head], prev[sym[head], minute[head]])]),
+        previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in prev[sym[head], minute[head]]], dtype=object),
+        factor=np.exp(r[sym[head], minute[head]]),
+    )
+    first = evidence[0]
+    summary = (
+        f"{n} one-minute moves beyond x{counts['threshold_factor']:g} in {counts['symbols_affected']} symbols "
+        f"(unit or scale error?); first {first['symbol']} {first['ts']} x{first['factor']:.4g}"
+    )
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_price_spikes(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+    """Robust z-score (median/MAD per symbol) of 1-minute log returns; flags, never drops."""
+    return _price_spikes(PreparedBars(bars, session_spec(calendar, session)), config)
+
+
+def check_price_scale(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+    """A tenfold (default) move within one minute: a unit or scale error, blocking."""
+    return _price_scale(PreparedBars(bars, session_spec(calendar, session)), config)
+
+
+def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = STALE_PRICES
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason, config)
+    close, frozen = p.close_grid, p.frozen_grid
+    link = frozen[:, 1:] & frozen[:, :-1] & (close[:, 1:] == close[:, :-1])
+    sym, first_link, last_link = runs_of_true(link)
+    length = last_link - first_link + 2  # a run of k links covers k + 1 bars
+    keep = length >= config.stale_min_minutes
+    sym, start, end, length = sym[keep], first_link[keep], last_link[keep] + 1, length[keep]
+    n = int(sym.size)
+    counts: dict[str, int | float] = {"stale_runs": n, "stale_bars": int(length.sum()), "min_minutes": config.stale_min_minutes}
+    if n == 0:
+        return GateResult(gate, True, _blocking(gate, config), f"no frozen run of {config.stale_min_minutes}+ minutes", counts)
+    counts["symbols_affected"] = int(np.unique(sym).size)
+    counts["longest_run_minutes"] = int(length.max())
+    order = np.argsort(-length, kind="stable")[: config.max_evidence]
+    exp = p.require_spec().expected_us
+    evidence = _cell_evidence(
+        p, sym[order], start[order],
+        last_ts=np.array([ts_from_us(exp[m]).isoformat() for m in end[order]], dtype=object), minutes=length[order],
+    )
+    first = evidence[0]
+    summary = (
+        f"{n} frozen runs (o=h=l=c, unchanged close, >= {config.stale_min_minutes} min) in "
+        f"{counts['symbols_affected']} symbols; longest {first['symbol']} {first['ts']}..{first['last_ts']} "
+        f"({first['minutes']} min at {first['close']:g})"
+    )
+    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+
+
+def check_stale_prices(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+    """Runs of o=h=l=c bars with an unchanged close over consecutive expected minutes (a frozen feed)."""
+    return _stale_prices(PreparedBars(bars, session_spec(calendar, session)), config)
+
+
+# --- freshness -------------------------------------------------------------------------------------
+def check_freshness(
+    landed_at: dt.datetime | None,
+    deadline: dt.datetime | None,
+    *,
+    is_backfill: bool = False,
+    config: GateConfig = GateConfig(),
+) -> GateResult:
+    """The partition landed before its deadline (session close + the market's SLA).
+
+    A backfill lands after the deadline by construction: it is reported, never failed.
+    """
+    gate = FRESHNESS
+    if landed_at is None or deadline is None:
+        return _skipped(gate, "landed_at and deadline not given", config)
+    for name, value in (("landed_at", landed_at), ("deadline", deadline)):
+        if value.tzinfo is None:
+            raise GateInputError(f"freshness: {name} {value.isoformat()} has no time zone; pass UTC datetimes")
+    late = (landed_at - deadline).total_seconds()
+    counts = {"seconds_late": max(late, 0.0), "seconds_early": max(-late, 0.0), "backfill": int(is_backfill)}
+    stamp = f"landed {landed_at.astimezone(dt.timezone.utc).isoformat()}, deadline {deadline.astimezone(dt.timezone.utc).isoformat()}"
+    if is_backfill:
+        return GateResult(gate, True, False, f"backfill, deadline not applicable ({stamp})", counts)
+    if late <= 0:
+        return GateResult(gate, True, _blocking(gate, config), f"on time, {-late:.0f} s before the deadline ({stamp})", counts)
+    return GateResult(gate, False, _blocking(gate, config), f"late by {late:.0f} s ({stamp})", counts)

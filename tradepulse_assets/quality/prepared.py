@@ -1,0 +1,263 @@
+"""The work every gate shares, done once per partition: codes, minute indexes and a dense session grid.
+
+Why a dense grid: a session has a known, bounded set of expected bar minutes (390 for XNYS, 1,440 for a
+24/7 day) and a known symbol universe, so every (symbol, minute) pair has a fixed cell. Scattering the bars
+into that grid (one ``bincount``/assignment, O(rows)) answers duplicates, completeness, gap windows, returns
+and frozen runs without ever sorting the frame; the delivered frame itself is only read column-wise (polars
+for the per-row predicates, zero-copy NumPy views for integer arithmetic). Only the delivery-order check
+needs a stable sort by symbol code, and it skips it when the file is already grouped by symbol.
+"""
+
+import datetime as dt
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import polars as pl
+
+from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
+from tradepulse_assets.markets.calendars import MarketCalendar, SessionHours
+
+MINUTE_US = 60_000_000
+UTC = dt.timezone.utc
+#: Largest symbols x expected-minutes grid we build (1 byte to 8 bytes a cell): 250 M cells is ~2 GB at most.
+MAX_GRID_CELLS = 250_000_000
+
+
+class GateInputError(ValueError):
+    """The gates cannot be run at all (bad session, oversized grid, naive timestamps); the message says which."""
+
+
+def ts_from_us(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=int(us))
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """The expected bar minutes of one session (or of a run of sessions, for a backfill range)."""
+
+    market: str
+    sessions: tuple[dt.date, ...]
+    hours: tuple[SessionHours, ...]
+    expected_us: np.ndarray  # int64 epoch microseconds, strictly increasing
+
+    @property
+    def label(self) -> str:
+        if len(self.sessions) == 1:
+            return f"{self.market} {self.sessions[0].isoformat()}"
+        return f"{self.market} {self.sessions[0].isoformat()}..{self.sessions[-1].isoformat()}"
+
+    @property
+    def n_minutes(self) -> int:
+        return int(self.expected_us.size)
+
+
+def session_spec(calendar: MarketCalendar, session: dt.date | Sequence[dt.date]) -> SessionSpec:
+    """Expected minutes of ``session`` (a date, or several dates for a multi-session span) on ``calendar``."""
+    if isinstance(session, dt.datetime) or not isinstance(session, (dt.date, Sequence)):
+        raise GateInputError(f"market {calendar.market_id}: session must be a date or dates, got {session!r}")
+    sessions = (session,) if isinstance(session, dt.date) else tuple(sorted(set(session)))
+    if not sessions:
+        raise GateInputError(f"market {calendar.market_id}: no session given")
+    hours = tuple(calendar.hours(s) for s in sessions)
+    minutes = np.concatenate([calendar.minutes(s).astype("datetime64[us]") for s in sessions]).view("int64")
+    if minutes.size == 0 or np.any(np.diff(minutes) <= 0):
+        raise GateInputError(f"market {calendar.market_id}: sessions {sessions} give no increasing minute grid")
+    return SessionSpec(calendar.market_id, sessions, hours, minutes)
+
+
+def runs_of_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximal runs of True along the last axis of a 2-D mask: (row, first column, last column), vectorised."""
+    n_rows, n_cols = mask.shape
+    padded = np.zeros((n_rows, n_cols + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded.ravel())
+    width = n_cols + 2
+    starts = np.flatnonzero(edges == 1) + 1  # first True of each run (flat position)
+    ends = np.flatnonzero(edges == -1)  # last True of each run (flat position)
+    return starts // width, starts % width - 1, ends % width - 1
+
+
+class PreparedBars:
+    """One partition's bars with the derived arrays the gates share (each computed at most once, on demand).
+
+    ``problems`` maps a required column to why it cannot be used (missing, wrong type, nulls); a gate that
+    needs such a column reports "not evaluated" instead of crashing on a frame that failed the schema.
+    """
+
+    def __init__(
+        self,
+        bars: pl.DataFrame | pl.LazyFrame,
+        spec: SessionSpec | None = None,
+        expected_symbols: Sequence[str] | None = None,
+    ):
+        self.df = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
+        if not isinstance(self.df, pl.DataFrame):
+            raise GateInputError(f"bars must be a polars DataFrame or LazyFrame, got {type(bars).__name__}")
+        self.spec = spec
+        self.expected_symbols = tuple(expected_symbols or ())
+        self.n_rows = self.df.height
+        self.problems = self._column_problems()
+
+    # --- usability ----------------------------------------------------------------------------
+    def _column_problems(self) -> dict[str, str]:
+        problems = {}
+        schema = self.df.schema
+        for name, dtype in {**BAR_COLUMNS, **OPTIONAL_BAR_COLUMNS}.items():
+            if name not in schema:
+                if name in BAR_COLUMNS:
+                    problems[name] = f"column {name} is missing"
+            elif schema[name] != dtype:
+                problems[name] = f"column {name} has type {schema[name]}, expected {dtype}"
+            elif name in BAR_COLUMNS and self.df[name].null_count():
+                problems[name] = f"column {name} has {self.df[name].null_count()} nulls"
+        return problems
+
+    def unusable(self, columns: Sequence[str]) -> str | None:
+        """Why a gate needing ``columns`` cannot run, or None."""
+        reasons = [self.problems[c] for c in columns if c in self.problems]
+        return "; ".join(reasons) if reasons else None
+
+    def require_spec(self) -> SessionSpec:
+        if self.spec is None:
+            raise GateInputError("this gate needs the session's calendar: pass calendar and session")
+        return self.spec
+
+    # --- per-row arrays -----------------------------------------------------------------------
+    @cached_property
+    def symbols(self) -> np.ndarray:
+        """Sorted union of delivered and expected symbols; a symbol's code is its position here."""
+        present = self.df["symbol"].unique().to_list()
+        return np.array(sorted(set(present) | set(self.expected_symbols)), dtype=object)
+
+    @cached_property
+    def sym_code(self) -> np.ndarray:
+        if self.n_rows == 0:
+            return np.zeros(0, dtype=np.uint32)
+        codes = self.df["symbol"].cast(pl.Enum(self.symbols.tolist())).to_physical().to_numpy()
+        return codes.astype(np.uint16 if len(self.symbols) < 65_536 else np.uint32, copy=False)
+
+    @cached_property
+    def ts_us(self) -> np.ndarray:
+        return self.df["ts"].to_physical().to_numpy()
+
+    @cached_property
+    def minute_idx(self) -> np.ndarray:
+        """Position of each bar in the expected minutes, -1 when it is not an expected minute."""
+        spec = self.require_spec()
+        exp = spec.expected_us
+        first = int(exp[0])
+        span = int((exp[-1] - first) // MINUTE_US) + 1
+        lookup = np.full(span, -1, dtype=np.int64)
+        lookup[(exp - first) // MINUTE_US] = np.arange(exp.size)
+        offset = self.ts_us - first
+        minute = offset // MINUTE_US
+        ok = (offset % MINUTE_US == 0) & (minute >= 0) & (minute < span)
+        return np.where(ok, lookup[np.clip(minute, 0, span - 1)], -1)
+
+    @cached_property
+    def aligned(self) -> np.ndarray:
+        return self.minute_idx >= 0
+
+    @cached_property
+    def all_aligned(self) -> bool:
+        return bool(self.aligned.all())
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return len(self.symbols), self.require_spec().n_minutes
+
+    @cached_property
+    def cell(self) -> np.ndarray:
+        """Grid cell (symbol code x minutes + minute) of each aligned bar, -1 for the others."""
+        n_sym, n_min = self.grid_shape
+        if n_sym * n_min > MAX_GRID_CELLS:
+            raise GateInputError(
+                f"{self.require_spec().label}: {n_sym} symbols x {n_min} minutes exceeds the gate grid limit "
+                f"of {MAX_GRID_CELLS} cells; validate fewer sessions at a time"
+            )
+        cell = self.sym_code.astype(np.int64) * n_min + self.minute_idx
+        return cell if self.all_aligned else np.where(self.aligned, cell, -1)
+
+    @cached_property
+    def aligned_cells(self) -> np.ndarray:
+        return self.cell if self.all_aligned else self.cell[self.aligned]
+
+    @cached_property
+    def cell_counts(self) -> np.ndarray:
+        n_sym, n_min = self.grid_shape
+        return np.bincount(self.aligned_cells, minlength=n_sym * n_min)
+
+    @cached_property
+    def duplicated_aligned_rows(self) -> np.ndarray:
+        """Rows (delivery order) of aligned bars whose (symbol, minute) occurs more than once."""
+        if self.n_rows == 0 or self.cell_counts.max(initial=0) <= 1:
+            return np.zeros(0, dtype=np.int64)
+        safe = np.maximum(self.cell, 0)
+        return np.flatnonzero(self.aligned & (self.cell_counts[safe] > 1))
+
+    @cached_property
+    def presence(self) -> np.ndarray:
+        return (self.cell_counts > 0).reshape(self.grid_shape)
+
+    def _last_delivered(self, values: np.ndarray, fill) -> np.ndarray:
+        """Scatter per-row ``values`` into the grid; for a duplicated cell the last delivered row wins."""
+        n_sym, n_min = self.grid_shape
+        grid = np.full(n_sym * n_min, fill, dtype=values.dtype)
+        rows_values = values if self.all_aligned else values[self.aligned]
+        grid[self.aligned_cells] = rows_values
+        dup = self.duplicated_aligned_rows
+        if dup.size:  # deterministic resolution: last occurrence of each duplicated cell
+            cells = self.cell[dup][::-1]
+            _, first_in_reversed = np.unique(cells, return_index=True)
+            last_rows = dup[::-1][first_in_reversed]
+            grid[self.cell[last_rows]] = values[last_rows]
+        return grid.reshape(n_sym, n_min)
+
+    @cached_property
+    def close_grid(self) -> np.ndarray:
+        return self._last_delivered(self.df["close"].to_numpy(), np.nan)
+
+    @cached_property
+    def frozen_grid(self) -> np.ndarray:
+        """True where the (deduplicated) bar has open = high = low = close."""
+        flat = self.df.select(
+            (pl.col("open") == pl.col("high")) & (pl.col("high") == pl.col("low")) & (pl.col("low") == pl.col("close"))
+        ).to_series().to_numpy()
+        return self._last_delivered(flat, False)
+
+    @cached_property
+    def returns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Log return of each present bar against the previous present bar of its symbol, and that bar's minute.
+
+        Grid cells without a bar, and a symbol's first bar, hold NaN (and -1); non-positive closes are treated
+        as missing here (ohlc_consistency reports them).
+        """
+        close = self.close_grid
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logc = np.log(close)
+        valid = np.isfinite(logc)
+        n_sym, n_min = close.shape
+        position = np.where(valid, np.arange(n_min, dtype=np.int32)[None, :], np.int32(-1))
+        last = np.maximum.accumulate(position, axis=1)
+        prev = np.full_like(last, -1)
+        prev[:, 1:] = last[:, :-1]
+        has = valid & (prev >= 0)
+        prev_log = np.take_along_axis(logc, np.maximum(prev, 0), axis=1)
+        r = np.where(has, logc - prev_log, np.nan)
+        return r, np.where(has, prev, -1)
+
+
+def nan_median_rows(values: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN; NaN for a row without values (no warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=1)
+
+
+def nan_mean_rows(values: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=1)
