@@ -2,8 +2,7 @@
 
 This layer imports nothing else of ours (DESIGN.md); everything above writes keys through it, never paths, so
 the embedded profile (files under ``$TRADEPULSE_HOME``) and the production profile (an S3 bucket) share one
-code
-path. ``state.py`` (the state database) lives here too but is documented in its own module.
+code path. ``state.py`` (the state database) lives here too but is documented in its own module.
 """
 
 from tradepulse_assets.storage.audit import AuditLog, AuditLogCorrupt, InvalidAuditEvent

@@ -1,14 +1,10 @@
 """The ingestion audit trail: ``observability/audit/ingestion_events.jsonl`` under ``$TRADEPULSE_HOME``.
 
 One JSON object per line, keys sorted, with an ISO-8601 UTC ``time``. Writers are the Dagster daemon, run
-workers
-and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock file
-and
-writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a shared
-lock,
-so they never see half a line. If a writer died mid-line (power loss), the next writer starts a fresh line,
-and
-:meth:`AuditLog.read` reports the torn line by number instead of guessing.
+workers and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock
+file and writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a
+shared lock, so they never see half a line. If a writer died mid-line (power loss), the next writer starts a
+fresh line, and :meth:`AuditLog.read` reports the torn line by number instead of guessing.
 
 Why the file stays on a filesystem in the S3 profile too: S3 has no append, and the alternatives are worse for
 an audit trail. Rewriting one object is a read-modify-write race between processes; one object per event makes
@@ -110,8 +106,7 @@ def _normalize(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 class AuditLog:
-    """Append-only JSONL audit trail, safe for concurrent writers across processes on one host (or
-    NFS/EFS)."""
+    """Append-only JSONL audit trail, safe for concurrent writers across processes (one host or NFS/EFS)."""
 
     def __init__(
         self,
@@ -152,8 +147,7 @@ class AuditLog:
             os.close(fd)  # closing releases the lock
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate ``event``, stamp ``time`` (clock, unless given), append it as one line; return the
-        record."""
+        """Validate ``event``, stamp ``time`` (clock unless given), append it as one line, return it."""
         record = _normalize(event, self._clock())
         try:
             line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -182,8 +176,7 @@ class AuditLog:
         skip_corrupt: bool = False,
         **where: Any,
     ) -> list[dict[str, Any]]:
-        """Events in file order, those with ``since <= time < until`` and ``field == value`` for each
-        ``where``.
+        """Events in file order with ``since <= time < until`` and ``field == value`` for each ``where``.
 
         A line that is not a JSON object raises :class:`AuditLogCorrupt` (file and line number) unless
         ``skip_corrupt``. ``session`` may be given as a date.

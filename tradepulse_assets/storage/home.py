@@ -1,10 +1,9 @@
 """``$TRADEPULSE_HOME`` and the runbook's paths inside it.
 
 Why one module: the runbook names its artefacts by relative path (incident timelines, backfill reports, the
-audit
-trail, the health catalog). Writing those strings once keeps every component, the CLI and the docs pointing at
-the same files. The relative paths are ``/``-separated strings so they serve as object-store keys as well as
-paths under the home directory.
+audit trail, the health catalog). Writing those strings once keeps every component, the CLI and the docs
+pointing at the same files. The relative paths are ``/``-separated strings so they serve as object-store keys
+as well as paths under the home directory.
 """
 
 from __future__ import annotations
@@ -63,8 +62,7 @@ def tradepulse_home(*, create: bool = True) -> Path:
 
 
 def incident_report_dir(opened: date, incident_id: str) -> str:
-    """``reports/incidents/data/<date>-<id>/`` (without trailing slash); holds ``timeline.md``,
-    ``gap.csv``."""
+    """``reports/incidents/data/<date>-<id>`` (no trailing slash): ``timeline.md``, ``gap.csv``."""
     day = opened.date() if isinstance(opened, datetime) else opened
     return f"{INCIDENT_REPORTS}/{day.isoformat()}-{validate_identifier(incident_id, 'incident id')}"
 

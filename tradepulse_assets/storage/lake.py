@@ -8,10 +8,9 @@ Layout (hive-style, so DuckDB and polars recover ``market`` and ``session`` from
     quarantine/<incident_id>/<batch_id>/reason.json                 why, written last (the batch is complete)
 
 Why one file per (layer, market, session): a partition is the unit Dagster materializes, backfills and
-replaces,
-so writing it is a single object put (atomic on both stores) and re-running a partition replaces it: writes
-are
-idempotent with no cleanup of stale parts. Frames are serialized with polars in memory and put in one call.
+replaces, so writing it is a single object put (atomic on both stores) and re-running a partition replaces it:
+writes are idempotent with no cleanup of stale parts. Frames are serialized with polars in memory and put in
+one call.
 
 DuckDB: for a local store DuckDB reads the files directly with a glob and hive partitioning; for S3 it cannot
 (its ``httpfs`` extension cannot be downloaded here, see NOTES.md), so :func:`register_duckdb_view` loads the
@@ -168,8 +167,7 @@ def write_frame(
 
 
 def read_frame(store: ObjectStore, layer: str, market: str, session: date | str) -> pl.DataFrame:
-    """The frame of one partition; :class:`ObjectNotFound` (naming the partition key) if it was never
-    written."""
+    """The frame of one partition; :class:`ObjectNotFound` (naming its key) if it was never written."""
     key = partition_key(layer, market, session)
     data = store.get_bytes(key)
     try:
@@ -264,13 +262,12 @@ def register_duckdb_view(
     *,
     markets: Iterable[str] | None = None,
 ) -> None:
-    """Make ``view_name`` query ``layer`` in DuckDB connection ``con``, with ``market`` and ``session``
-    columns.
+    """Make ``view_name`` query ``layer`` in DuckDB connection ``con``, with ``market``/``session`` columns.
 
-    Local store: a view over the files (lazy; filters on market/session prune files). S3 store: the partitions
-    of ``markets`` (default all) are loaded with polars and registered as an Arrow table; this holds the
-    layer in
-    memory, so pass ``markets`` for big layers. Raises :class:`LakeError` if the layer has no partitions.
+    Local store: a view over the files (lazy; filters on market/session prune files). S3 store: the
+    partitions of ``markets`` (default all) are loaded with polars and registered as an Arrow table; this
+    holds the layer in memory, so pass ``markets`` for big layers. Raises :class:`LakeError` if the layer has
+    no partitions.
     """
     chosen = sorted(markets) if markets is not None else list_markets(store, layer)
     if not any(list_sessions(store, layer, market) for market in chosen):
@@ -322,8 +319,7 @@ def write_quarantine(
     """Store the original bytes of a batch, tagged with the incident, then ``reason.json`` (last = complete).
 
     ``reason.json`` holds ``reason`` plus the ids and each file's size and sha256. Re-running replaces the
-    batch
-    in place. Returns the keys written, reason last.
+    batch in place. Returns the keys written, reason last.
     """
     all_tags = {**(tags or {}), "incident_id": incident_id, "batch_id": batch_id}
     keys = []

@@ -1,26 +1,22 @@
 """One object-store interface over a local directory and an S3 bucket.
 
 Why: the embedded profile keeps the lake, landing files and quarantine under ``$TRADEPULSE_HOME``; the
-production
-profile keeps them in an S3 bucket (any endpoint). Everything above this module writes *keys*, never paths, so
-the same code runs on both, and the behaviour tests run the same assertions against both implementations.
+production profile keeps them in an S3 bucket (any endpoint). Everything above this module writes *keys*,
+never paths, so the same code runs on both, and the behaviour tests run the same assertions against both
+implementations.
 
 Guarantees both implementations give:
 
 - **Atomic writes.** ``put_bytes`` is one ``put_object`` on S3; locally it writes a temporary file in the
-target
-  directory, fsyncs it and ``os.replace``-s it into place, so a reader sees the old bytes or the new bytes,
-  never
-  a torn file, and a crashed writer leaves no visible partial object (temporary names are hidden from
-  ``list``).
+  target directory, fsyncs it and ``os.replace``-s it into place, so a reader sees the old bytes or the new
+  bytes, never a torn file, and a crashed writer leaves no visible partial object (temporary names are hidden
+  from ``list``).
 - **Tags.** S3 object tags on S3; locally a sidecar ``<key>.tags.json`` (written atomically, hidden from
   ``list``). Tags follow S3 semantics on both: ``put_bytes`` replaces the tag set (no tags = none),
-  ``put_tags``
-  replaces it, ``copy`` copies it. Tag keys/values are validated against S3's rules on both stores, so a tag
-  accepted locally is never rejected in production.
+  ``put_tags`` replaces it, ``copy`` copies it. Tag keys/values are validated against S3's rules on both
+  stores, so a tag accepted locally is never rejected in production.
 - **Keys** are validated the same way (no leading ``/``, no empty, ``.`` or ``..`` segments) so a key can
-never
-  escape the local root and never means two different objects on S3.
+  never escape the local root and never means two different objects on S3.
 - **Polars access.** ``polars_source(key)`` plus ``storage_options`` let ``pl.read_parquet``/``scan_parquet``
   read an object directly (a local path, or ``s3://bucket/key`` with credentials and endpoint).
 """
@@ -187,8 +183,7 @@ class ObjectStore(Protocol):
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temporary file in the same directory and
-    ``os.replace``."""
+    """Write ``data`` to ``path`` via a fsynced temporary file in the same directory + ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     try:
@@ -255,8 +250,7 @@ class LocalObjectStore:
     def put_bytes(
         self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
     ) -> None:
-        """Atomically replace ``key``; its tag set becomes ``tags`` (``content_type`` has no local
-        meaning)."""
+        """Atomically replace ``key``; its tag set becomes ``tags`` (``content_type`` is ignored)."""
         clean = validate_tags(tags)
         path = self.path(key)
         _atomic_write(path, bytes(data))
@@ -359,8 +353,7 @@ class LocalObjectStore:
 
 @dataclass(frozen=True)
 class S3Credentials:
-    """Static credentials; ``None`` fields fall back to the AWS default chain (env, profile, instance
-    role)."""
+    """Static credentials; ``None`` fields fall back to the AWS default chain (env, profile, role)."""
 
     access_key_id: str | None = None
     secret_access_key: str | None = None
@@ -495,11 +488,11 @@ class S3ObjectStore:
 
     @property
     def storage_options(self) -> dict[str, str] | None:
-        """Options for polars' object_store client: endpoint (unless AWS's own), region, credentials if
-        known."""
+        """polars ``storage_options``: endpoint (unless AWS's own), region, and credentials if known."""
         options: dict[str, str] = {}
         endpoint = self.client.meta.endpoint_url
-        if endpoint and not urllib.parse.urlparse(endpoint).hostname.endswith("amazonaws.com"):
+        host = (urllib.parse.urlparse(endpoint).hostname or "") if endpoint else ""
+        if endpoint and not host.endswith("amazonaws.com"):
             options["aws_endpoint_url"] = endpoint
             if endpoint.startswith("http://"):
                 options["aws_allow_http"] = "true"
@@ -527,8 +520,7 @@ def object_store_from_url(
     """Build a store from ``file:///abs/path``, a plain path, or ``s3://bucket[/prefix]``.
 
     For S3, ``client`` (a boto3 S3 client) wins; otherwise one is made from ``endpoint_url`` and
-    ``credentials``
-    (fields left ``None`` use boto3's default chain).
+    ``credentials`` (fields left ``None`` use boto3's default chain).
     """
     text = str(url)
     parsed = urllib.parse.urlparse(text)

@@ -1,5 +1,4 @@
-"""The Parquet lake layout: partitions are replaced idempotently, read back by polars and DuckDB on both
-stores."""
+"""The Parquet lake: partitions are replaced idempotently, read back by polars and DuckDB on both stores."""
 
 import hashlib
 import io

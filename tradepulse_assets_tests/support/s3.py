@@ -2,8 +2,7 @@
 
 Why moto's threaded server and not ``mock_aws``: the code under test includes clients that do not go through
 boto3 (polars reads Parquet with its own Rust ``object_store`` client), and only a real HTTP endpoint is seen
-by
-both. The server binds port 0 so parallel sessions never race for a port, and it listens on 127.0.0.1 only.
+by both. The server binds port 0 so parallel sessions never race for a port, and it listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -52,8 +51,7 @@ class S3Endpoint:
 
 @contextlib.contextmanager
 def moto_s3(bucket: str = "tradepulse-data") -> Iterator[S3Endpoint]:
-    """Start moto's S3 server on 127.0.0.1 (free port), create ``bucket``, yield the endpoint, stop the
-    server."""
+    """Start moto's S3 server on 127.0.0.1 (free port), create ``bucket``, yield the endpoint, stop."""
     if len(bucket) < 3:
         raise ValueError(f"S3 bucket names need at least 3 characters, got {bucket!r}")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
