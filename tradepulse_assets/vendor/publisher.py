@@ -377,3 +377,48 @@ class Publisher:
         return PublishResult(market_id, session, "published" if changed else "unchanged", manifest.revision,
                              len(manifest.files), manifest.record_count, manifest.condition, manifest.published_at,
                              [d.kind for d in plan.damages])
+
+
+# --- user-supplied files ------------------------------------------------------------------------------
+
+
+def manifest_for_directory(folder: str | os.PathLike, market: str | None = None, session: dt.date | None = None,
+                           condition: str = "available", published_at: dt.datetime | None = None,
+                           vendor: str = "user") -> tuple[Manifest, bool]:
+    """Write ``manifest.json`` for the bar files a user dropped into ``<root>/<market>/<session>/``.
+
+    Market and session default to the folder's two last path components. A folder whose files changed since
+    its last manifest gets a new revision (the old manifest is kept as ``manifest.r<N>.json``); an unchanged
+    folder keeps its manifest (returns changed=False). Every file is parsed, so a broken file is reported now,
+    naming it, rather than at ingestion.
+    """
+    from tradepulse_assets.vendor.manifest import describe_file, is_bar_file
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise PublishError(f"{path}: not a directory")
+    market = market or path.parent.name
+    if session is None:
+        try:
+            session = dt.date.fromisoformat(path.name)
+        except ValueError:
+            raise PublishError(f"{path}: folder name is not a session date (YYYY-MM-DD); pass --session") from None
+    names = sorted(p.name for p in path.iterdir() if p.is_file() and is_bar_file(p.name))
+    if not names:
+        raise PublishError(f"{path}: no bar files (*.parquet, *.csv, *.csv.gz)")
+    files = tuple(describe_file(n, (path / n).read_bytes()) for n in names)
+    dest = LocalDestination(path)
+    data = dest.get(MANIFEST_NAME)
+    previous = Manifest.from_json(data, str(path / MANIFEST_NAME)) if data is not None else None
+    if previous and previous.files == files and previous.condition == condition:
+        return previous, False
+    published_at = published_at or dt.datetime.now(dt.timezone.utc)
+    revision, history = 1, ()
+    if previous:
+        revision = previous.revision + 1
+        history = previous.previous_revisions + (archived_manifest_name(previous.revision),)
+        dest.put(archived_manifest_name(previous.revision), previous.to_json())
+    manifest = Manifest(market=market, session=session, revision=revision, published_at=published_at,
+                        condition=condition, files=files, vendor=vendor, previous_revisions=history)
+    dest.put(MANIFEST_NAME, manifest.to_json())
+    return manifest, True
