@@ -222,7 +222,11 @@ def _md5_file(path: Path) -> str:
 
 
 class LocalObjectStore:
-    """Objects as files under ``root``; tags in ``<key>.tags.json`` sidecars."""
+    """Objects as files under ``root``; tags in ``<key>.tags.json`` sidecars.
+
+    The object and its sidecar are two atomic writes, data first: a writer that dies between them leaves the
+    new bytes with the previous tag set, which the retry (puts are idempotent) corrects. Bytes are never lost.
+    """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
