@@ -124,8 +124,15 @@ def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
         if not isinstance(cases, pl.DataFrame):
             cases = pl.from_pandas(cases)
         cases = cases.with_columns(pl.col(c).cast(pl.String) for c in cases.columns)
-        by_check = cases.group_by(["column", "check"], maintain_order=True).len()
-        parts = [f"{r['column']}: {r['check']} ({r['len']})" for r in by_check.iter_rows(named=True)]
+        by_check = cases.group_by(["schema_context", "column", "check"], maintain_order=True).agg(
+            pl.len(), pl.col("failure_case").head(5)
+        )
+        parts = [
+            f"{r['check']}: {', '.join(str(v) for v in r['failure_case'])}"
+            if r["schema_context"] == "DataFrameSchema"
+            else f"{r['column']}: {r['check']} ({r['len']} rows)"
+            for r in by_check.iter_rows(named=True)
+        ]
         return GateResult(
             SCHEMA,
             False,
@@ -617,3 +624,8 @@ def check_freshness(
     if late <= 0:
         return GateResult(gate, True, _blocking(gate, config), f"on time, {-late:.0f} s before the deadline ({stamp})", counts)
     return GateResult(gate, False, _blocking(gate, config), f"late by {late:.0f} s ({stamp})", counts)
+
+
+def gate_is_blocking(gate: str, config: GateConfig = GateConfig()) -> bool:
+    """Whether ``gate`` stops promotion under ``config`` (Dagster declares its asset checks from this)."""
+    return _blocking(gate, config)

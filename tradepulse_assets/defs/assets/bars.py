@@ -1,0 +1,158 @@
+"""Per-market bar assets: landed -> staging -> production, with the quality gates as asset checks.
+
+Wiring only: the steps are ``pipeline.ingest``; the gates are ``quality.gates``. The landing check and the
+blocking quality gates are declared on the assets (``check_specs``), so a failing gate fails the run and
+skips promotion, and the failure sensor opens the incident and quarantines the batch.
+"""
+
+import dagster as dg
+
+from tradepulse_assets.defs.partitions import session_of_key, session_partitions
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource, VendorResource
+from tradepulse_assets.incidents.lifecycle import IncidentEngine
+from tradepulse_assets.markets import Market
+from tradepulse_assets.pipeline import ingest
+from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult
+from tradepulse_assets.quality.catalog import write_health
+from tradepulse_assets.quality.gates import gate_is_blocking
+from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.home import HEALTH_CATALOG, home_path, tradepulse_home
+
+MARKET_TAG = "tradepulse/market"
+GATE_CONFIG = GateConfig()
+INCIDENT_TAG = "tradepulse/incident"
+
+
+def market_key(market: Market, name: str) -> dg.AssetKey:
+    return dg.AssetKey([market.market_id.lower(), name])
+
+
+def check_result(result: GateResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=result.gate,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
+        description=result.summary,
+        metadata=result.to_metadata(),
+    )
+
+
+def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
+    partitions = session_partitions(market)
+    group = market.market_id.lower()
+    landed_key, staging_key, production_key = (
+        market_key(market, n) for n in ("landed_bars", "staging_bars", "production_bars")
+    )
+    op_tags = {MARKET_TAG: market.market_id}
+
+    @dg.asset(
+        key=landed_key,
+        partitions_def=partitions,
+        group_name=group,
+        kinds={"polars", "parquet"},
+        op_tags=op_tags,
+        description=(
+            f"{market.market_id} one-minute bars as the vendor delivered them for a session: original bytes kept "
+            "under landing/raw/, each file verified against the manifest (size, sha256, record count)."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                ingest.LANDING_GATE,
+                asset=landed_key,
+                blocking=True,
+                description="Every file matches the vendor manifest and parses; failures are quarantined.",
+            )
+        ],
+    )
+    def landed_bars(
+        context: dg.AssetExecutionContext,
+        vendor: VendorResource,
+        object_store: ObjectStoreResource,
+        clock: ClockResource,
+    ) -> dg.MaterializeResult:
+        session = session_of_key(context.partition_key)
+        audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+        try:
+            outcome = ingest.land_session(
+                vendor.connector(), object_store.store(), audit, market, session, clock.clock().now()
+            )
+        except ingest.NotPublished as exc:
+            raise dg.Failure(description=str(exc), metadata={"market": market.market_id, "session": str(session)})
+        gate = ingest.landing_gate(outcome)
+        if not gate.passed:
+            context.log.error(f"{market.market_id} {session}: {gate.summary}")
+        return dg.MaterializeResult(metadata=outcome.to_metadata(), check_results=[check_result(gate)])
+
+    @dg.asset(
+        key=staging_key,
+        deps=[landed_key],
+        partitions_def=partitions,
+        group_name=group,
+        kinds={"polars", "parquet"},
+        op_tags=op_tags,
+        description=f"{market.market_id} bars normalised and sorted, with every quality gate evaluated.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                gate,
+                asset=staging_key,
+                blocking=gate_is_blocking(gate, GATE_CONFIG),
+                description=f"Quality gate {gate} (docs/quality-gates.md)",
+            )
+            for gate in GATE_NAMES
+        ],
+    )
+    def staging_bars(
+        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, clock: ClockResource
+    ) -> dg.MaterializeResult:
+        session = session_of_key(context.partition_key)
+        store = object_store.store()
+        outcome = ingest.stage_session(
+            store, market, session, is_backfill=INCIDENT_TAG in context.run.tags, config=GATE_CONFIG
+        )
+        write_health(
+            home_path(HEALTH_CATALOG), market.market_id, session, outcome.results,
+            evaluated_at=clock.clock().now(), run_id=context.run_id,
+        )
+        failures = outcome.blocking_failures
+        return dg.MaterializeResult(
+            metadata={
+                "rows": outcome.bars.height,
+                "symbols": outcome.bars.get_column("symbol").n_unique() if "symbol" in outcome.bars.columns else 0,
+                "blocking_failures": [r.gate for r in failures],
+                "promotable": outcome.promotable,
+            },
+            check_results=[check_result(r) for r in outcome.results],
+        )
+
+    @dg.asset(
+        key=production_key,
+        deps=[staging_key],
+        partitions_def=partitions,
+        group_name=group,
+        kinds={"polars", "parquet"},
+        op_tags=op_tags,
+        description=(
+            f"{market.market_id} production bars (the lake): promoted from staging only when every blocking gate "
+            "passed. Readable by DuckDB and polars under lake/production/."
+        ),
+    )
+    def production_bars(
+        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
+        clock: ClockResource,
+    ) -> dg.MaterializeResult:
+        session = session_of_key(context.partition_key)
+        store = object_store.store()
+        rows = ingest.promote_session(store, market, session)
+        metadata = {"rows": rows, "session": str(session)}
+        incident_id = context.run.tags.get(INCIDENT_TAG)
+        if incident_id:  # a backfill: reconcile with vendor totals and checksums, on the incident's record
+            receipt = ingest.read_receipt(store, market.market_id, session) or {}
+            record = IncidentEngine(state.db()).record_backfill(
+                incident_id, market.market_id, str(session), rows, int(receipt.get("vendor_total", -1)),
+                bool(receipt.get("ok")), now=clock.clock().now(), run_id=context.run_id,
+                details={"revision": receipt.get("revision"), "raw_prefix": receipt.get("raw_prefix")},
+            )
+            metadata.update(incident=incident_id, reconciliation=record.verdict)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [landed_bars, staging_bars, production_bars]

@@ -1,0 +1,167 @@
+"""Per-market indicator features and their consumers.
+
+``indicator_features`` computes Kuramoto, Ricci and Hurst from production bars and carries the
+tolerance gate (blocking the consumers) that compares a recomputation with the pre-incident baseline.
+The consumers (feature-store writer, backtest exporter) honour the control plane: while paused they
+write nothing and say so.
+"""
+
+import io
+
+import dagster as dg
+import polars as pl
+
+from tradepulse_assets.defs.assets.bars import MARKET_TAG, market_key
+from tradepulse_assets.defs.partitions import session_of_key, session_partitions
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
+from tradepulse_assets.incidents.control_plane import BACKTEST_EXPORTER, FEATURE_STORE_WRITER, ControlPlane
+from tradepulse_assets.incidents.store import IncidentStore
+from tradepulse_assets.markets import Market
+from tradepulse_assets.pipeline import features as feature_pipeline
+from tradepulse_assets.storage import lake
+
+TOLERANCE_CHECK = "indicator_tolerance"
+DEFAULT_TOLERANCE = 0.005
+
+
+def _summary_markdown(features) -> str:
+    r = features.kuramoto.get_column("r")
+    ricci = features.ricci
+    hurst = features.hurst
+    lines = [
+        "| indicator | windows/symbols | mean | min | max |",
+        "| --- | --- | --- | --- | --- |",
+        f"| Kuramoto R | {r.len()} | {r.mean():.4f} | {r.min():.4f} | {r.max():.4f} |",
+    ]
+    for col in ("ollivier_mean", "forman_mean"):
+        s = ricci.get_column(col)
+        lines.append(f"| Ricci {col.split('_')[0]} | {s.len()} | {s.mean():.4f} | {s.min():.4f} | {s.max():.4f} |")
+    for col in ("dfa", "rs"):
+        s = hurst.get_column(col)
+        lines.append(f"| Hurst {col} | {s.len()} | {s.mean():.4f} | {s.min():.4f} | {s.max():.4f} |")
+    return "\n".join(lines) + "\n\nKuramoto R(t): `" + _sparkline(r.to_list()) + "`"
+
+
+def _sparkline(values: list[float]) -> str:
+    """A one-line plot a person reads at a glance in the asset's metadata."""
+    bars = "▁▂▃▄▅▆▇█"
+    finite = [v for v in values if v == v]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = (hi - lo) or 1.0
+    return "".join(bars[int((v - lo) / span * (len(bars) - 1))] if v == v else " " for v in values)
+
+
+def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
+    partitions = session_partitions(market)
+    group = market.market_id.lower()
+    features_key = market_key(market, "indicator_features")
+    op_tags = {MARKET_TAG: market.market_id}
+
+    @dg.asset(
+        key=features_key,
+        deps=[market_key(market, "production_bars")],
+        partitions_def=partitions,
+        group_name=group,
+        kinds={"numba", "parquet"},
+        op_tags=op_tags,
+        description=(
+            f"{market.market_id} Kuramoto order parameter on fixed causal windows, Ollivier/Forman-Ricci "
+            "curvature of the correlation graph, per-symbol Hurst (DFA, R/S)."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                TOLERANCE_CHECK,
+                asset=features_key,
+                blocking=True,
+                description=(
+                    "After a backfill, features match the pre-incident baseline: windows without revised bars to "
+                    "1e-12, windows with revised bars within the tolerance (default 0.005)."
+                ),
+            )
+        ],
+    )
+    def indicator_features(
+        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource
+    ) -> dg.MaterializeResult:
+        session = session_of_key(context.partition_key)
+        store = object_store.store()
+        features = feature_pipeline.compute(store, market, session)
+        incidents = [
+            i for i in IncidentStore(state.db()).list(market=market.market_id) if str(session) in i.scope.sessions
+        ]
+        outcome = feature_pipeline.tolerance_gate(
+            store, market.market_id, session, features, [i.id for i in incidents], DEFAULT_TOLERANCE
+        )
+        if outcome.report is None:
+            check_meta = {"baseline": "none: no incident baseline covers this partition"}
+            description = "No pre-incident baseline for this partition; nothing to compare."
+        else:
+            check_meta = {"baseline_incident": outcome.incident_id, "revised_minutes": outcome.revised,
+                          **outcome.report.to_metadata()}
+            description = outcome.report.summary
+        return dg.MaterializeResult(
+            metadata={
+                "summary": dg.MetadataValue.md(_summary_markdown(features)),
+                "params": features.params.to_dict() if hasattr(features, "params") else {},
+                "kuramoto_windows": features.kuramoto.height,
+                "ricci_edges": features.ricci_edges.height,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=TOLERANCE_CHECK,
+                    passed=outcome.passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=description,
+                    metadata=check_meta,
+                )
+            ],
+        )
+
+    def consumer(name: str, description: str, export_prefix: str):
+        @dg.asset(
+            key=market_key(market, name),
+            deps=[features_key],
+            partitions_def=partitions,
+            group_name=group,
+            kinds={"parquet"},
+            op_tags=op_tags,
+            description=description,
+        )
+        def _consumer(
+            context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
+        ) -> dg.MaterializeResult:
+            session = session_of_key(context.partition_key)
+            control = ControlPlane(state.db())
+            if control.is_paused(market.market_id, name):
+                status = control.toggle_status(market.market_id, name)
+                context.log.warning(f"{name} for {market.market_id} is paused by the control plane; wrote nothing")
+                return dg.MaterializeResult(
+                    metadata={"paused": True, "written": 0, "holds": [h.holder for h in status.holds]}
+                )
+            store = object_store.store()
+            written = 0
+            for table in feature_pipeline.FEATURE_TABLES:
+                frame = lake.read_frame(store, lake.feature_layer(table), market.market_id, session)
+                buffer = io.BytesIO()
+                frame.with_columns(pl.lit(market.market_id).alias("market_id")).write_parquet(buffer)
+                store.put_bytes(f"{export_prefix}/{table}/{market.market_id}/{session}.parquet", buffer.getvalue())
+                written += frame.height
+            return dg.MaterializeResult(metadata={"paused": False, "written": written})
+
+        return _consumer
+
+    return [
+        indicator_features,
+        consumer(
+            FEATURE_STORE_WRITER,
+            f"Writes {market.market_id} features to the feature store; paused by the control plane during incidents.",
+            "exports/feature_store",
+        ),
+        consumer(
+            BACKTEST_EXPORTER,
+            f"Exports {market.market_id} features for backtests; paused by the control plane during incidents.",
+            "exports/backtest",
+        ),
+    ]

@@ -1,0 +1,56 @@
+"""All definitions assembled in one place: per-market assets, checks, jobs and sensors; shared resources."""
+
+import dagster as dg
+
+from tradepulse_assets.defs.assets.bars import build_bar_assets
+from tradepulse_assets.defs.assets.features import build_feature_assets
+from tradepulse_assets.defs.assets.quarantine import quarantine_batches
+from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
+from tradepulse_assets.defs.sensors.exit_criteria import build_exit_criteria_sensor
+from tradepulse_assets.defs.sensors.lag import build_lag_sensor
+from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
+from tradepulse_assets.defs.resources import (
+    ClockResource,
+    NotificationsResource,
+    ObjectStoreResource,
+    StateResource,
+    VendorResource,
+)
+from tradepulse_assets.defs.settings import Settings, load_settings
+from tradepulse_assets.markets import MarketRegistry, load_registry
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "object_store": ObjectStoreResource(url=settings.object_store_url, s3_endpoint_url=settings.s3_endpoint_url),
+        "state": StateResource(url=settings.state_db_url),
+        "vendor": VendorResource(
+            source=settings.vendor_source,
+            token=dg.EnvVar("TRADEPULSE_VENDOR_TOKEN") if settings.vendor_source.startswith("http") else None,
+            s3_endpoint_url=settings.s3_endpoint_url,
+        ),
+        "clock": ClockResource(spec=settings.clock),
+        "notifications": NotificationsResource(outbox_path=settings.outbox_path),
+    }
+
+
+def build_definitions(registry: MarketRegistry | None = None, settings: Settings | None = None) -> dg.Definitions:
+    registry = registry or load_registry()
+    settings = settings or load_settings()
+    assets: list = [quarantine_batches]
+    ingest_jobs = {market.market_id: build_ingest_job(market) for market in registry}
+    sensors: list = [
+        build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job),
+        build_exit_criteria_sensor(registry),
+    ]
+    for market in registry:
+        assets += build_bar_assets(market) + build_feature_assets(market)
+        sensors.append(build_lag_sensor(market, ingest_jobs[market.market_id]))
+    executor = dg.multiprocess_executor if settings.executor == "multiprocess" else dg.in_process_executor
+    return dg.Definitions(
+        assets=assets,
+        jobs=[*ingest_jobs.values(), quarantine_job],
+        sensors=sensors,
+        resources=build_resources(settings),
+        executor=executor,
+    )

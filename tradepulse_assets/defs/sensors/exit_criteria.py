@@ -1,0 +1,93 @@
+"""Exit-criteria sensor: asset-check results and lag history decide when an incident may leave recovery.
+
+Per open incident it reads, for every affected partition, the latest result of each required check (the
+blocking quality gates, including the DST/session-boundary gates, and the indicator tolerance gate) from
+Dagster's event log, hands them with the lag history to the pure exit criteria, and lets the engine move
+the incident (validating -> consumers resume). People resolve with ``tradepulse-cli incident resolve``.
+"""
+
+import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from tradepulse_assets.defs.assets.bars import GATE_CONFIG, market_key
+from tradepulse_assets.defs.assets.features import TOLERANCE_CHECK
+from tradepulse_assets.defs.resources import ClockResource, NotificationsResource, ObjectStoreResource, StateResource
+from tradepulse_assets.defs.sensors.common import build_responder
+from tradepulse_assets.incidents import exit_criteria as ec
+from tradepulse_assets.markets import MarketRegistry
+from tradepulse_assets.pipeline.ingest import LANDING_GATE
+from tradepulse_assets.quality import GATE_NAMES
+from tradepulse_assets.quality.gates import gate_is_blocking
+
+REQUIRED_QUALITY = (LANDING_GATE, *(g for g in GATE_NAMES if gate_is_blocking(g, GATE_CONFIG)))
+REQUIRED_TOLERANCE = (TOLERANCE_CHECK,)
+
+
+def _check_keys(registry: MarketRegistry, market_id: str) -> dict[str, dg.AssetCheckKey]:
+    market = registry.get(market_id)
+    keys = {LANDING_GATE: dg.AssetCheckKey(market_key(market, "landed_bars"), LANDING_GATE)}
+    keys.update({g: dg.AssetCheckKey(market_key(market, "staging_bars"), g) for g in REQUIRED_QUALITY[1:]})
+    keys[TOLERANCE_CHECK] = dg.AssetCheckKey(market_key(market, "indicator_features"), TOLERANCE_CHECK)
+    return keys
+
+
+def latest_outcomes(
+    instance: dg.DagsterInstance, registry: MarketRegistry, partitions
+) -> tuple[list[ec.CheckOutcome], list[ec.CheckOutcome]]:
+    quality, tolerance = [], []
+    for market_id, session in partitions:
+        keys = _check_keys(registry, market_id)
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            list(keys.values()), partition_filter=PartitionKeyFilter(key=session)
+        )
+        for name, key in keys.items():
+            record = latest.get(key)
+            passed = None
+            if record is not None and record.status is AssetCheckExecutionRecordStatus.SUCCEEDED:
+                passed = True
+            elif record is not None and record.status is AssetCheckExecutionRecordStatus.FAILED:
+                passed = False
+            outcome = ec.CheckOutcome(
+                check=name, market=market_id, partition=session, passed=passed,
+                run_id=record.run_id if record else None, check_key=key.to_user_string(),
+            )
+            (tolerance if name in REQUIRED_TOLERANCE else quality).append(outcome)
+    return quality, tolerance
+
+
+def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="exit_criteria_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Evaluates every open incident's exit criteria from asset-check results and lag history.",
+    )
+    def exit_criteria_sensor(
+        context: dg.SensorEvaluationContext,
+        object_store: ObjectStoreResource,
+        state: StateResource,
+        clock: ClockResource,
+        notifications: NotificationsResource,
+    ):
+        now = clock.clock().now()
+        responder = build_responder(object_store, state, notifications, clock)
+        engine = responder.engine
+        open_incidents = engine.store.list(open_only=True)
+        if not open_incidents:
+            return dg.SkipReason("no open incident")
+        sla = {m.market_id: m.lag_sla_seconds for m in registry}
+        summaries = []
+        for incident in open_incidents:
+            evidence = engine.gather_evidence(incident.id, now=now, sla_seconds=sla)
+            quality, tolerance = latest_outcomes(context.instance, registry, evidence.affected_partitions)
+            evidence = engine.gather_evidence(
+                incident.id, now=now, sla_seconds=sla,
+                required_quality_checks=REQUIRED_QUALITY, quality=quality,
+                required_tolerance_checks=REQUIRED_TOLERANCE, tolerance=tolerance,
+            )
+            evaluation = responder.evaluate(incident.id, evidence)
+            summaries.append(f"{incident.id}: " + ", ".join(f"{c.name}={c.status}" for c in evaluation.criteria))
+        return dg.SkipReason("; ".join(summaries))
+
+    return exit_criteria_sensor

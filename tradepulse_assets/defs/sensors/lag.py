@@ -1,0 +1,108 @@
+"""Lag sensors, one per market: SLA breach -> incident (contained) + backfill of exactly the missing sessions.
+
+A session counts as present once it reached production. Run keys carry the incident, the session and the
+vendor's manifest revision, so a repeated tick (or a tick replayed after a crash) launches nothing twice,
+while a vendor restatement (new revision) gets a fresh attempt. At most ``MAX_BACKFILLS_PER_TICK`` runs are
+requested per tick.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG, market_key
+from tradepulse_assets.defs.partitions import key_of_session
+from tradepulse_assets.defs.resources import (
+    ClockResource,
+    NotificationsResource,
+    ObjectStoreResource,
+    StateResource,
+    VendorResource,
+)
+from tradepulse_assets.defs.sensors.common import build_responder, materialized_sessions
+from tradepulse_assets.markets import Market
+from tradepulse_assets.pipeline.lag import measure_lag
+
+MAX_BACKFILLS_PER_TICK = 4
+LAG_SENSOR_INTERVAL_SECONDS = 30
+BACKFILL_TAG = "tradepulse/backfill"
+
+
+def stream_watermark_name(market_id: str) -> str:
+    return f"stream:{market_id}"
+
+
+def lag_sensor_name(market: Market) -> str:
+    return f"{market.market_id.lower()}_lag_sensor"
+
+
+def build_lag_sensor(market: Market, job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=lag_sensor_name(market),
+        job=job,
+        minimum_interval_seconds=LAG_SENSOR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Measures {market.market_id} ingestion lag over trading minutes against its {market.lag_sla_seconds}s "
+            "SLA; on a breach opens or joins an incident and backfills the missing sessions."
+        ),
+    )
+    def lag_sensor(
+        context: dg.SensorEvaluationContext,
+        object_store: ObjectStoreResource,
+        state: StateResource,
+        clock: ClockResource,
+        notifications: NotificationsResource,
+        vendor: VendorResource,
+    ):
+        now = clock.clock().now()
+        db = state.db()
+        watermark = db.get_watermark(stream_watermark_name(market.market_id))
+        reading = measure_lag(
+            market,
+            now,
+            materialized_sessions(context.instance, market_key(market, "production_bars")),
+            stream_watermark=dt.datetime.fromisoformat(watermark) if watermark else None,
+        )
+        db.record_lag(market.market_id, now, reading.lag_seconds, watermark)
+        if not reading.breached:
+            return dg.SkipReason(f"{market.market_id} lag {reading.lag_seconds:.0f}s within SLA {market.lag_sla_seconds}s")
+        responder = build_responder(object_store, state, notifications, clock)
+        incident, opened = responder.detect(
+            "lag_breach",
+            market.market_id,
+            now=now,
+            sessions=[s.isoformat() for s in reading.missing_sessions],
+            gaps=reading.gap_windows,
+            description=(
+                f"{market.market_id} ingestion lag {reading.lag_seconds:.0f}s exceeds the {market.lag_sla_seconds}s SLA"
+            ),
+            data=reading.to_metadata(),
+        )
+        connector = vendor.connector()
+        requests = []
+        for session in reading.missing_sessions[:MAX_BACKFILLS_PER_TICK]:
+            manifest = connector.read_manifest(market.market_id, session)
+            revision = f"r{manifest.revision}" if manifest and manifest.condition in ("available", "degraded") else None
+            if revision is None:
+                continue  # nothing published yet: backfilling now would only fail; the next tick retries
+            requests.append(
+                dg.RunRequest(
+                    partition_key=key_of_session(session),
+                    run_key=f"backfill:{incident.id}:{market.market_id}:{session}:{revision}",
+                    tags={INCIDENT_TAG: incident.id, BACKFILL_TAG: "true", MARKET_TAG: market.market_id},
+                )
+            )
+        if requests:
+            keys = [r.partition_key for r in requests]
+            responder.start_recovery(
+                incident, now=now, start=min(reading.missing_sessions), end=max(reading.missing_sessions),
+                message=f"backfill requested for {market.market_id} sessions {', '.join(keys)}",
+            )
+        context.log.info(
+            f"{market.market_id}: lag {reading.lag_seconds:.0f}s > SLA; incident {incident.id} "
+            f"({'opened' if opened else 'joined'}); {len(requests)} backfill run(s) requested"
+        )
+        return dg.SensorResult(run_requests=requests)
+
+    return lag_sensor

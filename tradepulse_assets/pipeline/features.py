@@ -1,0 +1,126 @@
+"""Indicator features of a production session, their pre-incident baselines and the tolerance gate.
+
+Features are stored per table in the lake (``lake/features/<table>/market=M/session=D``). A baseline is a
+byte copy of those partitions and of the production bars they came from, taken when an incident opens,
+under ``baselines/<incident>/``; the tolerance gate recomputes, finds the revised bars by diffing the
+production bars against the baseline's, and asks ``indicators.compare_to_baseline`` which windows moved.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from tradepulse_assets.indicators.features import (
+    FeatureParams,
+    SessionFeatures,
+    ToleranceReport,
+    compare_to_baseline,
+    compute_session_features,
+)
+from tradepulse_assets.markets import Market, calendar_for
+from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
+
+FEATURE_TABLES = ("kuramoto", "ricci", "ricci_edges", "hurst")
+BASELINE_ROOT = "baselines"
+
+
+def close_matrix(bars: pl.DataFrame, market: Market, session: dt.date) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Close prices on the session's full minute grid (minutes x symbols, NaN where a bar is missing)."""
+    minutes = calendar_for(market.market_id, market.calendar).minutes(session)
+    grid = pl.DataFrame({"ts": pl.Series(minutes).dt.replace_time_zone("UTC")})
+    wide = bars.select("ts", "symbol", "close").pivot(on="symbol", index="ts", values="close", aggregate_function="last")
+    symbols = sorted(c for c in wide.columns if c != "ts")
+    joined = grid.join(wide, on="ts", how="left").select(symbols)
+    return joined.to_numpy().astype(np.float64), minutes, symbols
+
+
+def compute(store: ObjectStore, market: Market, session: dt.date, params: FeatureParams | None = None) -> SessionFeatures:
+    bars = lake.read_frame(store, "production", market.market_id, session)
+    close, minutes, symbols = close_matrix(bars, market, session)
+    features = compute_session_features(close, minutes, symbols, params)
+    for table in FEATURE_TABLES:
+        lake.write_frame(store, lake.feature_layer(table), market.market_id, session, getattr(features, table))
+    return features
+
+
+def _frame_key(prefix: str, layer: str, market: str, session: dt.date) -> str:
+    return f"{prefix}/{lake.partition_key(layer, market, session)}"
+
+
+def baseline_prefix(incident_id: str) -> str:
+    return f"{BASELINE_ROOT}/{incident_id}"
+
+
+def snapshot_baseline(store: ObjectStore, incident_id: str, market_id: str, session: dt.date) -> bool:
+    """Copy the session's features and production bars under the incident's baseline. False: nothing to copy."""
+    layers = ["production", *(lake.feature_layer(t) for t in FEATURE_TABLES)]
+    sources = [lake.partition_key(layer, market_id, session) for layer in layers]
+    if not all(store.exists(k) for k in sources):
+        return False
+    for layer, key in zip(layers, sources):
+        store.copy(key, _frame_key(baseline_prefix(incident_id), layer, market_id, session))
+    return True
+
+
+def _read(store: ObjectStore, key: str) -> pl.DataFrame:
+    import io
+
+    return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
+
+
+def load_baseline(store: ObjectStore, incident_id: str, market_id: str, session: dt.date):
+    """(features, production bars) of the baseline, or None when none was taken."""
+    prefix = baseline_prefix(incident_id)
+    try:
+        tables = {t: _read(store, _frame_key(prefix, lake.feature_layer(t), market_id, session)) for t in FEATURE_TABLES}
+        bars = _read(store, _frame_key(prefix, "production", market_id, session))
+    except ObjectNotFound:
+        return None
+    return SessionFeatures(**tables), bars
+
+
+def revised_minutes(before: pl.DataFrame, after: pl.DataFrame) -> np.ndarray:
+    """Minutes whose bars differ in any value, were added or were removed (``datetime64[us]``)."""
+    value_cols = [c for c in ("open", "high", "low", "close", "volume") if c in before.columns and c in after.columns]
+    joined = before.select("symbol", "ts", *value_cols).join(
+        after.select("symbol", "ts", *value_cols), on=["symbol", "ts"], how="full", coalesce=True, suffix="_after"
+    )
+    changed = pl.any_horizontal(
+        [pl.col(c).ne_missing(pl.col(f"{c}_after")) for c in value_cols]
+    )
+    ts = joined.filter(changed).get_column("ts").unique().sort()
+    return ts.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+
+
+@dataclass(frozen=True)
+class ToleranceOutcome:
+    incident_id: str | None
+    report: ToleranceReport | None
+    revised: int
+
+    @property
+    def passed(self) -> bool:
+        return self.report is None or self.report.passed
+
+
+def tolerance_gate(
+    store: ObjectStore,
+    market_id: str,
+    session: dt.date,
+    current: SessionFeatures,
+    incident_ids: list[str],
+    tolerance: float,
+) -> ToleranceOutcome:
+    """Compare with the newest baseline among ``incident_ids`` (newest first); no baseline passes."""
+    for incident_id in incident_ids:
+        loaded = load_baseline(store, incident_id, market_id, session)
+        if loaded is None:
+            continue
+        baseline, baseline_bars = loaded
+        bars = lake.read_frame(store, "production", market_id, session)
+        revised = revised_minutes(baseline_bars, bars)
+        return ToleranceOutcome(incident_id, compare_to_baseline(baseline, current, revised, tolerance), len(revised))
+    return ToleranceOutcome(None, None, 0)

@@ -1,0 +1,250 @@
+"""Landing, staging and promotion of one market session.
+
+- ``land_session`` fetches the vendor's manifest and files, keeps the original bytes under
+  ``landing/raw/`` (so quarantine can keep them bit for bit), verifies each file against the manifest
+  and parses it. One audit line per file and attempt.
+- ``stage_session`` runs the quality gates and writes the staging layer.
+- ``promote_session`` copies staging to production; callers do it only when the blocking gates pass.
+Every write replaces the partition atomically, so re-running a step is idempotent.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from tradepulse_assets.markets import Market, calendar_for
+from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
+from tradepulse_assets.quality import GateConfig, GateResult, run_gate_suite
+from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
+from tradepulse_assets.vendor.connectors import Connector
+from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Fault, Manifest, parse_bar_file, verify_file
+
+RAW_PREFIX = "landing/raw"
+LANDING_GATE = "landing_verification"
+RECEIPT_NAME = "_receipt.json"
+
+
+class NotPublished(RuntimeError):
+    """The vendor has not (fully) published the session yet: retry later, this is lag, not corruption."""
+
+
+def raw_prefix(market_id: str, session: dt.date) -> str:
+    return f"{RAW_PREFIX}/market={market_id}/session={session.isoformat()}"
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    name: str
+    raw_key: str
+    size: int
+    sha256: str
+    rows: int | None
+    faults: tuple[Fault, ...]
+
+
+@dataclass
+class LandingOutcome:
+    market: str
+    session: dt.date
+    manifest: Manifest
+    files: list[LandedFile]
+    bars: pl.DataFrame | None
+    landed_at: dt.datetime
+    faults: list[Fault] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+    @property
+    def vendor_total(self) -> int:
+        return self.manifest.record_count
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.bars is None else self.bars.height
+
+    def to_metadata(self) -> dict:
+        return {
+            "revision": self.manifest.revision,
+            "condition": self.manifest.condition,
+            "files": len(self.files),
+            "rows": self.rows,
+            "vendor_total": self.vendor_total,
+            "faults": [f.to_dict() for f in self.faults[:20]],
+            "raw_prefix": raw_prefix(self.market, self.session),
+        }
+
+
+def _combine(frames: list[pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame | None, list[Fault]]:
+    if not frames:
+        return None, []
+    try:
+        return pl.concat(frames, how="diagonal_relaxed"), []
+    except (pl.exceptions.PolarsError, TypeError) as exc:
+        return None, [Fault("schema", ",".join(names), f"files do not share one schema: {exc}")]
+
+
+def land_session(
+    connector: Connector, store: ObjectStore, audit: AuditLog, market: Market, session: dt.date, now: dt.datetime
+) -> LandingOutcome:
+    manifest = connector.read_manifest(market.market_id, session)
+    if manifest is None:
+        raise NotPublished(f"{market.market_id} {session}: the vendor has published no manifest yet")
+    if manifest.condition in ("pending", "missing"):
+        raise NotPublished(f"{market.market_id} {session}: vendor condition is {manifest.condition!r}")
+    prefix = raw_prefix(market.market_id, session)
+    store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
+    landed, frames, faults = [], [], []
+    for entry in manifest.files:
+        data = connector.read_file(market.market_id, session, entry.name)
+        key = f"{prefix}/{entry.name}"
+        store.put_bytes(key, data)
+        file_faults = tuple(verify_file(entry, data))
+        frame = None
+        if not file_faults:
+            frame = parse_bar_file(entry.name, data)
+            frames.append(frame)
+        faults.extend(file_faults)
+        landed.append(
+            LandedFile(entry.name, key, len(data), entry.sha256, None if frame is None else frame.height, file_faults)
+        )
+        audit.append(
+            {
+                "event": "landing",
+                "market": market.market_id,
+                "session": session.isoformat(),
+                "batch": f"r{manifest.revision}/{entry.name}",
+                "rows": 0 if frame is None else frame.height,
+                "sha256": entry.sha256,
+                "outcome": "ok" if not file_faults else "quarantine:" + ",".join(f.check for f in file_faults),
+            }
+        )
+    bars, combine_faults = _combine(frames, [f.name for f in landed])
+    faults.extend(combine_faults)
+    if bars is not None and not faults:
+        lake.write_frame(store, "landing", market.market_id, session, bars)
+    outcome = LandingOutcome(market.market_id, session, manifest, landed, bars if not faults else None, now, faults)
+    receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "ok": outcome.ok}
+    store.put_bytes(f"{prefix}/{RECEIPT_NAME}", dumps(receipt), content_type="application/json")
+    return outcome
+
+
+def read_receipt(store: ObjectStore, market_id: str, session: dt.date) -> dict | None:
+    """What the last landing of the session found (landed_at, revision, vendor_total, faults)."""
+    try:
+        return json.loads(store.get_bytes(f"{raw_prefix(market_id, session)}/{RECEIPT_NAME}"))
+    except ObjectNotFound:
+        return None
+
+
+def landing_gate(outcome: LandingOutcome) -> GateResult:
+    """The landing verification as a gate result, so it shows up beside the quality gates."""
+    faults = outcome.faults
+    return GateResult(
+        gate=LANDING_GATE,
+        passed=not faults,
+        blocking=True,
+        summary=(
+            f"{len(outcome.files)} file(s), {outcome.rows} rows match the manifest r{outcome.manifest.revision}"
+            if not faults
+            else f"{len(faults)} fault(s): " + "; ".join(f.message for f in faults[:3])
+        ),
+        counts={"files": len(outcome.files), "faults": len(faults), "vendor_total": outcome.vendor_total},
+        evidence=[f.to_dict() for f in faults[:20]],
+        gap_windows=[],
+    )
+
+
+def session_deadline(market: Market, session: dt.date) -> dt.datetime:
+    """When the session's data is due: its close plus the market's lag SLA."""
+    hours = calendar_for(market.market_id, market.calendar).hours(session)
+    return hours.close + dt.timedelta(seconds=market.lag_sla_seconds)
+
+
+def normalise(bars: pl.DataFrame) -> pl.DataFrame:
+    """The staging shape: bar columns in order, sorted by symbol and time (only when the schema holds)."""
+    columns = [c for c in (*BAR_COLUMNS, *OPTIONAL_BAR_COLUMNS) if c in bars.columns]
+    return bars.select(columns).sort("symbol", "ts")
+
+
+@dataclass
+class StagingOutcome:
+    market: str
+    session: dt.date
+    bars: pl.DataFrame
+    results: list[GateResult]
+
+    @property
+    def blocking_failures(self) -> list[GateResult]:
+        return [r for r in self.results if r.blocking and not r.passed]
+
+    @property
+    def promotable(self) -> bool:
+        return not self.blocking_failures
+
+
+def stage_session(
+    store: ObjectStore, market: Market, session: dt.date, *, is_backfill: bool = False, config: GateConfig = GateConfig()
+) -> StagingOutcome:
+    """Run every gate on the landed session (manifest totals from the landing receipt) and write staging."""
+    bars = lake.read_frame(store, "landing", market.market_id, session)
+    receipt = read_receipt(store, market.market_id, session) or {}
+    landed_at = receipt.get("landed_at")
+    results = run_gate_suite(
+        bars,
+        calendar_for(market.market_id, market.calendar),
+        session,
+        vendor_total=receipt.get("vendor_total"),
+        checksums_ok=receipt.get("ok"),
+        landed_at=dt.datetime.fromisoformat(landed_at) if landed_at else None,
+        deadline=session_deadline(market, session),
+        expected_symbols=market.symbols,
+        is_backfill=is_backfill,
+        config=config,
+    )
+    schema_ok = all(r.passed for r in results if r.gate == "schema")
+    staged = normalise(bars) if schema_ok else bars
+    lake.write_frame(store, "staging", market.market_id, session, staged)
+    return StagingOutcome(market.market_id, session, staged, results)
+
+
+def promote_session(store: ObjectStore, market: Market, session: dt.date) -> int:
+    """Staging -> production (the lake). Returns the rows promoted."""
+    bars = lake.read_frame(store, "staging", market.market_id, session)
+    lake.write_frame(store, "production", market.market_id, session, bars)
+    return bars.height
+
+
+def read_landing_manifest(store: ObjectStore, market_id: str, session: dt.date) -> Manifest | None:
+    """The manifest as landed (what the vendor promised for the bytes we hold)."""
+    try:
+        data = store.get_bytes(f"{raw_prefix(market_id, session)}/{MANIFEST_NAME}")
+    except ObjectNotFound:
+        return None
+    return Manifest.from_json(data, source=f"{raw_prefix(market_id, session)}/{MANIFEST_NAME}")
+
+
+def reconciliation(outcome: LandingOutcome, staged_rows: int | None = None) -> dict:
+    """Rows against vendor totals and checksums: what a backfill report records per partition."""
+    rows = outcome.rows if staged_rows is None else staged_rows
+    checksums_ok = not any(f.check in ("sha256", "size") for f in outcome.faults)
+    verdict = "reconciled" if outcome.ok and rows == outcome.vendor_total else "mismatch"
+    return {
+        "market": outcome.market,
+        "session": outcome.session.isoformat(),
+        "rows": rows,
+        "vendor_rows": outcome.vendor_total,
+        "checksums_ok": checksums_ok,
+        "revision": outcome.manifest.revision,
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in outcome.files],
+        "verdict": verdict,
+    }
+
+
+def dumps(payload: dict) -> bytes:
+    return (json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n").encode()

@@ -1,0 +1,24 @@
+"""``make run``'s stack for real: the webserver and daemon serve our code location and stop on SIGTERM."""
+
+import pytest
+
+from tradepulse_assets_tests.support.dagster_stack import dagster_stack, graphql
+
+pytestmark = pytest.mark.slow
+
+ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName isPartitioned } }"
+DAEMONS_QUERY = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+def test_make_run_serves_market_assets_and_stops_cleanly(tmp_path):
+    with dagster_stack(tmp_path / "home", ["--no-seed", "--no-ingestors"]) as stack:
+        nodes = graphql(stack.url, ASSETS_QUERY)["assetNodes"]
+        keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+        for market in ("xnys", "xlon", "xhkg", "crypto"):
+            for name in ("landed_bars", "staging_bars", "production_bars", "indicator_features"):
+                assert f"{market}/{name}" in keys
+        assert all(n["isPartitioned"] for n in nodes if n["assetKey"]["path"][0] == "xnys")
+        daemons = graphql(stack.url, DAEMONS_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
+        required = {d["daemonType"]: d for d in daemons if d["required"]}
+        assert "SENSOR" in required and "QUEUED_RUN_COORDINATOR" in required
+        stack.stop()  # raises if any process of the stack is still alive after the grace period
