@@ -5,6 +5,7 @@ promotion from staging to production) and the health catalog (``quality.catalog`
 market and session for the incident engine and for people. This package imports only ``markets``.
 """
 
+from tradepulse_assets.quality.catalog import health_catalog_sql, read_health, write_health
 from tradepulse_assets.quality.gates import (
     check_calendar_alignment,
     check_completeness,
@@ -44,7 +45,10 @@ __all__ = [
     "check_schema",
     "check_stale_prices",
     "failed_gates",
+    "health_catalog_sql",
+    "read_health",
     "run_gate_suite",
     "session_spec",
     "suite_passed",
+    "write_health",
 ]
