@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ingestors:
         from tradepulse_assets.markets import load_registry
 
+        if not args.no_seed:
+            supervisor.start(
+                "simulated vendor", [sys.executable, "-m", "tradepulse_assets.cli.seed"], env,
+                log=home / "logs" / "simulated-vendor.log",
+            )
+
         for market in load_registry():
             if market.is_streaming:
                 supervisor.start(

@@ -16,7 +16,7 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
-from tradepulse_assets.defs.settings import Settings, load_settings
+from tradepulse_assets.pipeline.settings import Settings, load_settings
 from tradepulse_assets.markets import MarketRegistry, load_registry
 
 
