@@ -85,8 +85,9 @@ class IncidentEngine:
         data: Mapping[str, Any] | None = None,
     ) -> tuple[Incident, bool]:
         """Open (and contain) an incident for a detected fault, or join the open one. ``(incident, opened)``."""
+        gap_scope = Scope(markets=tuple(g.market for g in gaps), sessions=tuple(g.session for g in gaps if g.session))
         incident, opened = self.store.open_or_join(
-            cause, market, now=now, scope=scope, symbols=symbols, sessions=sessions,
+            cause, market, now=now, scope=(scope or Scope()).merge(gap_scope), symbols=symbols, sessions=sessions,
             windows=tuple(windows) + tuple(TimeWindow(g.start, g.end) for g in gaps),
             description=description, data=data,
         )
