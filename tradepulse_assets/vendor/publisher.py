@@ -49,6 +49,7 @@ from tradepulse_assets.vendor.simulator import simulate_session
 
 BATCH_LATENCY = dt.timedelta(minutes=2)  # a batch vendor publishes the session this long after the close
 STREAM_LATENCY = dt.timedelta(seconds=5)  # a minute bar is published this long after the minute ends
+PLAN_CACHE = 8  # sessions kept planned in memory (a stream ticks over the same session many times)
 FORMATS = {"parquet": ".parquet", "csv": ".csv", "csv.gz": ".csv.gz"}
 
 
@@ -220,8 +221,15 @@ def _count(name: str, data: bytes) -> int:
 
 
 def write_ground_truth(dest: Destination, plan: SessionPlan, scenario_names) -> None:
+    """Write the session's damage records; file damage recorded by an earlier run (a stream restarted after
+    the damaged micro-batch went out) is kept, since this run will not write that file again."""
     key = f"{GROUND_TRUTH_DIR}/{session_prefix(plan.market.market_id, plan.session)}.json"
-    dest.put(key, (json.dumps(ground_truth(plan, scenario_names), sort_keys=True, indent=2) + "\n").encode())
+    doc = ground_truth(plan, scenario_names)
+    existing = dest.get(key)
+    if existing is not None:
+        earlier = [d for d in json.loads(existing).get("damages", []) if d.get("scope") == "file"]
+        doc["damages"] += [d for d in earlier if d not in doc["damages"]]
+    dest.put(key, (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode())
 
 
 # --- the publisher ------------------------------------------------------------------------------------
@@ -269,7 +277,9 @@ class Publisher:
         if key not in self._plans:
             market = self.market(market_id)
             frame = simulate_session(market, session, self.seed, self.n_symbols)
-            self._plans = {key: plan_session(market, session, frame, self.seed, self.faults)}  # keep one
+            if len(self._plans) >= PLAN_CACHE:
+                self._plans.pop(next(iter(self._plans)))  # oldest first
+            self._plans[key] = plan_session(market, session, frame, self.seed, self.faults)
         return self._plans[key]
 
     def _truth(self, plan: SessionPlan) -> None:

@@ -65,3 +65,13 @@ def test_out_of_order_in_a_stream_delivers_bars_in_a_later_batch(tmp_path):
         frame = pl.read_parquet(conn.read_file("XHKG", SESSION, entry.name))
         late += frame.filter(pl.col("ts").dt.strftime("%H%M") != entry.name[5:9]).height
     assert late == 3
+
+
+def test_a_restarted_stream_keeps_the_ground_truth_of_file_damage_already_published(tmp_path):
+    import json
+
+    fault = {"kind": "checksum_corruption", "market": "XHKG", "session": str(SESSION), "file": "bars-0131.parquet"}
+    _publisher(tmp_path, [fault]).publish_due("XHKG", SESSION, OPEN + dt.timedelta(minutes=3))
+    _publisher(tmp_path, [fault]).publish_due("XHKG", SESSION, OPEN + dt.timedelta(minutes=10))  # new process
+    truth = json.loads((tmp_path / "_ground_truth" / "XHKG" / f"{SESSION}.json").read_text())
+    assert [(d["kind"], d["files"]) for d in truth["damages"]] == [("checksum_corruption", ["bars-0131.parquet"])]
