@@ -36,11 +36,23 @@ def naive_session(market, session, seed: int, n_symbols: int) -> pl.DataFrame:
             r = sigma * profile[t] * (0.45 * market_factor[t] + 0.89 * idio[t])
             close = price * np.exp(r)
             wick = abs(rng.standard_normal()) * sigma * 0.5
-            rows.append((f"NY{i:03d}", minutes[t].item(), price, max(price, close) * np.exp(wick),
-                         min(price, close) * np.exp(-wick), close, float(round(5000 * profile[t]))))
+            rows.append(
+                (
+                    f"NY{i:03d}",
+                    minutes[t].item(),
+                    price,
+                    max(price, close) * np.exp(wick),
+                    min(price, close) * np.exp(-wick),
+                    close,
+                    float(round(5000 * profile[t])),
+                )
+            )
             price = close
-        frames.append(pl.DataFrame(rows, schema=["symbol", "ts", "open", "high", "low", "close", "volume"],
-                                   orient="row"))
+        frames.append(
+            pl.DataFrame(
+                rows, schema=["symbol", "ts", "open", "high", "low", "close", "volume"], orient="row"
+            )
+        )
     return pl.concat(frames).sort("ts", "symbol")
 
 
@@ -62,10 +74,18 @@ def main() -> None:
     simulate_session(market, SESSION, 0, args.symbols)  # warm caches (universe parameters, calendar)
     bars = simulate_session(market, SESSION, 0, args.symbols).height
     ours_best, ours_median = best_of(lambda: simulate_session(market, SESSION, 0, args.symbols), args.repeat)
-    peer_best, peer_median = best_of(lambda: naive_session(market, SESSION, 0, args.symbols), max(1, args.repeat // 2))
+    peer_best, peer_median = best_of(
+        lambda: naive_session(market, SESSION, 0, args.symbols), max(1, args.repeat // 2)
+    )
     print(f"XNYS {SESSION}, {args.symbols} symbols, {bars} bars")
-    print(f"vectorised simulator: {ours_median:.3f} s/session (best {ours_best:.3f}), {bars / ours_median:,.0f} bars/s")
-    print(f"naive per-symbol loop: {peer_median:.3f} s/session (best {peer_best:.3f}), {bars / peer_median:,.0f} bars/s")
+    print(
+        f"vectorised simulator: {ours_median:.3f} s/session (best {ours_best:.3f}), "
+        f"{bars / ours_median:,.0f} bars/s"
+    )
+    print(
+        f"naive per-symbol loop: {peer_median:.3f} s/session (best {peer_best:.3f}), "
+        f"{bars / peer_median:,.0f} bars/s"
+    )
     print(f"speed-up (peer / ours, medians): {peer_median / ours_median:.1f}x")
 
 

@@ -7,44 +7,63 @@ import sys
 
 from tradepulse_assets.cli.output import CliError, Progress, emit, table
 from tradepulse_assets.vendor.manifest import BarFileError, ManifestError
-from tradepulse_assets.vendor.publisher import FORMATS, PublishError, Publisher, destination_from_url, \
-    manifest_for_directory
+from tradepulse_assets.vendor.publisher import (
+    FORMATS,
+    PublishError,
+    Publisher,
+    destination_from_url,
+    manifest_for_directory,
+)
 from tradepulse_assets.vendor.scenarios import ScenarioError, catalogue, load_scenario
 
 
 def register(sub, common) -> None:
-    publish = sub.add_parser("publish", help="publish simulated sessions (optionally with fault scenarios)",
-                             parents=[common])
+    publish = sub.add_parser(
+        "publish", help="publish simulated sessions (optionally with fault scenarios)", parents=[common]
+    )
     publish.add_argument("--market", required=True)
     publish.add_argument("--start", required=True, type=dt.date.fromisoformat)
     publish.add_argument("--end", required=True, type=dt.date.fromisoformat)
     publish.add_argument("--dest", required=True, help="local directory or s3://bucket/prefix")
     publish.add_argument("--seed", type=int, default=0)
-    publish.add_argument("--scenario", action="append", default=[], help="scenario YAML file or packaged name")
+    publish.add_argument(
+        "--scenario", action="append", default=[], help="scenario YAML file or packaged name"
+    )
     publish.add_argument("--symbols", type=int, help="universe size (default: the registry's)")
     publish.add_argument("--format", choices=sorted(FORMATS), default="parquet")
     publish.add_argument("--by-minute", action="store_true", help="one file per minute (streaming layout)")
-    publish.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"),
-                         help="S3 endpoint (MinIO, moto...); default $AWS_ENDPOINT_URL")
+    publish.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="S3 endpoint (MinIO, moto...); default $AWS_ENDPOINT_URL",
+    )
     publish.set_defaults(handler=_publish)
 
     serve = sub.add_parser("serve", help="serve a drop over HTTP with bearer-token auth", parents=[common])
     serve.add_argument("--root", required=True)
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--token", default=os.environ.get("TRADEPULSE_VENDOR_TOKEN"),
-                       help="bearer token (default $TRADEPULSE_VENDOR_TOKEN)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("TRADEPULSE_VENDOR_TOKEN"),
+        help="bearer token (default $TRADEPULSE_VENDOR_TOKEN)",
+    )
     serve.set_defaults(handler=_serve)
 
     scenarios = sub.add_parser("scenarios", help="the fault-scenario catalogue", parents=[common])
     scenarios.set_defaults(handler=_scenarios)
 
-    manifest = sub.add_parser("manifest", help="write manifest.json for your own files in <root>/<market>/<session>",
-                              parents=[common])
+    manifest = sub.add_parser(
+        "manifest",
+        help="write manifest.json for your own files in <root>/<market>/<session>",
+        parents=[common],
+    )
     manifest.add_argument("--dir", required=True)
     manifest.add_argument("--market", help="default: the folder's parent name")
     manifest.add_argument("--session", type=dt.date.fromisoformat, help="default: the folder name")
-    manifest.add_argument("--condition", default="available", choices=["available", "degraded", "pending", "missing"])
+    manifest.add_argument(
+        "--condition", default="available", choices=["available", "degraded", "pending", "missing"]
+    )
     manifest.set_defaults(handler=_manifest)
 
 
@@ -54,8 +73,9 @@ def _publish(args) -> int:
     try:
         scenarios = [load_scenario(s) for s in args.scenario]
         dest = destination_from_url(args.dest, endpoint_url=args.endpoint_url)
-        publisher = Publisher(dest, seed=args.seed, n_symbols=args.symbols, scenarios=scenarios,
-                              file_format=args.format)
+        publisher = Publisher(
+            dest, seed=args.seed, n_symbols=args.symbols, scenarios=scenarios, file_format=args.format
+        )
         market = publisher.market(args.market)
     except (ScenarioError, PublishError) as exc:
         raise CliError(str(exc)) from None
@@ -70,20 +90,29 @@ def _publish(args) -> int:
 
     def report(result):
         damage = f" damage={','.join(result.damages)}" if result.damages else ""
-        progress.step(str(result.session), f"{result.status} r{result.revision or '-'} "
-                                            f"{result.records} bars{damage}")
+        progress.step(
+            str(result.session), f"{result.status} r{result.revision or '-'} {result.records} bars{damage}"
+        )
 
-    results = publisher.publish_range(market.market_id, args.start, args.end, by_minute=args.by_minute,
-                                      on_session=report)
+    results = publisher.publish_range(
+        market.market_id, args.start, args.end, by_minute=args.by_minute, on_session=report
+    )
     rows = [r.to_dict() for r in results]
     summary = {
-        "market": market.market_id, "dest": dest.url, "seed": args.seed, "sessions": len(results),
+        "market": market.market_id,
+        "dest": dest.url,
+        "seed": args.seed,
+        "sessions": len(results),
         "published": sum(r.status == "published" for r in results),
-        "records": sum(r.records for r in results), "scenarios": [s.name for s in scenarios], "results": rows,
+        "records": sum(r.records for r in results),
+        "scenarios": [s.name for s in scenarios],
+        "results": rows,
     }
     human = table(rows, ["session", "status", "revision", "files", "records", "condition", "damages"])
-    human += (f"\n{summary['published']}/{len(results)} session(s) published to {dest.url}, "
-              f"{summary['records']} bars (seed {args.seed})")
+    human += (
+        f"\n{summary['published']}/{len(results)} session(s) published to {dest.url}, "
+        f"{summary['records']} bars (seed {args.seed})"
+    )
     emit(args, summary, human)
     return 0
 
@@ -117,9 +146,15 @@ def _manifest(args) -> int:
     except (PublishError, BarFileError, ManifestError) as exc:
         raise CliError(str(exc)) from None
     payload = {**manifest.to_dict(), "changed": changed}
-    human = table([{"file": f.name, "size": f.size, "records": f.record_count, "sha256": f.sha256[:16]}
-                   for f in manifest.files])
-    human += (f"\n{manifest.market} {manifest.session} revision {manifest.revision} "
-              f"({'written' if changed else 'unchanged'}): {manifest.record_count} records")
+    human = table(
+        [
+            {"file": f.name, "size": f.size, "records": f.record_count, "sha256": f.sha256[:16]}
+            for f in manifest.files
+        ]
+    )
+    human += (
+        f"\n{manifest.market} {manifest.session} revision {manifest.revision} "
+        f"({'written' if changed else 'unchanged'}): {manifest.record_count} records"
+    )
     emit(args, payload, human)
     return 0

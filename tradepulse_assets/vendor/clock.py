@@ -47,7 +47,9 @@ class SimulatedClock:
     ``monotonic`` is injectable so the clock itself can be tested without sleeping.
     """
 
-    def __init__(self, start: dt.datetime, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, start: dt.datetime, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic
+    ):
         if speed <= 0:
             raise ClockError(f"simulated clock speed must be positive, got {speed}")
         self.start = _aware_utc(start, "simulated clock start")
@@ -85,7 +87,9 @@ class ManualClock:
         instant = _aware_utc(instant, "manual clock time")
         with self._lock:
             if instant < self._now:
-                raise ClockError(f"a clock does not go backwards ({self._now.isoformat()} -> {instant.isoformat()})")
+                raise ClockError(
+                    f"a clock does not go backwards ({self._now.isoformat()} -> {instant.isoformat()})"
+                )
             self._now = instant
 
     def __repr__(self) -> str:
@@ -98,7 +102,7 @@ def parse_clock(spec: str) -> Clock:
     if spec in ("", "system"):
         return SystemClock()
     if spec.startswith("simulated:"):
-        body = spec[len("simulated:"):]
+        body = spec[len("simulated:") :]
         start_text, sep, speed_text = body.rpartition(":")
         if not sep:
             raise ClockError(f"{CLOCK_ENV}={spec!r}: expected simulated:<iso start>:<speed>")

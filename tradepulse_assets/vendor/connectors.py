@@ -108,11 +108,18 @@ class S3Connector:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
                 raise VendorNotFound(f"{what}: not found ({code})") from None
-            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") or status in (401, 403):
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") or status in (
+                401,
+                403,
+            ):
                 raise VendorAuthError(f"{what}: access denied ({code})") from None
             raise VendorUnavailable(f"{what}: S3 error {code or status}") from None
-        except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
-                bex.ConnectionClosedError) as exc:
+        except (
+            bex.EndpointConnectionError,
+            bex.ConnectTimeoutError,
+            bex.ReadTimeoutError,
+            bex.ConnectionClosedError,
+        ) as exc:
             raise VendorUnavailable(f"{what}: S3 endpoint unreachable ({type(exc).__name__})") from None
 
     def list_sessions(self, market: str) -> list[dt.date]:
@@ -123,7 +130,7 @@ class S3Connector:
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call(f"list {self._url(prefix)}", self.client.list_objects_v2, **kwargs)
-            names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
             token = page.get("NextContinuationToken")
             if not token:
                 return _sessions_from_names(names)
@@ -131,16 +138,18 @@ class S3Connector:
     def read_manifest(self, market: str, session: dt.date) -> Manifest | None:
         key = self._key(market, session.isoformat(), MANIFEST_NAME)
         try:
-            body = self._call(f"{self._url(key)} ({market} {session})", self.client.get_object,
-                              Bucket=self.bucket, Key=key)["Body"].read()
+            body = self._call(
+                f"{self._url(key)} ({market} {session})", self.client.get_object, Bucket=self.bucket, Key=key
+            )["Body"].read()
         except VendorNotFound:
             return None
         return Manifest.from_json(body, self._url(key))
 
     def read_file(self, market: str, session: dt.date, name: str) -> bytes:
         key = self._key(market, session.isoformat(), _safe_name(name, f"{market} {session}"))
-        return self._call(f"{self._url(key)} ({market} {session})", self.client.get_object,
-                          Bucket=self.bucket, Key=key)["Body"].read()
+        return self._call(
+            f"{self._url(key)} ({market} {session})", self.client.get_object, Bucket=self.bucket, Key=key
+        )["Body"].read()
 
     def check_connectivity(self) -> None:
         self._call(f"s3://{self.bucket}", self.client.head_bucket, Bucket=self.bucket)
@@ -149,8 +158,15 @@ class S3Connector:
 class HttpConnector:
     """The vendor HTTP API served by ``vendor serve`` (bearer token): GET /v1/<market>/... ."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout, self.retries, self.backoff, self._sleep = timeout, int(retries), backoff, sleep
@@ -179,7 +195,9 @@ class HttpConnector:
                 last = f"{type(reason).__name__}: {reason}"
             if attempt < self.retries:
                 self._sleep(self.backoff * 2**attempt)
-        raise VendorUnavailable(f"GET {url} ({what}): unavailable after {self.retries + 1} attempt(s) ({last})")
+        raise VendorUnavailable(
+            f"GET {url} ({what}): unavailable after {self.retries + 1} attempt(s) ({last})"
+        )
 
     def list_sessions(self, market: str) -> list[dt.date]:
         body = self._get(f"/v1/{market}/sessions", f"sessions of {market}")

@@ -75,7 +75,8 @@ class Manifest:
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ManifestError(
-                f"manifest {self.market}/{self.session}: condition {self.condition!r} not in {', '.join(CONDITIONS)}"
+                f"manifest {self.market}/{self.session}: condition {self.condition!r} "
+                f"not in {', '.join(CONDITIONS)}"
             )
         if self.published_at.tzinfo is None:
             raise ManifestError(f"manifest {self.market}/{self.session}: published_at has no time zone")
@@ -143,7 +144,8 @@ class Manifest:
             raise ManifestError(f"manifest {source}: malformed field ({type(exc).__name__}: {exc})") from None
         if "record_count" in doc and int(doc["record_count"]) != manifest.record_count:
             raise ManifestError(
-                f"manifest {source}: record_count {doc['record_count']} != sum of file counts {manifest.record_count}"
+                f"manifest {source}: record_count {doc['record_count']} "
+                f"!= sum of file counts {manifest.record_count}"
             )
         return manifest
 
@@ -167,7 +169,9 @@ def archived_manifest_name(revision: int) -> str:
 
 def describe_file(name: str, data: bytes) -> ManifestFile:
     """A manifest entry for ``data`` (parses it to count records: a file we cannot parse gets no entry)."""
-    return ManifestFile(name=name, size=len(data), sha256=sha256_hex(data), record_count=parse_bar_file(name, data).height)
+    return ManifestFile(
+        name=name, size=len(data), sha256=sha256_hex(data), record_count=parse_bar_file(name, data).height
+    )
 
 
 # --- bar files ----------------------------------------------------------------------------------------
@@ -191,7 +195,9 @@ def parse_bar_file(name: str, data: bytes) -> pl.DataFrame:
     except BarFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - every parser failure becomes one typed error naming the file
-        raise BarFileError(name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise BarFileError(
+            name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     raise BarFileError(name, f"unsupported extension; expected one of {', '.join(BAR_FILE_SUFFIXES)}")
 
 
@@ -240,18 +246,39 @@ def verify_file(entry: ManifestFile, data: bytes) -> list[Fault]:
     """Landing verification of one file against its manifest entry: size, sha256, then record count."""
     faults = []
     if len(data) != entry.size:
-        faults.append(Fault("size", entry.name, f"{entry.name}: size {len(data)} bytes, manifest says {entry.size}",
-                            entry.size, len(data)))
+        faults.append(
+            Fault(
+                "size",
+                entry.name,
+                f"{entry.name}: size {len(data)} bytes, manifest says {entry.size}",
+                entry.size,
+                len(data),
+            )
+        )
     digest = sha256_hex(data)
     if digest != entry.sha256:
-        faults.append(Fault("sha256", entry.name, f"{entry.name}: sha256 {digest[:12]}..., manifest says "
-                            f"{entry.sha256[:12]}...", entry.sha256, digest))
+        faults.append(
+            Fault(
+                "sha256",
+                entry.name,
+                f"{entry.name}: sha256 {digest[:12]}..., manifest says {entry.sha256[:12]}...",
+                entry.sha256,
+                digest,
+            )
+        )
     try:
         rows = parse_bar_file(entry.name, data).height
     except BarFileError as exc:
         faults.append(Fault("parse", entry.name, str(exc)))
         return faults
     if rows != entry.record_count:
-        faults.append(Fault("record_count", entry.name, f"{entry.name}: {rows} records, manifest says "
-                            f"{entry.record_count}", entry.record_count, rows))
+        faults.append(
+            Fault(
+                "record_count",
+                entry.name,
+                f"{entry.name}: {rows} records, manifest says {entry.record_count}",
+                entry.record_count,
+                rows,
+            )
+        )
     return faults

@@ -116,9 +116,9 @@ class S3Destination:
 
 
 def destination_from_url(url: str, endpoint_url: str | None = None, client=None) -> Destination:
-    """A local directory, or ``s3://bucket/prefix`` (``endpoint_url`` or ``$AWS_ENDPOINT_URL`` for non-AWS S3)."""
+    """A local directory, or ``s3://bucket/prefix`` (``endpoint_url`` or ``$AWS_ENDPOINT_URL`` off AWS)."""
     if url.startswith("s3://"):
-        bucket, _, prefix = url[len("s3://"):].partition("/")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
         if len(bucket) < 3:
             raise PublishError(f"{url}: bucket names need at least 3 characters")
         if client is None:
@@ -151,9 +151,17 @@ def read_manifest(dest: Destination, market_id: str, session: dt.date) -> Manife
     return None if data is None else Manifest.from_json(data, f"{dest.url}/{key}")
 
 
-def write_session(dest: Destination, market_id: str, session: dt.date, files: dict[str, bytes],
-                  condition: str, published_at: dt.datetime, vendor: str = "simulator",
-                  stored: dict[str, bytes] | None = None, restatement: bool = False) -> tuple[Manifest, bool]:
+def write_session(
+    dest: Destination,
+    market_id: str,
+    session: dt.date,
+    files: dict[str, bytes],
+    condition: str,
+    published_at: dt.datetime,
+    vendor: str = "simulator",
+    stored: dict[str, bytes] | None = None,
+    restatement: bool = False,
+) -> tuple[Manifest, bool]:
     """Publish ``files`` (name -> bytes the manifest describes) for one session; returns (manifest, changed).
 
     ``stored`` replaces the bytes actually written (a byte fault applied after the manifest was computed).
@@ -165,22 +173,33 @@ def write_session(dest: Destination, market_id: str, session: dt.date, files: di
     entries = {name: ManifestFile(name, len(data), sha256_hex(data), 0) for name, data in files.items()}
     old = {logical_name(f.name): f for f in previous.files} if previous else {}
     if previous and _replays_history(dest, prefix, previous, entries):
-        return previous, False  # these exact files were an earlier revision: re-running a publish changes nothing
+        return (
+            previous,
+            False,
+        )  # these exact files were an earlier revision: re-running a publish changes nothing
     changed = [n for n, e in entries.items() if n in old and old[n].sha256 != e.sha256]
     revision = previous.revision if previous else 1
     if previous and (changed or (restatement and set(entries) != set(old))):
         revision = previous.revision + 1
-    renames = {n: (_revised_name(n, revision) if n in changed else old[n].name if n in old else n) for n in entries}
+    renames = {
+        n: (_revised_name(n, revision) if n in changed else old[n].name if n in old else n) for n in entries
+    }
     counts = {name: _count(name, data) for name, data in files.items()}
     new_files = [ManifestFile(renames[n], e.size, e.sha256, counts[n]) for n, e in entries.items()]
     if previous and not restatement:
         new_files = [f for n, f in old.items() if n not in entries] + new_files
     new_files.sort(key=lambda f: f.name)
     manifest = Manifest(
-        market=market_id, session=session, revision=revision, published_at=published_at, condition=condition,
-        files=tuple(new_files), vendor=vendor,
+        market=market_id,
+        session=session,
+        revision=revision,
+        published_at=published_at,
+        condition=condition,
+        files=tuple(new_files),
+        vendor=vendor,
         previous_revisions=(previous.previous_revisions + (archived_manifest_name(previous.revision),))
-        if previous and revision != previous.revision else (previous.previous_revisions if previous else ()),
+        if previous and revision != previous.revision
+        else (previous.previous_revisions if previous else ()),
     )
     if previous and previous.to_json() == manifest.to_json():
         return previous, False
@@ -200,7 +219,9 @@ def logical_name(name: str) -> str:
     return re.sub(r"\.r\d+(?=\.(parquet|csv|csv\.gz)$)", "", name)
 
 
-def _replays_history(dest: Destination, prefix: str, current: Manifest, entries: dict[str, ManifestFile]) -> bool:
+def _replays_history(
+    dest: Destination, prefix: str, current: Manifest, entries: dict[str, ManifestFile]
+) -> bool:
     """True when ``entries`` all belong to an archived revision but not all to the current one."""
     pairs = {(n, e.sha256) for n, e in entries.items()}
     current_pairs = {(logical_name(f.name), f.sha256) for f in current.files}
@@ -258,9 +279,15 @@ def _as_utc(minute: np.datetime64) -> dt.datetime:
 class Publisher:
     """Publishes simulated sessions of the registry's markets, with scenarios applied, into ``dest``."""
 
-    def __init__(self, dest: Destination, seed: int = 0, n_symbols: int | None = None,
-                 scenarios: tuple[Scenario, ...] | list[Scenario] = (), file_format: str = "parquet",
-                 registry: MarketRegistry | None = None):
+    def __init__(
+        self,
+        dest: Destination,
+        seed: int = 0,
+        n_symbols: int | None = None,
+        scenarios: tuple[Scenario, ...] | list[Scenario] = (),
+        file_format: str = "parquet",
+        registry: MarketRegistry | None = None,
+    ):
         if file_format not in FORMATS:
             raise PublishError(f"file format {file_format!r} not in {', '.join(FORMATS)}")
         self.dest, self.seed, self.n_symbols, self.suffix = dest, int(seed), n_symbols, FORMATS[file_format]
@@ -314,21 +341,43 @@ class Publisher:
         files = self._files(plan, plan.frame, by_minute)
         stored = apply_byte_faults(plan, files)
         resolve_rows(plan, plan.frame, 1)
-        manifest, changed = write_session(self.dest, market_id, session, files, plan.condition, published_at,
-                                          stored=stored)
+        manifest, changed = write_session(
+            self.dest, market_id, session, files, plan.condition, published_at, stored=stored
+        )
         if plan.restated is not None:
             refiles = self._files(plan, plan.restated, by_minute)
-            manifest, changed2 = write_session(self.dest, market_id, session, refiles, plan.condition,
-                                               published_at + plan.restate_after, restatement=True)
+            manifest, changed2 = write_session(
+                self.dest,
+                market_id,
+                session,
+                refiles,
+                plan.condition,
+                published_at + plan.restate_after,
+                restatement=True,
+            )
             resolve_rows(plan, plan.restated, 2)
             changed = changed or changed2
         self._truth(plan)
-        return PublishResult(market_id, session, "published" if changed else "unchanged", manifest.revision,
-                             len(manifest.files), manifest.record_count, manifest.condition, manifest.published_at,
-                             [d.kind for d in plan.damages])
+        return PublishResult(
+            market_id,
+            session,
+            "published" if changed else "unchanged",
+            manifest.revision,
+            len(manifest.files),
+            manifest.record_count,
+            manifest.condition,
+            manifest.published_at,
+            [d.kind for d in plan.damages],
+        )
 
-    def publish_range(self, market_id: str, start: dt.date, end: dt.date, by_minute: bool = False,
-                      on_session: Callable[[PublishResult], None] | None = None) -> list[PublishResult]:
+    def publish_range(
+        self,
+        market_id: str,
+        start: dt.date,
+        end: dt.date,
+        by_minute: bool = False,
+        on_session: Callable[[PublishResult], None] | None = None,
+    ) -> list[PublishResult]:
         market = self.market(market_id)
         results = []
         for session in calendar_for(market.market_id, market.calendar).sessions(start, end):
@@ -366,35 +415,64 @@ class Publisher:
         listed = {logical_name(f.name) for f in previous.files} if previous else set()
         names = {m: self._minute_name(m) for m in times}
         fresh = [m for m in due if names[m] not in listed]
-        frame = plan.frame.filter(pl.col(BATCH).dt.replace_time_zone(None).is_in(
-            pl.Series(np.array(fresh, dtype="datetime64[us]")).implode()))
+        frame = plan.frame.filter(
+            pl.col(BATCH)
+            .dt.replace_time_zone(None)
+            .is_in(pl.Series(np.array(fresh, dtype="datetime64[us]")).implode())
+        )
         files = self._files(plan, frame, by_minute=True)
         if previous and not files and previous.condition == condition:
             manifest, changed = previous, False
         else:
             stored = apply_byte_faults(plan, files, candidates=list(names.values()))
             resolve_rows(plan, plan.frame, 1)
-            manifest, changed = write_session(self.dest, market_id, session, files, condition,
-                                              published_at if files or not previous else previous.published_at,
-                                              stored=stored)
+            manifest, changed = write_session(
+                self.dest,
+                market_id,
+                session,
+                files,
+                condition,
+                published_at if files or not previous else previous.published_at,
+                stored=stored,
+            )
         if complete and plan.restated is not None and now >= published_at + plan.restate_after:
             if manifest.revision == 1:
                 refiles = self._files(plan, plan.restated, by_minute=True)
-                manifest, _ = write_session(self.dest, market_id, session, refiles, condition,
-                                            published_at + plan.restate_after, restatement=True)
+                manifest, _ = write_session(
+                    self.dest,
+                    market_id,
+                    session,
+                    refiles,
+                    condition,
+                    published_at + plan.restate_after,
+                    restatement=True,
+                )
             resolve_rows(plan, plan.restated, 2)
         self._truth(plan)
-        return PublishResult(market_id, session, "published" if changed else "unchanged", manifest.revision,
-                             len(manifest.files), manifest.record_count, manifest.condition, manifest.published_at,
-                             [d.kind for d in plan.damages])
+        return PublishResult(
+            market_id,
+            session,
+            "published" if changed else "unchanged",
+            manifest.revision,
+            len(manifest.files),
+            manifest.record_count,
+            manifest.condition,
+            manifest.published_at,
+            [d.kind for d in plan.damages],
+        )
 
 
 # --- user-supplied files ------------------------------------------------------------------------------
 
 
-def manifest_for_directory(folder: str | os.PathLike, market: str | None = None, session: dt.date | None = None,
-                           condition: str = "available", published_at: dt.datetime | None = None,
-                           vendor: str = "user") -> tuple[Manifest, bool]:
+def manifest_for_directory(
+    folder: str | os.PathLike,
+    market: str | None = None,
+    session: dt.date | None = None,
+    condition: str = "available",
+    published_at: dt.datetime | None = None,
+    vendor: str = "user",
+) -> tuple[Manifest, bool]:
     """Write ``manifest.json`` for the bar files a user dropped into ``<root>/<market>/<session>/``.
 
     Market and session default to the folder's two last path components. A folder whose files changed since
@@ -412,7 +490,9 @@ def manifest_for_directory(folder: str | os.PathLike, market: str | None = None,
         try:
             session = dt.date.fromisoformat(path.name)
         except ValueError:
-            raise PublishError(f"{path}: folder name is not a session date (YYYY-MM-DD); pass --session") from None
+            raise PublishError(
+                f"{path}: folder name is not a session date (YYYY-MM-DD); pass --session"
+            ) from None
     names = sorted(p.name for p in path.iterdir() if p.is_file() and is_bar_file(p.name))
     if not names:
         raise PublishError(f"{path}: no bar files (*.parquet, *.csv, *.csv.gz)")
@@ -428,7 +508,15 @@ def manifest_for_directory(folder: str | os.PathLike, market: str | None = None,
         revision = previous.revision + 1
         history = previous.previous_revisions + (archived_manifest_name(previous.revision),)
         dest.put(archived_manifest_name(previous.revision), previous.to_json())
-    manifest = Manifest(market=market, session=session, revision=revision, published_at=published_at,
-                        condition=condition, files=files, vendor=vendor, previous_revisions=history)
+    manifest = Manifest(
+        market=market,
+        session=session,
+        revision=revision,
+        published_at=published_at,
+        condition=condition,
+        files=files,
+        vendor=vendor,
+        previous_revisions=history,
+    )
     dest.put(MANIFEST_NAME, manifest.to_json())
     return manifest, True

@@ -5,7 +5,8 @@ Why ground truth: a gate that "fails on something" proves little. Every fault he
 should catch it), and the publisher writes these records beside the drop (``_ground_truth/``, outside the
 vendor-visible layout). Tests and chaos replays then score detection exactly: right gate, right rows.
 
-A scenario is YAML (or dicts): ``{name, description, faults: [{kind, market, session | sessions, ...params}]}``.
+A scenario is YAML (or dicts):
+``{name, description, faults: [{kind, market, session | sessions, ...params}]}``.
 Packaged scenarios live in ``vendor/scenarios/*.yaml`` and are addressed by name. Every random choice a fault
 makes (which symbols, which minutes, which bytes) draws from a seed derived from (seed, market, session,
 kind, position in the scenario), so a scenario replays identically.
@@ -34,65 +35,138 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 
 # stage: frame (changes bars before files are cut), bytes (after the manifest is computed), publication
 KINDS: dict[str, dict[str, Any]] = {
-    "stall": dict(stage="publication", gate="freshness",
-                  description="publication stops at a minute of the session: later micro-batches (or, for a batch "
-                              "vendor, the whole session) never arrive",
-                  example={"kind": "stall", "market": "XHKG", "session": "2026-03-10", "at_minute": 120}),
-    "delay": dict(stage="publication", gate="freshness",
-                  description="published N minutes later than usual (published_at and availability shift)",
-                  example={"kind": "delay", "market": "XNYS", "session": "2026-03-10", "minutes": 45}),
-    "condition_pending": dict(stage="publication", gate="freshness",
-                              description="the manifest keeps condition 'pending' after the session closed",
-                              example={"kind": "condition_pending", "market": "XLON", "session": "2026-03-10"}),
-    "condition_degraded": dict(stage="publication", gate="manifest_reconciliation",
-                               description="the vendor flags the session 'degraded' in its manifest",
-                               example={"kind": "condition_degraded", "market": "XLON", "session": "2026-03-10"}),
-    "checksum_corruption": dict(stage="bytes", gate="landing_verification",
-                                description="bytes of one file flipped after the manifest was computed "
-                                            "(size unchanged, sha256 differs)",
-                                example={"kind": "checksum_corruption", "market": "XNYS", "session": "2026-03-10",
-                                         "bytes": 4}),
-    "truncated_file": dict(stage="bytes", gate="landing_verification",
-                           description="one file cut short after the manifest was computed",
-                           example={"kind": "truncated_file", "market": "XNYS", "session": "2026-03-10",
-                                    "keep_fraction": 0.5}),
-    "schema_mismatch": dict(stage="frame", gate="schema",
-                            description="a column renamed, missing or retyped (mode: rename | missing | retype)",
-                            example={"kind": "schema_mismatch", "market": "XNYS", "session": "2026-03-10",
-                                     "mode": "rename", "column": "volume", "to": "vol"}),
-    "gap_window": dict(stage="frame", gate="completeness",
-                       description="a window of minutes missing (for all symbols unless 'symbols' is given)",
-                       example={"kind": "gap_window", "market": "XNYS", "session": "2026-03-10",
-                                "at_minute": 60, "minutes": 15}),
-    "duplicate_bars": dict(stage="frame", gate="duplicate_bars",
-                           description="some bars delivered twice (exact copies)",
-                           example={"kind": "duplicate_bars", "market": "XNYS", "session": "2026-03-10", "count": 10}),
-    "out_of_order": dict(stage="frame", gate="monotonic_timestamps",
-                         description="some bars arrive late, after bars of later minutes (lag minutes)",
-                         example={"kind": "out_of_order", "market": "XHKG", "session": "2026-03-10", "count": 5,
-                                  "lag": 3}),
-    "price_scale": dict(stage="frame", gate="price_spikes",
-                        description="prices of some symbols multiplied by a factor (x100: cents vs units) in a window",
-                        example={"kind": "price_scale", "market": "XNYS", "session": "2026-03-10", "factor": 100,
-                                 "symbols": 1, "at_minute": 200, "minutes": 10}),
-    "ohlc_violation": dict(stage="frame", gate="ohlc_consistency",
-                           description="high below max(open, close) on some bars",
-                           example={"kind": "ohlc_violation", "market": "XNYS", "session": "2026-03-10", "count": 5}),
-    "stale_prices": dict(stage="frame", gate="stale_prices",
-                         description="a symbol's prices frozen flat for a window of minutes",
-                         example={"kind": "stale_prices", "market": "XLON", "session": "2026-03-10",
-                                  "symbols": 1, "minutes": 45}),
-    "negative_volume": dict(stage="frame", gate="negative_volume",
-                            description="volume negated on some bars",
-                            example={"kind": "negative_volume", "market": "CRYPTO", "session": "2026-03-10",
-                                     "count": 3}),
-    "local_timestamps": dict(stage="frame", gate="calendar_alignment",
-                             description="timestamps in exchange local time labelled UTC (the DST trap)",
-                             example={"kind": "local_timestamps", "market": "XNYS", "session": "2026-03-09"}),
-    "restatement": dict(stage="frame", gate="manifest_reconciliation",
-                        description="session republished as a new revision with changed closes for some symbols",
-                        example={"kind": "restatement", "market": "XNYS", "session": "2026-03-10",
-                                 "symbols": 2, "pct": 0.5, "after_minutes": 90}),
+    "stall": dict(
+        stage="publication",
+        gate="freshness",
+        description="publication stops at a minute of the session: later micro-batches (or, for a batch "
+        "vendor, the whole session) never arrive",
+        example={"kind": "stall", "market": "XHKG", "session": "2026-03-10", "at_minute": 120},
+    ),
+    "delay": dict(
+        stage="publication",
+        gate="freshness",
+        description="published N minutes later than usual (published_at and availability shift)",
+        example={"kind": "delay", "market": "XNYS", "session": "2026-03-10", "minutes": 45},
+    ),
+    "condition_pending": dict(
+        stage="publication",
+        gate="freshness",
+        description="the manifest keeps condition 'pending' after the session closed",
+        example={"kind": "condition_pending", "market": "XLON", "session": "2026-03-10"},
+    ),
+    "condition_degraded": dict(
+        stage="publication",
+        gate="manifest_reconciliation",
+        description="the vendor flags the session 'degraded' in its manifest",
+        example={"kind": "condition_degraded", "market": "XLON", "session": "2026-03-10"},
+    ),
+    "checksum_corruption": dict(
+        stage="bytes",
+        gate="landing_verification",
+        description="bytes of one file flipped after the manifest was computed "
+        "(size unchanged, sha256 differs)",
+        example={"kind": "checksum_corruption", "market": "XNYS", "session": "2026-03-10", "bytes": 4},
+    ),
+    "truncated_file": dict(
+        stage="bytes",
+        gate="landing_verification",
+        description="one file cut short after the manifest was computed",
+        example={"kind": "truncated_file", "market": "XNYS", "session": "2026-03-10", "keep_fraction": 0.5},
+    ),
+    "schema_mismatch": dict(
+        stage="frame",
+        gate="schema",
+        description="a column renamed, missing or retyped (mode: rename | missing | retype)",
+        example={
+            "kind": "schema_mismatch",
+            "market": "XNYS",
+            "session": "2026-03-10",
+            "mode": "rename",
+            "column": "volume",
+            "to": "vol",
+        },
+    ),
+    "gap_window": dict(
+        stage="frame",
+        gate="completeness",
+        description="a window of minutes missing (for all symbols unless 'symbols' is given)",
+        example={
+            "kind": "gap_window",
+            "market": "XNYS",
+            "session": "2026-03-10",
+            "at_minute": 60,
+            "minutes": 15,
+        },
+    ),
+    "duplicate_bars": dict(
+        stage="frame",
+        gate="duplicate_bars",
+        description="some bars delivered twice (exact copies)",
+        example={"kind": "duplicate_bars", "market": "XNYS", "session": "2026-03-10", "count": 10},
+    ),
+    "out_of_order": dict(
+        stage="frame",
+        gate="monotonic_timestamps",
+        description="some bars arrive late, after bars of later minutes (lag minutes)",
+        example={"kind": "out_of_order", "market": "XHKG", "session": "2026-03-10", "count": 5, "lag": 3},
+    ),
+    "price_scale": dict(
+        stage="frame",
+        gate="price_spikes",
+        description="prices of some symbols multiplied by a factor (x100: cents vs units) in a window",
+        example={
+            "kind": "price_scale",
+            "market": "XNYS",
+            "session": "2026-03-10",
+            "factor": 100,
+            "symbols": 1,
+            "at_minute": 200,
+            "minutes": 10,
+        },
+    ),
+    "ohlc_violation": dict(
+        stage="frame",
+        gate="ohlc_consistency",
+        description="high below max(open, close) on some bars",
+        example={"kind": "ohlc_violation", "market": "XNYS", "session": "2026-03-10", "count": 5},
+    ),
+    "stale_prices": dict(
+        stage="frame",
+        gate="stale_prices",
+        description="a symbol's prices frozen flat for a window of minutes",
+        example={
+            "kind": "stale_prices",
+            "market": "XLON",
+            "session": "2026-03-10",
+            "symbols": 1,
+            "minutes": 45,
+        },
+    ),
+    "negative_volume": dict(
+        stage="frame",
+        gate="negative_volume",
+        description="volume negated on some bars",
+        example={"kind": "negative_volume", "market": "CRYPTO", "session": "2026-03-10", "count": 3},
+    ),
+    "local_timestamps": dict(
+        stage="frame",
+        gate="calendar_alignment",
+        description="timestamps in exchange local time labelled UTC (the DST trap)",
+        example={"kind": "local_timestamps", "market": "XNYS", "session": "2026-03-09"},
+    ),
+    "restatement": dict(
+        stage="frame",
+        gate="manifest_reconciliation",
+        description="session republished as a new revision with changed closes for some symbols",
+        example={
+            "kind": "restatement",
+            "market": "XNYS",
+            "session": "2026-03-10",
+            "symbols": 2,
+            "pct": 0.5,
+            "after_minutes": 90,
+        },
+    ),
 }
 
 
@@ -163,8 +237,14 @@ class SessionPlan:
     damages: list[Damage] = field(default_factory=list)
 
     def damage(self, spec: FaultSpec, scope: str, **kw) -> Damage:
-        d = Damage(kind=spec.kind, market=self.market.market_id, session=self.session, gate=KINDS[spec.kind]["gate"],
-                   scope=scope, **kw)
+        d = Damage(
+            kind=spec.kind,
+            market=self.market.market_id,
+            session=self.session,
+            gate=KINDS[spec.kind]["gate"],
+            scope=scope,
+            **kw,
+        )
         self.damages.append(d)
         return d
 
@@ -197,7 +277,10 @@ def fault_from_dict(raw: dict, where: str, index: int = 0) -> FaultSpec:
         window = raw["sessions"]
         if not isinstance(window, dict):
             raise ScenarioError(f"{where}: 'sessions' must be {{start: D, end: D}}")
-        start, end = _date(window.get("start"), f"{where} sessions.start"), _date(window.get("end"), f"{where} sessions.end")
+        start, end = (
+            _date(window.get("start"), f"{where} sessions.start"),
+            _date(window.get("end"), f"{where} sessions.end"),
+        )
     market = raw.get("market")
     return FaultSpec(kind, None if market in (None, "*") else str(market), start, end, params, index)
 
@@ -205,7 +288,9 @@ def fault_from_dict(raw: dict, where: str, index: int = 0) -> FaultSpec:
 def scenario_from_dict(doc: dict, source: str) -> Scenario:
     if not isinstance(doc, dict) or not isinstance(doc.get("faults"), list):
         raise ScenarioError(f"scenario {source}: expected a mapping with a 'faults' list")
-    faults = tuple(fault_from_dict(raw, f"scenario {source} fault #{i}", i) for i, raw in enumerate(doc["faults"]))
+    faults = tuple(
+        fault_from_dict(raw, f"scenario {source} fault #{i}", i) for i, raw in enumerate(doc["faults"])
+    )
     return Scenario(str(doc.get("name", Path(source).stem)), str(doc.get("description", "")), faults)
 
 
@@ -237,17 +322,33 @@ def load_scenario(file_or_name: str | Path) -> Scenario:
 
 def catalogue() -> list[dict]:
     """Every fault kind with its description, the gate expected to catch it, its stage and an example."""
-    return [{"kind": k, "gate": v["gate"], "stage": v["stage"], "description": v["description"],
-             "example": v["example"]} for k, v in KINDS.items()]
+    return [
+        {
+            "kind": k,
+            "gate": v["gate"],
+            "stage": v["stage"],
+            "description": v["description"],
+            "example": v["example"],
+        }
+        for k, v in KINDS.items()
+    ]
 
 
 # --- planning -----------------------------------------------------------------------------------------
 
 
 def fault_rng(seed: int, spec: FaultSpec, market_id: str, session: dt.date) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(
-        [int(seed), zlib.crc32(market_id.encode()), session.toordinal(), zlib.crc32(spec.kind.encode()), spec.index]
-    ))
+    return np.random.default_rng(
+        np.random.SeedSequence(
+            [
+                int(seed),
+                zlib.crc32(market_id.encode()),
+                session.toordinal(),
+                zlib.crc32(spec.kind.encode()),
+                spec.index,
+            ]
+        )
+    )
 
 
 def prepare_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -259,8 +360,13 @@ def strip(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop([c for c in (ROW_ID, BATCH) if c in frame.columns])
 
 
-def plan_session(market: Market, session: dt.date, frame: pl.DataFrame, seed: int,
-                 faults: tuple[FaultSpec, ...] | list[FaultSpec] = ()) -> SessionPlan:
+def plan_session(
+    market: Market,
+    session: dt.date,
+    frame: pl.DataFrame,
+    seed: int,
+    faults: tuple[FaultSpec, ...] | list[FaultSpec] = (),
+) -> SessionPlan:
     """Apply the frame and publication faults matching (market, session); byte faults are queued."""
     plan = SessionPlan(market, session, seed, prepare_frame(frame))
     for spec in faults:
@@ -296,7 +402,7 @@ def _window(plan: SessionPlan, spec: FaultSpec, rng: np.random.Generator, defaul
     else:
         start = int(rng.integers(0, max(1, minutes.size - length)))
     start = min(max(start, 0), minutes.size - length)
-    return minutes[start:start + length]
+    return minutes[start : start + length]
 
 
 def _symbols(plan: SessionPlan, spec: FaultSpec, rng: np.random.Generator, default) -> list[str]:
@@ -307,7 +413,9 @@ def _symbols(plan: SessionPlan, spec: FaultSpec, rng: np.random.Generator, defau
     if isinstance(chosen, list):
         unknown = set(chosen) - set(universe)
         if unknown:
-            raise ScenarioError(f"fault {spec.kind} for {plan.market.market_id}: unknown symbols {sorted(unknown)}")
+            raise ScenarioError(
+                f"fault {spec.kind} for {plan.market.market_id}: unknown symbols {sorted(unknown)}"
+            )
         return list(chosen)
     count = max(1, min(int(chosen), len(universe)))
     return sorted(rng.choice(universe, size=count, replace=False).tolist())
@@ -318,25 +426,35 @@ def _ts_in(minutes: np.ndarray) -> pl.Expr:
     return pl.col("ts").is_in(series.implode())
 
 
-def _pick_rows(plan: SessionPlan, rng: np.random.Generator, count: int, where: pl.Expr | None = None) -> list[int]:
+def _pick_rows(
+    plan: SessionPlan, rng: np.random.Generator, count: int, where: pl.Expr | None = None
+) -> list[int]:
     candidates = plan.frame.filter(where) if where is not None else plan.frame
     ids = candidates[ROW_ID].to_numpy()
     count = max(1, min(int(count), ids.size))
     return sorted(rng.choice(ids, size=count, replace=False).tolist())
 
 
-def _rows_damage(plan: SessionPlan, spec: FaultSpec, row_ids: list[int], frame: pl.DataFrame | None = None,
-                 **kw) -> Damage:
+def _rows_damage(
+    plan: SessionPlan, spec: FaultSpec, row_ids: list[int], frame: pl.DataFrame | None = None, **kw
+) -> Damage:
     frame = plan.frame if frame is None else frame
     hit = frame.filter(pl.col(ROW_ID).is_in(row_ids))
-    return plan.damage(spec, "rows", row_ids=list(row_ids),
-                       minutes=sorted(set(_iso(hit["ts"].dt.replace_time_zone(None).to_numpy()))),
-                       symbols=sorted(set(hit["symbol"].to_list())), **kw)
+    return plan.damage(
+        spec,
+        "rows",
+        row_ids=list(row_ids),
+        minutes=sorted(set(_iso(hit["ts"].dt.replace_time_zone(None).to_numpy()))),
+        symbols=sorted(set(hit["symbol"].to_list())),
+        **kw,
+    )
 
 
 def _update(plan: SessionPlan, row_ids: list[int], **exprs: pl.Expr) -> None:
     mask = pl.col(ROW_ID).is_in(row_ids)
-    plan.frame = plan.frame.with_columns([pl.when(mask).then(e).otherwise(pl.col(c)).alias(c) for c, e in exprs.items()])
+    plan.frame = plan.frame.with_columns(
+        [pl.when(mask).then(e).otherwise(pl.col(c)).alias(c) for c, e in exprs.items()]
+    )
 
 
 # --- fault implementations ----------------------------------------------------------------------------
@@ -359,6 +477,7 @@ def _condition(value):
     def apply(plan, spec, rng):
         plan.condition = value
         plan.damage(spec, "session", details={"condition": value})
+
     return apply
 
 
@@ -388,7 +507,9 @@ def _gap_window(plan, spec, rng):
     drop = _ts_in(window) & pl.col("symbol").is_in(symbols)
     removed = plan.frame.filter(drop).height
     plan.frame = plan.frame.filter(~drop)
-    plan.damage(spec, "rows", minutes=_iso(window), symbols=sorted(symbols), details={"removed_rows": removed})
+    plan.damage(
+        spec, "rows", minutes=_iso(window), symbols=sorted(symbols), details={"removed_rows": removed}
+    )
 
 
 def _resort(plan):
@@ -399,7 +520,8 @@ def _duplicate_bars(plan, spec, rng):
     ids = _pick_rows(plan, rng, spec.params.get("count", 10))
     next_id = int(plan.frame[ROW_ID].max()) + 1
     copies = plan.frame.filter(pl.col(ROW_ID).is_in(ids)).with_columns(
-        (pl.int_range(pl.len(), dtype=pl.Int64) + next_id).alias(ROW_ID))
+        (pl.int_range(pl.len(), dtype=pl.Int64) + next_id).alias(ROW_ID)
+    )
     plan.frame = pl.concat([plan.frame, copies])
     _resort(plan)
     _rows_damage(plan, spec, copies[ROW_ID].to_list(), details={"duplicated_row_ids": ids})
@@ -412,10 +534,15 @@ def _out_of_order(plan, spec, rng):
     ids = _pick_rows(plan, rng, spec.params.get("count", 5), pl.col("ts").is_in(movable))
     index = {m: i for i, m in enumerate(minutes.tolist())}
     moved = plan.frame.filter(pl.col(ROW_ID).is_in(ids))
-    late = np.array([minutes[index[ts.replace(tzinfo=None)] + lag] for ts in moved["ts"]], dtype="datetime64[us]")
+    late = np.array(
+        [minutes[index[ts.replace(tzinfo=None)] + lag] for ts in moved["ts"]], dtype="datetime64[us]"
+    )
     mapping = pl.DataFrame({ROW_ID: moved[ROW_ID], "__late": pl.Series(late).dt.replace_time_zone("UTC")})
-    plan.frame = (plan.frame.join(mapping, on=ROW_ID, how="left", maintain_order="left")
-                  .with_columns(pl.coalesce("__late", BATCH).alias(BATCH)).drop("__late"))
+    plan.frame = (
+        plan.frame.join(mapping, on=ROW_ID, how="left", maintain_order="left")
+        .with_columns(pl.coalesce("__late", BATCH).alias(BATCH))
+        .drop("__late")
+    )
     _resort(plan)
     _rows_damage(plan, spec, ids, details={"lag_minutes": lag})
 
@@ -462,10 +589,16 @@ def _market_tz(plan) -> str:
 
 def _local_timestamps(plan, spec, rng):
     tz = _market_tz(plan)
-    plan.frame = plan.frame.with_columns(pl.col("ts").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-                                         .dt.replace_time_zone("UTC"))
-    plan.damage(spec, "session", minutes=_iso(_minutes(plan)), symbols=sorted(set(plan.frame["symbol"])),
-                details={"time_zone": tz})
+    plan.frame = plan.frame.with_columns(
+        pl.col("ts").dt.convert_time_zone(tz).dt.replace_time_zone(None).dt.replace_time_zone("UTC")
+    )
+    plan.damage(
+        spec,
+        "session",
+        minutes=_iso(_minutes(plan)),
+        symbols=sorted(set(plan.frame["symbol"])),
+        details={"time_zone": tz},
+    )
 
 
 def _restatement(plan, spec, rng):
@@ -477,8 +610,9 @@ def _restatement(plan, spec, rng):
     ids = plan.frame.filter(mask)[ROW_ID].to_list()
     close = pl.when(mask).then((pl.col("close") * (1 + pct)).round(4)).otherwise(pl.col("close"))
     restated = plan.frame.with_columns(close.alias("close"))
-    restated = restated.with_columns(pl.max_horizontal("high", "close").alias("high"),
-                                     pl.min_horizontal("low", "close").alias("low"))
+    restated = restated.with_columns(
+        pl.max_horizontal("high", "close").alias("high"), pl.min_horizontal("low", "close").alias("low")
+    )
     plan.restated = restated
     _rows_damage(plan, spec, ids, frame=restated, revision=2, details={"pct": pct * 100})
 
@@ -504,7 +638,9 @@ _APPLY = {
 # --- byte faults and ground truth ---------------------------------------------------------------------
 
 
-def apply_byte_faults(plan: SessionPlan, files: dict[str, bytes], candidates: list[str] | None = None) -> dict[str, bytes]:
+def apply_byte_faults(
+    plan: SessionPlan, files: dict[str, bytes], candidates: list[str] | None = None
+) -> dict[str, bytes]:
     """Damage file bytes after the manifest was computed from the originals; records the damage.
 
     The target file is drawn from ``candidates`` (every file the session will have; default: ``files``), so a

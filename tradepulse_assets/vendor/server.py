@@ -49,8 +49,11 @@ def make_handler(root: Path, token: str):
                 return self._error(404, "unknown endpoint")
             market_dir = root / parts[1]
             if parts[2:] == ["sessions"]:
-                names = sorted(p.name for p in market_dir.iterdir() if p.is_dir() and SESSION_RE.match(p.name)) \
-                    if market_dir.is_dir() else []
+                names = (
+                    sorted(p.name for p in market_dir.iterdir() if p.is_dir() and SESSION_RE.match(p.name))
+                    if market_dir.is_dir()
+                    else []
+                )
                 return self._send(200, json.dumps({"market": parts[1], "sessions": names}).encode())
             if not SESSION_RE.match(parts[2]):
                 return self._error(404, "unknown endpoint")

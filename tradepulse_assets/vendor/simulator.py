@@ -5,7 +5,8 @@ measures cross-symbol synchrony (Kuramoto), correlation-network curvature (Ricci
 On independent Gaussian walks all three are trivially null, so a broken kernel and a correct one look alike.
 Here log returns are
 
-    r[i, t] = sigma_i * u(t) * v(state_t) * (a_i(state_t) * m_t + b_i * s[sector(i), t] + c_i(state_t) * e[i, t])
+    r[i, t] = sigma_i * u(t) * v(state_t)
+              * (a_i(state_t) * m_t + b_i * s[sector(i), t] + c_i(state_t) * e[i, t])
 
 with a market factor ``m`` and the idiosyncratic parts ``e`` drawn as fractional Gaussian noise (Hurst > 0.5),
 sector factors ``s``, a two-state (calm / stress) Markov regime that raises volatility and the market loading
@@ -135,7 +136,7 @@ def regimes(rng: np.random.Generator, length: int) -> np.ndarray:
 
 def simulate_returns(rng: np.random.Generator, params: UniverseParams, minutes: np.ndarray) -> np.ndarray:
     """Log returns, shape (T, N)."""
-    t, n = minutes.size, len(params.symbols)
+    t = minutes.size
     state = regimes(rng, t)
     market = fgn(rng, np.array([MARKET_HURST]), t)[0]
     sectors = rng.standard_normal((t, int(params.sector.max()) + 1))
@@ -143,11 +144,17 @@ def simulate_returns(rng: np.random.Generator, params: UniverseParams, minutes: 
     a = np.where(state[:, None] == 1, LOADINGS[1][0], LOADINGS[0][0]) * params.beta[None, :]
     b = np.where(state == 1, LOADINGS[1][1], LOADINGS[0][1])[:, None]
     c = np.sqrt(np.clip(1.0 - a**2 - b**2, 0.05, None))
-    vol = params.sigma[None, :] * u_profile(minutes, 0.8)[:, None] * np.where(state == 1, STRESS_VOL, 1.0)[:, None]
+    vol = (
+        params.sigma[None, :]
+        * u_profile(minutes, 0.8)[:, None]
+        * np.where(state == 1, STRESS_VOL, 1.0)[:, None]
+    )
     return vol * (a * market[:, None] + b * sectors[:, params.sector] + c * idio)
 
 
-def simulate_session(market: Market, session: dt.date, seed: int = 0, n_symbols: int | None = None) -> pl.DataFrame:
+def simulate_session(
+    market: Market, session: dt.date, seed: int = 0, n_symbols: int | None = None
+) -> pl.DataFrame:
     """All bars of one session, sorted by (ts, symbol), with the bar schema plus trade_count and vwap."""
     if not (SIM_EPOCH <= session <= SIM_END):
         raise SimulatorError(f"market {market.market_id}: session {session} outside {SIM_EPOCH}..{SIM_END}")

@@ -72,9 +72,14 @@ def test_s3_connector_against_a_real_s3_endpoint(drop):
 
 
 def test_s3_connector_unreachable_endpoint_is_unavailable():
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{_free_port()}", region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="y",
-                          config=Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1}))
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{_free_port()}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1}),
+    )
     with pytest.raises(VendorUnavailable, match="unreachable"):
         S3Connector(client, "vendor-drop").check_connectivity()
 
@@ -108,7 +113,9 @@ def test_http_ground_truth_is_not_served(served):
 
 def test_http_unreachable_port_is_unavailable_after_retries():
     sleeps = []
-    conn = HttpConnector(f"http://127.0.0.1:{_free_port()}", TOKEN, timeout=0.5, retries=2, sleep=sleeps.append)
+    conn = HttpConnector(
+        f"http://127.0.0.1:{_free_port()}", TOKEN, timeout=0.5, retries=2, sleep=sleeps.append
+    )
     with pytest.raises(VendorUnavailable, match="after 3 attempt") as info:
         conn.check_connectivity()
     assert sleeps == [0.5, 1.0] and TOKEN not in str(info.value)
@@ -139,8 +146,14 @@ def test_http_5xx_is_retried_with_backoff_then_unavailable(failures, outcome):
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sleeps = []
-    conn = HttpConnector(f"http://127.0.0.1:{server.server_address[1]}", TOKEN, timeout=5, retries=3,
-                         backoff=0.1, sleep=sleeps.append)
+    conn = HttpConnector(
+        f"http://127.0.0.1:{server.server_address[1]}",
+        TOKEN,
+        timeout=5,
+        retries=3,
+        backoff=0.1,
+        sleep=sleeps.append,
+    )
     try:
         if outcome == "ok":
             assert conn.list_sessions("XNYS") == [dt.date(2026, 3, 9)]

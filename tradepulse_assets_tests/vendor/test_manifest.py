@@ -25,7 +25,9 @@ def bars(registry):
 
 
 def _manifest(entry: ManifestFile) -> Manifest:
-    return Manifest("XNYS", SESSION, 1, dt.datetime(2026, 3, 10, 20, 2, tzinfo=dt.timezone.utc), "available", (entry,))
+    return Manifest(
+        "XNYS", SESSION, 1, dt.datetime(2026, 3, 10, 20, 2, tzinfo=dt.timezone.utc), "available", (entry,)
+    )
 
 
 def test_sha256_matches_the_known_digest_of_abc():
@@ -39,12 +41,18 @@ def test_manifest_round_trips_through_canonical_json(bars):
     assert again.record_count == bars.height
 
 
-@pytest.mark.parametrize("text, match", [
-    (b"{not json", "not valid JSON"),
-    (b'{"market": "XNYS"}', "missing field"),
-    (b'{"market":"X","session":"2026-03-10","revision":1,"published_at":"2026-03-10T20:00:00Z",'
-     b'"condition":"lost","files":[]}', "condition 'lost'"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"market": "XNYS"}', "missing field"),
+        (
+            b'{"market":"X","session":"2026-03-10","revision":1,"published_at":"2026-03-10T20:00:00Z",'
+            b'"condition":"lost","files":[]}',
+            "condition 'lost'",
+        ),
+    ],
+)
 def test_broken_manifests_raise_errors_naming_the_source(text, match):
     with pytest.raises(ManifestError, match=match) as info:
         Manifest.from_json(text, "drop/XNYS/2026-03-10/manifest.json")

@@ -12,7 +12,13 @@ from tradepulse_assets.markets.bars import BarSchema
 from tradepulse_assets.vendor.connectors import DirectoryConnector
 from tradepulse_assets.vendor.manifest import Manifest, verify_file
 from tradepulse_assets.vendor.publisher import BATCH_LATENCY, LocalDestination, Publisher
-from tradepulse_assets.vendor.scenarios import KINDS, ScenarioError, catalogue, load_scenario, scenario_from_dict
+from tradepulse_assets.vendor.scenarios import (
+    KINDS,
+    ScenarioError,
+    catalogue,
+    load_scenario,
+    scenario_from_dict,
+)
 from tradepulse_assets.vendor.simulator import simulate_session
 
 from .conftest import read_session
@@ -22,8 +28,9 @@ PRICES = ["open", "high", "low", "close"]
 
 
 def publish(tmp_path, fault: dict, market=MARKET, session=SESSION, by_minute=False):
-    scenario = scenario_from_dict({"name": fault["kind"], "faults": [{"market": market, "session": str(session),
-                                                                      **fault}]}, "test")
+    scenario = scenario_from_dict(
+        {"name": fault["kind"], "faults": [{"market": market, "session": str(session), **fault}]}, "test"
+    )
     publisher = Publisher(LocalDestination(tmp_path), seed=SEED, n_symbols=N, scenarios=[scenario])
     result = publisher.publish_session(market, session, by_minute=by_minute)
     truth = json.loads((tmp_path / "_ground_truth" / market / f"{session}.json").read_text())
@@ -76,8 +83,17 @@ def test_duplicate_bars_are_exact_copies_at_the_recorded_rows(tmp_path, clean):
     assert without.equals(clean)
     dup_keys = got.filter(got.select(["symbol", "ts"]).is_duplicated())
     assert dup_keys.height == 14  # each copy and its original
-    assert got[rows].select("symbol", "ts").sort("symbol", "ts").equals(
-        got.with_row_index("i").filter(pl.col("i").is_in(rows)).select("symbol", "ts").sort("symbol", "ts"))
+    assert (
+        got[rows]
+        .select("symbol", "ts")
+        .sort("symbol", "ts")
+        .equals(
+            got.with_row_index("i")
+            .filter(pl.col("i").is_in(rows))
+            .select("symbol", "ts")
+            .sort("symbol", "ts")
+        )
+    )
 
 
 def test_out_of_order_bars_are_the_recorded_rows_and_nothing_else_moves(tmp_path, clean):
@@ -85,27 +101,39 @@ def test_out_of_order_bars_are_the_recorded_rows_and_nothing_else_moves(tmp_path
     got = read_session(tmp_path, MARKET, SESSION)
     assert got.sort("ts", "symbol").equals(clean)  # same bars, different order
     late = got.with_row_index("i").with_columns(
-        (pl.col("ts") < pl.col("ts").cum_max().over("symbol")).alias("late"))
+        (pl.col("ts") < pl.col("ts").cum_max().over("symbol")).alias("late")
+    )
     assert late.filter("late")["i"].to_list() == damage["rows"]
     assert len(damage["rows"]) == 5
 
 
-@pytest.mark.parametrize("fault, check", [
-    ({"kind": "price_scale", "factor": 100, "symbols": 1, "at_minute": 200, "minutes": 10},
-     lambda got, ref: np.allclose(got["close"] / ref["close"], 100.0)),
-    ({"kind": "ohlc_violation", "count": 5},
-     lambda got, ref: got.select((pl.col("high") < pl.max_horizontal("open", "close")).all()).item()),
-    ({"kind": "stale_prices", "symbols": 1, "minutes": 45},
-     lambda got, ref: got["close"].n_unique() == 1 and (got["high"] == got["low"]).all()),
-    ({"kind": "negative_volume", "count": 3},
-     lambda got, ref: (got["volume"] < 0).all()),
-])
+@pytest.mark.parametrize(
+    "fault, check",
+    [
+        (
+            {"kind": "price_scale", "factor": 100, "symbols": 1, "at_minute": 200, "minutes": 10},
+            lambda got, ref: np.allclose(got["close"] / ref["close"], 100.0),
+        ),
+        (
+            {"kind": "ohlc_violation", "count": 5},
+            lambda got, ref: got.select((pl.col("high") < pl.max_horizontal("open", "close")).all()).item(),
+        ),
+        (
+            {"kind": "stale_prices", "symbols": 1, "minutes": 45},
+            lambda got, ref: got["close"].n_unique() == 1 and (got["high"] == got["low"]).all(),
+        ),
+        ({"kind": "negative_volume", "count": 3}, lambda got, ref: (got["volume"] < 0).all()),
+    ],
+)
 def test_value_faults_change_exactly_the_recorded_rows(tmp_path, clean, fault, check):
     _, damage = publish(tmp_path, fault)
     got = read_session(tmp_path, MARKET, SESSION)
     assert got.height == clean.height and got.select("symbol", "ts").equals(clean.select("symbol", "ts"))
-    differs = np.flatnonzero(~np.all(got.select(PRICES + ["volume"]).to_numpy()
-                                     == clean.select(PRICES + ["volume"]).to_numpy(), axis=1))
+    differs = np.flatnonzero(
+        ~np.all(
+            got.select(PRICES + ["volume"]).to_numpy() == clean.select(PRICES + ["volume"]).to_numpy(), axis=1
+        )
+    )
     rows = damage["rows"]
     # stale prices keep the first bar's close, so that bar may equal its clean self on every column but
     # open/high/low; every other kind changes every recorded row
@@ -159,17 +187,23 @@ def test_byte_faults_are_caught_by_landing_verification_on_the_recorded_file(tmp
         assert len(conn.read_file(MARKET, SESSION, name)) == manifest.file(name).size
 
 
-@pytest.mark.parametrize("kind, condition", [("condition_pending", "pending"), ("condition_degraded", "degraded")])
+@pytest.mark.parametrize(
+    "kind, condition", [("condition_pending", "pending"), ("condition_degraded", "degraded")]
+)
 def test_condition_faults_set_the_manifest_condition(tmp_path, kind, condition):
     result, _ = publish(tmp_path, {"kind": kind})
-    assert DirectoryConnector(tmp_path).read_manifest(MARKET, SESSION).condition == condition == result.condition
+    assert (
+        DirectoryConnector(tmp_path).read_manifest(MARKET, SESSION).condition == condition == result.condition
+    )
 
 
 def test_delay_moves_published_at_by_the_recorded_minutes(tmp_path):
     _, damage = publish(tmp_path, {"kind": "delay", "minutes": 45})
     close = calendar_for("XNYS", "XNYS").hours(SESSION).close
     manifest = DirectoryConnector(tmp_path).read_manifest(MARKET, SESSION)
-    assert manifest.published_at == close + BATCH_LATENCY + dt.timedelta(minutes=damage["details"]["delay_minutes"])
+    assert manifest.published_at == close + BATCH_LATENCY + dt.timedelta(
+        minutes=damage["details"]["delay_minutes"]
+    )
 
 
 def test_stall_leaves_a_batch_session_unpublished(tmp_path):
@@ -189,14 +223,38 @@ def test_restatement_is_a_new_revision_changing_exactly_the_recorded_rows(tmp_pa
     revised = read_session(tmp_path, MARKET, SESSION)
     changed = np.flatnonzero(revised["close"].to_numpy() != clean["close"].to_numpy())
     assert changed.tolist() == damage["rows"] and damage["revision"] == 2
-    assert np.allclose(revised["close"].to_numpy()[changed] / clean["close"].to_numpy()[changed], 1.005, atol=1e-5)
+    assert np.allclose(
+        revised["close"].to_numpy()[changed] / clean["close"].to_numpy()[changed], 1.005, atol=1e-5
+    )
     assert len(damage["symbols"]) == 2 and len(damage["minutes"]) == 20
     # publishing the same scenario again is idempotent: no third revision
-    assert Publisher(LocalDestination(tmp_path), seed=SEED, n_symbols=N,
-                     scenarios=[scenario_from_dict({"faults": [{"kind": "restatement", "market": MARKET,
-                                                                "session": str(SESSION), "symbols": 2, "pct": 0.5,
-                                                                "minutes": 20}]}, "t")]
-                     ).publish_session(MARKET, SESSION).status == "unchanged"
+    assert (
+        Publisher(
+            LocalDestination(tmp_path),
+            seed=SEED,
+            n_symbols=N,
+            scenarios=[
+                scenario_from_dict(
+                    {
+                        "faults": [
+                            {
+                                "kind": "restatement",
+                                "market": MARKET,
+                                "session": str(SESSION),
+                                "symbols": 2,
+                                "pct": 0.5,
+                                "minutes": 20,
+                            }
+                        ]
+                    },
+                    "t",
+                )
+            ],
+        )
+        .publish_session(MARKET, SESSION)
+        .status
+        == "unchanged"
+    )
 
 
 def test_same_seed_same_damage(tmp_path):

@@ -21,14 +21,17 @@ def _files(root):
 def test_same_seed_publishes_the_same_bytes_and_a_session_regenerates_alone(tmp_path, registry):
     for name in ("a", "b"):
         Publisher(LocalDestination(tmp_path / name), seed=42, n_symbols=4).publish_range(
-            "XNYS", dt.date(2026, 3, 9), dt.date(2026, 3, 11))
+            "XNYS", dt.date(2026, 3, 9), dt.date(2026, 3, 11)
+        )
     alone = tmp_path / "alone"
     Publisher(LocalDestination(alone), seed=42, n_symbols=4).publish_session("XNYS", dt.date(2026, 3, 11))
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert a == b and len([k for k in a if k.endswith(".parquet")]) == 3
     key = "XNYS/2026-03-11/bars.parquet"
     assert _files(alone)[key] == a[key]
-    Publisher(LocalDestination(tmp_path / "c"), seed=43, n_symbols=4).publish_session("XNYS", dt.date(2026, 3, 11))
+    Publisher(LocalDestination(tmp_path / "c"), seed=43, n_symbols=4).publish_session(
+        "XNYS", dt.date(2026, 3, 11)
+    )
     assert _files(tmp_path / "c")[key] != a[key]
 
 
@@ -44,13 +47,16 @@ def test_bars_fall_exactly_on_the_calendar_minutes_across_both_2026_dst_changes(
                 assert group["ts"].to_list() == expected.to_list(), (market_id, session, symbol)
 
 
-@pytest.mark.parametrize("market_id, session, first_bar", [
-    ("XNYS", dt.date(2026, 3, 6), "14:30"),   # before the US change
-    ("XNYS", dt.date(2026, 3, 9), "13:30"),   # after it
-    ("XLON", dt.date(2026, 3, 27), "08:00"),  # before the UK change
-    ("XLON", dt.date(2026, 3, 31), "07:00"),  # after it
-    ("XHKG", dt.date(2026, 3, 10), "01:30"),
-])
+@pytest.mark.parametrize(
+    "market_id, session, first_bar",
+    [
+        ("XNYS", dt.date(2026, 3, 6), "14:30"),  # before the US change
+        ("XNYS", dt.date(2026, 3, 9), "13:30"),  # after it
+        ("XLON", dt.date(2026, 3, 27), "08:00"),  # before the UK change
+        ("XLON", dt.date(2026, 3, 31), "07:00"),  # after it
+        ("XHKG", dt.date(2026, 3, 10), "01:30"),
+    ],
+)
 def test_first_bar_follows_published_session_hours_in_utc(registry, market_id, session, first_bar):
     bars = simulate_session(registry.get(market_id), session, seed=1, n_symbols=2)
     assert bars["ts"].min().strftime("%H:%M") == first_bar

@@ -35,11 +35,15 @@ def test_minute_batches_follow_the_clock_and_complete_the_session(tmp_path, regi
     publisher.publish_due("XHKG", SESSION, clock.now())
     manifest = conn.read_manifest("XHKG", SESSION)
     assert manifest.condition == "available" and len(manifest.files) == 330 and manifest.revision == 1
-    assert read_session(tmp_path, "XHKG", SESSION).equals(simulate_session(registry.get("XHKG"), SESSION, 7, 4))
+    assert read_session(tmp_path, "XHKG", SESSION).equals(
+        simulate_session(registry.get("XHKG"), SESSION, 7, 4)
+    )
 
 
 def test_stall_stops_the_stream_and_the_session_stays_pending(tmp_path):
-    publisher = _publisher(tmp_path, [{"kind": "stall", "market": "XHKG", "session": str(SESSION), "at": "02:00"}])
+    publisher = _publisher(
+        tmp_path, [{"kind": "stall", "market": "XHKG", "session": str(SESSION), "at": "02:00"}]
+    )
     publisher.publish_due("XHKG", SESSION, dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.timezone.utc))
     manifest = DirectoryConnector(tmp_path).read_manifest("XHKG", SESSION)
     assert manifest.condition == "pending"
@@ -47,7 +51,9 @@ def test_stall_stops_the_stream_and_the_session_stays_pending(tmp_path):
 
 
 def test_delay_holds_each_batch_back(tmp_path):
-    publisher = _publisher(tmp_path, [{"kind": "delay", "market": "XHKG", "session": str(SESSION), "minutes": 20}])
+    publisher = _publisher(
+        tmp_path, [{"kind": "delay", "market": "XHKG", "session": str(SESSION), "minutes": 20}]
+    )
     now = OPEN + dt.timedelta(minutes=10)
     assert publisher.publish_due("XHKG", SESSION, now).status == "pending"
     publisher.publish_due("XHKG", SESSION, now + dt.timedelta(minutes=20))
@@ -70,8 +76,15 @@ def test_out_of_order_in_a_stream_delivers_bars_in_a_later_batch(tmp_path):
 def test_a_restarted_stream_keeps_the_ground_truth_of_file_damage_already_published(tmp_path):
     import json
 
-    fault = {"kind": "checksum_corruption", "market": "XHKG", "session": str(SESSION), "file": "bars-0131.parquet"}
+    fault = {
+        "kind": "checksum_corruption",
+        "market": "XHKG",
+        "session": str(SESSION),
+        "file": "bars-0131.parquet",
+    }
     _publisher(tmp_path, [fault]).publish_due("XHKG", SESSION, OPEN + dt.timedelta(minutes=3))
     _publisher(tmp_path, [fault]).publish_due("XHKG", SESSION, OPEN + dt.timedelta(minutes=10))  # new process
     truth = json.loads((tmp_path / "_ground_truth" / "XHKG" / f"{SESSION}.json").read_text())
-    assert [(d["kind"], d["files"]) for d in truth["damages"]] == [("checksum_corruption", ["bars-0131.parquet"])]
+    assert [(d["kind"], d["files"]) for d in truth["damages"]] == [
+        ("checksum_corruption", ["bars-0131.parquet"])
+    ]
