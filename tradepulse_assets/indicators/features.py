@@ -40,7 +40,7 @@ class FeatureParams:
     ricci_threshold: float = 0.5  # edges: MST plus pairs with correlation above this
     ricci_alpha: float = 0.5  # Ollivier idleness
     hurst_min_scale: int = 8  # smallest DFA scale / R-S subseries length
-    hurst_n_scales: int = 10  # log-spaced up to n_returns // 4
+    hurst_n_scales: int = 10  # log-spaced up to n_returns // 8 (DFA) and n_returns // 4 (R/S)
 
     def __post_init__(self) -> None:
         if self.kuramoto_window < 3 or self.ricci_window < 4:
@@ -192,7 +192,7 @@ def _hurst_frame(log_close: np.ndarray, symbols: list[str], p: FeatureParams) ->
         first = int(np.argmax(np.isfinite(col))) if np.isfinite(col).any() else col.size
         rets = np.diff(col[first:])
         n_rets.append(int(rets.size))
-        usable = rets.size // 4 >= p.hurst_min_scale + 1 and np.ptp(rets) > 0
+        usable = rets.size // 8 >= p.hurst_min_scale + 1 and np.ptp(rets) > 0
         if not usable:
             dfa_vals.append(math.nan)
             rs_vals.append(math.nan)

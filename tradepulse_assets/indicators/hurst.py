@@ -76,12 +76,17 @@ def _dfa_batch(x: np.ndarray, scales: np.ndarray, fluct: np.ndarray, hurst: np.n
         hurst[row] = ols_slope(logs, logf, np.isfinite(logf))
 
 
-def default_dfa_scales(n: int, n_scales: int = 12, smallest: int = 16) -> np.ndarray:
-    """Log-spaced integer scales from ``smallest`` to ``n // 4`` (at least 4 segments per direction)."""
-    largest = n // 4
+def default_dfa_scales(n: int, n_scales: int = 16, smallest: int = 8, max_fraction: int = 8) -> np.ndarray:
+    """Log-spaced integer scales from ``smallest`` to ``n // max_fraction``.
+
+    Stopping at n/8 (at least 8 segments per direction) rather than n/4: on exact fGn with n = 4096
+    the largest scales, with only 4-6 segments, double the spread of the estimate for no gain in
+    bias (measured in the tests: std 0.014-0.024 with 8..512 against 0.022-0.042 with 16..1024).
+    """
+    largest = n // max_fraction
     if largest < smallest:
         smallest = max(DFA_MIN_SCALE, largest // 2)
-    require_length(largest, DFA_MIN_SCALE + 1, "dfa scales (n // 4)", "points")
+    require_length(largest, DFA_MIN_SCALE + 1, f"dfa scales (n // {max_fraction})", "points")
     return np.unique(np.round(np.logspace(np.log10(smallest), np.log10(largest), n_scales)).astype(np.int64))
 
 
