@@ -5,7 +5,6 @@ per-market concurrency limit."""
 import dagster as dg
 
 from tradepulse_assets.defs.assets.bars import MARKET_TAG
-from tradepulse_assets.defs.partitions import session_partitions
 from tradepulse_assets.markets import Market
 
 
@@ -13,11 +12,10 @@ def ingest_job_name(market: Market) -> str:
     return f"{market.market_id.lower()}_ingest"
 
 
-def build_ingest_job(market: Market) -> dg.UnresolvedAssetJobDefinition:
+def build_ingest_job(market: Market):
     return dg.define_asset_job(
         name=ingest_job_name(market),
         selection=dg.AssetSelection.groups(market.market_id.lower()),
-        partitions_def=session_partitions(market),
         tags={MARKET_TAG: market.market_id},
         description=f"Land, gate, promote and derive features for one {market.market_id} session.",
     )

@@ -15,10 +15,10 @@ import polars as pl
 from tradepulse_assets.indicators.features import (
     FeatureParams,
     SessionFeatures,
-    ToleranceReport,
-    compare_to_baseline,
     compute_session_features,
+    effective_revisions,
 )
+from tradepulse_assets.indicators.tolerance import ToleranceReport, compare_to_baseline
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
@@ -27,14 +27,17 @@ FEATURE_TABLES = ("kuramoto", "ricci", "ricci_edges", "hurst")
 BASELINE_ROOT = "baselines"
 
 
-def close_matrix(bars: pl.DataFrame, market: Market, session: dt.date) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def close_matrix(
+    bars: pl.DataFrame, market: Market, session: dt.date, symbols: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Close prices on the session's full minute grid (minutes x symbols, NaN where a bar is missing)."""
     minutes = calendar_for(market.market_id, market.calendar).minutes(session)
     grid = pl.DataFrame({"ts": pl.Series(minutes).dt.replace_time_zone("UTC")})
     wide = bars.select("ts", "symbol", "close").pivot(on="symbol", index="ts", values="close", aggregate_function="last")
-    symbols = sorted(c for c in wide.columns if c != "ts")
-    joined = grid.join(wide, on="ts", how="left").select(symbols)
-    return joined.to_numpy().astype(np.float64), minutes, symbols
+    symbols = symbols or sorted(c for c in wide.columns if c != "ts")
+    joined = grid.join(wide, on="ts", how="left")
+    matrix = joined.select(pl.col(s) if s in joined.columns else pl.lit(None, pl.Float64).alias(s) for s in symbols)
+    return matrix.to_numpy().astype(np.float64), minutes, symbols
 
 
 def compute(store: ObjectStore, market: Market, session: dt.date, params: FeatureParams | None = None) -> SessionFeatures:
@@ -82,17 +85,12 @@ def load_baseline(store: ObjectStore, incident_id: str, market_id: str, session:
     return SessionFeatures(**tables), bars
 
 
-def revised_minutes(before: pl.DataFrame, after: pl.DataFrame) -> np.ndarray:
-    """Minutes whose bars differ in any value, were added or were removed (``datetime64[us]``)."""
-    value_cols = [c for c in ("open", "high", "low", "close", "volume") if c in before.columns and c in after.columns]
-    joined = before.select("symbol", "ts", *value_cols).join(
-        after.select("symbol", "ts", *value_cols), on=["symbol", "ts"], how="full", coalesce=True, suffix="_after"
-    )
-    changed = pl.any_horizontal(
-        [pl.col(c).ne_missing(pl.col(f"{c}_after")) for c in value_cols]
-    )
-    ts = joined.filter(changed).get_column("ts").unique().sort()
-    return ts.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+def revised_minutes(market: Market, session: dt.date, before: pl.DataFrame, after: pl.DataFrame) -> np.ndarray:
+    """Minutes whose (forward-filled) close moved between two versions of a session: what the features see."""
+    symbols = sorted(set(before.get_column("symbol").unique()) | set(after.get_column("symbol").unique()))
+    close_before, minutes, _ = close_matrix(before, market, session, symbols)
+    close_after, _, _ = close_matrix(after, market, session, symbols)
+    return effective_revisions(close_before, close_after, minutes)
 
 
 @dataclass(frozen=True)
@@ -105,10 +103,20 @@ class ToleranceOutcome:
     def passed(self) -> bool:
         return self.report is None or self.report.passed
 
+    @property
+    def summary(self) -> str:
+        if self.report is None:
+            return "No pre-incident baseline for this partition; nothing to compare."
+        r = self.report
+        return (
+            f"{r.n_outside} of {r.n_compared} value(s) outside tolerance vs baseline of {self.incident_id}; "
+            f"{self.revised} revised minute(s) touched {r.n_touched} value(s)"
+        )
+
 
 def tolerance_gate(
     store: ObjectStore,
-    market_id: str,
+    market: Market,
     session: dt.date,
     current: SessionFeatures,
     incident_ids: list[str],
@@ -116,11 +124,11 @@ def tolerance_gate(
 ) -> ToleranceOutcome:
     """Compare with the newest baseline among ``incident_ids`` (newest first); no baseline passes."""
     for incident_id in incident_ids:
-        loaded = load_baseline(store, incident_id, market_id, session)
+        loaded = load_baseline(store, incident_id, market.market_id, session)
         if loaded is None:
             continue
         baseline, baseline_bars = loaded
-        bars = lake.read_frame(store, "production", market_id, session)
-        revised = revised_minutes(baseline_bars, bars)
+        bars = lake.read_frame(store, "production", market.market_id, session)
+        revised = revised_minutes(market, session, baseline_bars, bars)
         return ToleranceOutcome(incident_id, compare_to_baseline(baseline, current, revised, tolerance), len(revised))
     return ToleranceOutcome(None, None, 0)

@@ -21,8 +21,8 @@ class QuarantineError(LookupError):
     pass
 
 
-def batch_id_for(market_id: str, session: dt.date, revision: int) -> str:
-    return f"{market_id}-{session.isoformat()}-r{revision}"
+def batch_id_for(market_id: str, session: dt.date, revision: int, run_id: str) -> str:
+    return f"{market_id}-{session.isoformat()}-r{revision}-{run_id[:8]}"
 
 
 def partition_key_for(incident_id: str, batch_id: str) -> str:
@@ -37,11 +37,15 @@ def split_partition_key(key: str) -> tuple[str, str]:
 
 
 def register(
-    incidents: IncidentStore, incident_id: str, market_id: str, session: dt.date, revision: int, reason: str,
-    now: dt.datetime,
+    incidents: IncidentStore, incident_id: str, market_id: str, session: dt.date, revision: int, run_id: str,
+    reason: str, now: dt.datetime,
 ) -> str:
-    """Record the batch on the incident (idempotent) and return its partition key."""
-    batch_id = batch_id_for(market_id, session, revision)
+    """Record the batch on the incident (idempotent per run) and return its partition key.
+
+    Each failed landing run of a session is its own batch (named by revision and run): a second delivery of
+    the same revision may carry different bytes, and both are kept.
+    """
+    batch_id = batch_id_for(market_id, session, revision, run_id)
     incidents.add_quarantined_batch(
         incident_id,
         batch_id=batch_id,

@@ -111,7 +111,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         )
         write_health(
             home_path(HEALTH_CATALOG), market.market_id, session, outcome.results,
-            evaluated_at=clock.clock().now(), run_id=context.run_id,
+            evaluated_at=clock.clock().now(), run_id=context.run.run_id,
         )
         failures = outcome.blocking_failures
         return dg.MaterializeResult(
@@ -149,7 +149,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             receipt = ingest.read_receipt(store, market.market_id, session) or {}
             record = IncidentEngine(state.db()).record_backfill(
                 incident_id, market.market_id, str(session), rows, int(receipt.get("vendor_total", -1)),
-                bool(receipt.get("ok")), now=clock.clock().now(), run_id=context.run_id,
+                bool(receipt.get("ok")), now=clock.clock().now(), run_id=context.run.run_id,
                 details={"revision": receipt.get("revision"), "raw_prefix": receipt.get("raw_prefix")},
             )
             metadata.update(incident=incident_id, reconciliation=record.verdict)

@@ -92,15 +92,14 @@ def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
             i for i in IncidentStore(state.db()).list(market=market.market_id) if str(session) in i.scope.sessions
         ]
         outcome = feature_pipeline.tolerance_gate(
-            store, market.market_id, session, features, [i.id for i in incidents], DEFAULT_TOLERANCE
+            store, market, session, features, [i.id for i in incidents], DEFAULT_TOLERANCE
         )
         if outcome.report is None:
             check_meta = {"baseline": "none: no incident baseline covers this partition"}
-            description = "No pre-incident baseline for this partition; nothing to compare."
         else:
             check_meta = {"baseline_incident": outcome.incident_id, "revised_minutes": outcome.revised,
                           **outcome.report.to_metadata()}
-            description = outcome.report.summary
+        description = outcome.summary
         return dg.MaterializeResult(
             metadata={
                 "summary": dg.MetadataValue.md(_summary_markdown(features)),

@@ -26,6 +26,13 @@ from tradepulse_assets.pipeline.lag import measure_lag
 MAX_BACKFILLS_PER_TICK = 4
 LAG_SENSOR_INTERVAL_SECONDS = 30
 BACKFILL_TAG = "tradepulse/backfill"
+# After a backfill attempt was quarantined, wait this long before fetching the same revision again.
+RETRY_COOLDOWN = dt.timedelta(minutes=5)
+
+
+def backfill_run_key(incident_id: str, market_id: str, session: dt.date, revision: int, attempt: int) -> str:
+    """One run per incident, session, vendor revision and quarantined attempt: repeated ticks launch nothing."""
+    return f"backfill:{incident_id}:{market_id}:{session}:r{revision}:a{attempt}"
 
 
 def stream_watermark_name(market_id: str) -> str:
@@ -80,16 +87,19 @@ def build_lag_sensor(market: Market, job) -> dg.SensorDefinition:
             data=reading.to_metadata(),
         )
         connector = vendor.connector()
+        quarantined = responder.engine.store.quarantined_batches(incident.id)
         requests = []
         for session in reading.missing_sessions[:MAX_BACKFILLS_PER_TICK]:
             manifest = connector.read_manifest(market.market_id, session)
-            revision = f"r{manifest.revision}" if manifest and manifest.condition in ("available", "degraded") else None
-            if revision is None:
+            if manifest is None or manifest.condition not in ("available", "degraded"):
                 continue  # nothing published yet: backfilling now would only fail; the next tick retries
+            failed = [b for b in quarantined if b.market == market.market_id and b.session == str(session)]
+            if failed and now - max(b.quarantined_at for b in failed) < RETRY_COOLDOWN:
+                continue
             requests.append(
                 dg.RunRequest(
                     partition_key=key_of_session(session),
-                    run_key=f"backfill:{incident.id}:{market.market_id}:{session}:{revision}",
+                    run_key=backfill_run_key(incident.id, market.market_id, session, manifest.revision, len(failed)),
                     tags={INCIDENT_TAG: incident.id, BACKFILL_TAG: "true", MARKET_TAG: market.market_id},
                 )
             )

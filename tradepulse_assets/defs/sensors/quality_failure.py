@@ -37,6 +37,19 @@ def cause_of(evaluation: dg.AssetCheckEvaluation) -> str:
     return CAUSE_BY_GATE.get(evaluation.check_name, "quality_gate")
 
 
+def _incident_for(responder, run, cause, market_id, session, description, now):
+    """A backfill run of an incident reports into that incident; any other run opens or joins by cause."""
+    tagged = run.tags.get(INCIDENT_TAG)
+    if tagged:
+        responder.engine.store.add_event(tagged, "detection", description, now=now, data={"run_id": run.run_id})
+        return responder.engine.store.get(tagged)
+    incident, _ = responder.detect(
+        cause, market_id, now=now, sessions=[session.isoformat()], description=description,
+        data={"run_id": run.run_id},
+    )
+    return incident
+
+
 def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="quality_failure_sensor",
@@ -64,16 +77,12 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
         receipt = ingest.read_receipt(object_store.store(), market_id, session) or {}
         requests, keys = [], []
         for evaluation in failed:
-            cause = cause_of(evaluation)
             gate_summary = evaluation.description or evaluation.check_name
-            incident, _ = responder.detect(
-                cause, market_id, now=now, sessions=[session.isoformat()],
-                description=f"{market_id} {session}: gate {evaluation.check_name} failed: {gate_summary}",
-                data={"run_id": run.run_id, "check": evaluation.check_name},
-            )
+            description = f"{market_id} {session}: gate {evaluation.check_name} failed: {gate_summary}"
+            incident = _incident_for(responder, run, cause_of(evaluation), market_id, session, description, now)
             key = quarantine.register(
                 responder.engine.store, incident.id, market_id, session, int(receipt.get("revision", 0)),
-                f"{evaluation.check_name}: {gate_summary}", now,
+                run.run_id, f"{evaluation.check_name}: {gate_summary}", now,
             )
             if key not in keys:
                 keys.append(key)
