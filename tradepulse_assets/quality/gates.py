@@ -193,34 +193,43 @@ def check_manifest_reconciliation(
 
 
 # --- row-wise gates ----------------------------------------------------------------------------
+def _flag_counts(p: PreparedBars, flags: dict[str, pl.Expr], config: GateConfig) -> tuple[dict, np.ndarray, pl.DataFrame]:
+    """One lazy pass summing every flag, then (only when something is flagged) the first offending rows."""
+    any_flag = pl.any_horizontal(list(flags.values()))
+    sums = p.df.lazy().select([e.sum().alias(n) for n, e in flags.items()] + [any_flag.sum().alias("rows_violating")])
+    counts = {k: int(v) for k, v in sums.collect().row(0, named=True).items()}
+    if counts["rows_violating"] == 0:
+        return counts, np.zeros(0, dtype=np.int64), pl.DataFrame()
+    first = (
+        p.df.lazy().with_row_index("row").filter(any_flag).head(config.max_evidence)
+        .select(pl.col("row"), *[e.alias(n) for n, e in flags.items()]).collect()
+    )
+    return counts, first["row"].to_numpy().astype(np.int64), first.drop("row")
+
+
 def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = OHLC_CONSISTENCY
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason, config)
     o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     finite_positive = pl.all_horizontal([x.is_finite() & (x > 0) for x in (o, h, lo, c)])
-    flags = p.df.select(
-        low_above_body=(lo > pl.min_horizontal(o, c)) & finite_positive,
-        high_below_body=(h < pl.max_horizontal(o, c)) & finite_positive,
-        low_above_high=(lo > h) & finite_positive,
-        non_positive_or_non_finite=~finite_positive,
-    )
-    bad = flags.select(pl.any_horizontal(pl.all())).to_series()
-    counts = {name: int(flags[name].sum()) for name in flags.columns}
-    counts["rows_violating"] = int(bad.sum())
+    flags = {
+        "low_above_body": (lo > pl.min_horizontal(o, c)) & finite_positive,
+        "high_below_body": (h < pl.max_horizontal(o, c)) & finite_positive,
+        "low_above_high": (lo > h) & finite_positive,
+        "non_positive_or_non_finite": ~finite_positive,
+    }
+    counts, rows, first = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
-    rows = bad.arg_true().head(config.max_evidence).to_numpy()
-    kinds = flags[rows.tolist()].select(
-        pl.concat_list(pl.when(pl.col(n)).then(pl.lit(n)).otherwise(None) for n in flags.columns).list.drop_nulls()
-    ).to_series().to_list()
-    evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
-    for item, kind in zip(evidence, kinds):
-        item["violations"] = kind
     n_bad = counts["rows_violating"]
     if n_bad == 0:
         return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have consistent OHLC", counts)
-    detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k in flags.columns and v)
-    summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if "ts" not in p.problems and "symbol" not in p.problems else "")
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
+    for item, record in zip(evidence, first.iter_rows(named=True)):
+        item["violations"] = [name for name, hit in record.items() if hit]
+    detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
+    keyed = "ts" not in p.problems and "symbol" not in p.problems
+    summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if keyed else "")
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
@@ -234,16 +243,15 @@ def _negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason, config)
     v = pl.col("volume")
-    flags = p.df.select(negative=v < 0, non_finite=~v.is_finite())
-    bad = flags.select(pl.any_horizontal(pl.all())).to_series()
-    counts = {"negative": int(flags["negative"].sum()), "non_finite": int(flags["non_finite"].sum()), "rows": p.n_rows}
-    n_bad = int(bad.sum())
-    counts["rows_violating"] = n_bad
+    counts, rows, _ = _flag_counts(p, {"negative": v < 0, "non_finite": ~v.is_finite()}, config)
+    counts["rows"] = p.n_rows
+    n_bad = counts["rows_violating"]
     if n_bad == 0:
         return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have a finite volume >= 0", counts)
-    rows = bad.arg_true().head(config.max_evidence).to_numpy()
     evidence = _row_evidence(p, rows, ("symbol", "ts", "volume"))
-    summary = f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
+    summary = (
+        f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
+    )
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
@@ -297,8 +305,8 @@ def _duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason, config)
     counts_grid = p.cell_counts
-    extra = int(np.maximum(counts_grid - 1, 0).sum())
-    keys = int((counts_grid > 1).sum())
+    extra = int(p.aligned_cells.size - np.count_nonzero(counts_grid))  # rows beyond the first of their cell
+    keys = int(np.count_nonzero(counts_grid > 1)) if extra else 0
     rows = p.duplicated_aligned_rows
     if not p.all_aligned:  # bars off the grid can be duplicated too: hash them (a small subset)
         off = np.flatnonzero(~p.aligned)
@@ -488,8 +496,8 @@ def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     fallback = MEANAD_TO_SIGMA * nan_mean_rows(dev)
     scale = np.where(scale > 0, scale, fallback)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)  # no spread at all: nothing to flag
-    z = dev / scale[:, None]
-    flagged = np.nan_to_num(z, nan=0.0) > config.spike_z_threshold
+    z = np.divide(dev, scale[:, None], out=dev)  # in place: the grid is large, dev is not needed any more
+    flagged = z > config.spike_z_threshold  # NaN (no return) compares False
     n = int(flagged.sum())
     counts: dict[str, int | float] = {
         "returns": int(np.isfinite(r).sum()),
@@ -523,14 +531,14 @@ def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason, config)
     r, prev = p.returns
-    jumps = np.abs(np.nan_to_num(r, nan=0.0))
-    flagged = jumps > config.price_scale_log_threshold
+    jumps = np.abs(r)
+    flagged = jumps > config.price_scale_log_threshold  # NaN (no return) compares False
     n = int(flagged.sum())
     counts: dict[str, int | float] = {
         "returns": int(np.isfinite(r).sum()),
         "scale_breaks": n,
         "threshold_factor": float(np.exp(config.price_scale_log_threshold)),
-        "max_abs_log_return": float(jumps.max(initial=0.0)),
+        "max_abs_log_return": float(np.nanmax(jumps, initial=0.0)),
     }
     if n == 0:
         return GateResult(gate, True, _blocking(gate, config), f"no 1-minute move beyond x{counts['threshold_factor']:g}", counts)

@@ -222,9 +222,12 @@ class PreparedBars:
 
     @cached_property
     def frozen_grid(self) -> np.ndarray:
-        """True where the (deduplicated) bar has open = high = low = close."""
+        """True where the (deduplicated) bar has open = high = low = close, a finite price."""
         flat = self.df.select(
-            (pl.col("open") == pl.col("high")) & (pl.col("high") == pl.col("low")) & (pl.col("low") == pl.col("close"))
+            (pl.col("open") == pl.col("high"))
+            & (pl.col("high") == pl.col("low"))
+            & (pl.col("low") == pl.col("close"))
+            & pl.col("close").is_finite()
         ).to_series().to_numpy()
         return self._last_delivered(flat, False)
 
