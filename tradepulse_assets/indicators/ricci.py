@@ -103,11 +103,11 @@ def graph_from_correlation(rho: object, threshold: float) -> CorrelationGraph:
     upper = np.triu(adj | adj.T, k=1)
     s, t = np.nonzero(upper)
     w = dist[s, t]
-    zero = np.flatnonzero(w == 0.0)
+    zero = np.flatnonzero(w < DISTANCE_EPSILON)
     if zero.size:
         raise ValueError(
-            f"rho: symbols {int(s[zero[0]])} and {int(t[zero[0]])} are perfectly correlated (distance 0); "
-            "an edge of length 0 has no curvature"
+            f"rho: symbols {int(s[zero[0]])} and {int(t[zero[0]])} are perfectly correlated (distance "
+            f"{w[zero[0]]:.1e} < {DISTANCE_EPSILON}); duplicated series have no meaningful curvature"
         )
     return CorrelationGraph(n, s.astype(np.int64), t.astype(np.int64), w, r[s, t], float(threshold))
 
