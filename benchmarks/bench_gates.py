@@ -30,10 +30,27 @@ STALE_MIN = 10
 SPIKE_Z = 100.0
 
 COMPARED = (
-    "rows", "ohlc_rows_violating", "low_above_body", "high_below_body", "low_above_high",
-    "non_positive_or_non_finite", "negative", "non_finite", "duplicate_rows", "duplicated_keys",
-    "rows_out_of_order", "rows_misaligned", "expected", "present", "missing", "gap_windows",
-    "returns", "spikes", "scale_breaks", "stale_runs", "stale_bars",
+    "rows",
+    "ohlc_rows_violating",
+    "low_above_body",
+    "high_below_body",
+    "low_above_high",
+    "non_positive_or_non_finite",
+    "negative",
+    "non_finite",
+    "duplicate_rows",
+    "duplicated_keys",
+    "rows_out_of_order",
+    "rows_misaligned",
+    "expected",
+    "present",
+    "missing",
+    "gap_windows",
+    "returns",
+    "spikes",
+    "scale_breaks",
+    "stale_runs",
+    "stale_bars",
 )
 
 
@@ -67,7 +84,7 @@ def generate(path: Path, n_sym: int, n_sessions: int, seed: int = 20260301) -> i
     # faults on distinct cells away from the edges (cell = minute * n_sym + symbol)
     cells = rng.choice(np.arange(20 * n_sym, (n_min - 40) * n_sym), size=137, replace=False)
     ohlc, neg, nan, scale, off, swap, dup, stale = np.split(cells, [30, 40, 45, 55, 62, 82, 132])
-    fm = lambda c: (c // n_sym, c % n_sym)  # noqa: E731
+    fm = lambda c: (c // n_sym, c % n_sym)
     m, s = fm(ohlc)
     low[m, s] = high[m, s] * 1.01
     volume[fm(neg)] = -1.0
@@ -86,7 +103,9 @@ def generate(path: Path, n_sym: int, n_sessions: int, seed: int = 20260301) -> i
     keep[100:160, 7 % n_sym] = False  # one symbol, one hour
     keep[5000:5005, :] = False  # everyone, five minutes (market-wide)
     order = np.flatnonzero(keep.ravel())
-    order = np.sort(np.concatenate([order, dup[keep.ravel()[dup]]]), kind="stable")  # a duplicate follows its row
+    order = np.sort(
+        np.concatenate([order, dup[keep.ravel()[dup]]]), kind="stable"
+    )  # a duplicate follows its row
     symbols = np.array([f"S{i:04d}" for i in range(n_sym)], dtype=object)
     frame = pl.DataFrame(
         {
@@ -122,15 +141,19 @@ def run_polars(path: Path, n_sessions: int) -> dict:
     cal = calendar_for(MARKET, CALENDAR)
     config = GateConfig(spike_z_threshold=SPIKE_Z, stale_min_minutes=STALE_MIN)
     t0 = time.perf_counter()
-    results = {r.gate: r for r in run_gate_suite(frame, cal, sessions(n_sessions), vendor_total=frame.height,
-                                                 config=config)}
+    results = {
+        r.gate: r
+        for r in run_gate_suite(frame, cal, sessions(n_sessions), vendor_total=frame.height, config=config)
+    }
     seconds = time.perf_counter() - t0
     c = {name: r.counts for name, r in results.items()}
     counts = {
         "rows": frame.height,
         "ohlc_rows_violating": c["ohlc_consistency"]["rows_violating"],
-        **{k: c["ohlc_consistency"][k] for k in ("low_above_body", "high_below_body", "low_above_high",
-                                                 "non_positive_or_non_finite")},
+        **{
+            k: c["ohlc_consistency"][k]
+            for k in ("low_above_body", "high_below_body", "low_above_high", "non_positive_or_non_finite")
+        },
         "negative": c["negative_volume"]["negative"],
         "non_finite": c["negative_volume"]["non_finite"],
         "duplicate_rows": c["duplicate_bars"]["duplicate_rows"],
@@ -144,7 +167,12 @@ def run_polars(path: Path, n_sessions: int) -> dict:
         "stale_runs": c["stale_prices"]["stale_runs"],
         "stale_bars": c["stale_prices"]["stale_bars"],
     }
-    return {"seconds": seconds, "counts": counts, "schema_passed": results["schema"].passed, "load_mb": loaded}
+    return {
+        "seconds": seconds,
+        "counts": counts,
+        "schema_passed": results["schema"].passed,
+        "load_mb": loaded,
+    }
 
 
 # --- DuckDB side -----------------------------------------------------------------------------------
@@ -237,8 +265,12 @@ def run_duckdb(path: Path, n_sessions: int) -> dict:
     names = [d[0] for d in cur.description]
     seconds = time.perf_counter() - t0
     counts = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(names, row)}
-    return {"seconds": seconds, "counts": {k: int(counts[k]) for k in COMPARED}, "null_rows": int(counts["null_rows"]),
-            "load_mb": loaded}
+    return {
+        "seconds": seconds,
+        "counts": {k: int(counts[k]) for k in COMPARED},
+        "null_rows": int(counts["null_rows"]),
+        "load_mb": loaded,
+    }
 
 
 def child(side: str, path: Path, n_sessions: int) -> None:
@@ -261,13 +293,27 @@ def main() -> int:
         path = Path(tmp) / "bars.parquet"
         t0 = time.perf_counter()
         rows = generate(path, args.symbols, args.sessions)
-        print(f"generated {rows:,} bars ({args.symbols} symbols x {args.sessions} x 1440 minutes, seeded faults) "
-              f"in {time.perf_counter() - t0:.1f} s; file {path.stat().st_size / 1e6:.0f} MB")
+        print(
+            f"generated {rows:,} bars ({args.symbols} symbols x {args.sessions} x 1440 minutes, seeded faults) "
+            f"in {time.perf_counter() - t0:.1f} s; file {path.stat().st_size / 1e6:.0f} MB"
+        )
         out = {}
         for side in ("polars", "duckdb"):
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", side, "--data", str(path), "--sessions", str(args.sessions)],
-                capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    side,
+                    "--data",
+                    str(path),
+                    "--sessions",
+                    str(args.sessions),
+                ],
+                check=False,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
             )
             if proc.returncode:
                 print(proc.stderr, file=sys.stderr)
@@ -275,20 +321,27 @@ def main() -> int:
             out[side] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"{'side':<8} {'seconds':>8} {'rows/s':>14} {'peak RSS':>10} {'of which loading':>17}")
     for side, res in out.items():
-        print(f"{side:<8} {res['seconds']:8.2f} {rows / res['seconds']:14,.0f} {res['peak_rss_mb']:7.0f} MB "
-              f"{res['load_mb']:14.0f} MB")
+        print(
+            f"{side:<8} {res['seconds']:8.2f} {rows / res['seconds']:14,.0f} {res['peak_rss_mb']:7.0f} MB "
+            f"{res['load_mb']:14.0f} MB"
+        )
     ratio = out["duckdb"]["seconds"] / out["polars"]["seconds"]
     print(f"polars suite is {ratio:.2f}x the speed of the DuckDB query")
-    mismatches = {k: (out["polars"]["counts"][k], out["duckdb"]["counts"][k]) for k in COMPARED
-                  if out["polars"]["counts"][k] != out["duckdb"]["counts"][k]}
+    mismatches = {
+        k: (out["polars"]["counts"][k], out["duckdb"]["counts"][k])
+        for k in COMPARED
+        if out["polars"]["counts"][k] != out["duckdb"]["counts"][k]
+    }
     print("counts: " + ", ".join(f"{k}={out['polars']['counts'][k]}" for k in COMPARED))
     if mismatches:
         print(f"MISMATCH between polars and DuckDB (polars, duckdb): {mismatches}", file=sys.stderr)
         return 1
     print("polars and DuckDB agree on every count")
     ok_speed, ok_mem = ratio >= 1.0, out["polars"]["peak_rss_mb"] < 2048
-    print(f"target: at least as fast as DuckDB: {'met' if ok_speed else 'NOT met'}; "
-          f"peak memory under 2 GB: {'met' if ok_mem else 'NOT met'}")
+    print(
+        f"target: at least as fast as DuckDB: {'met' if ok_speed else 'NOT met'}; "
+        f"peak memory under 2 GB: {'met' if ok_mem else 'NOT met'}"
+    )
     return 0
 
 

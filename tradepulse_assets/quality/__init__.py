@@ -19,12 +19,14 @@ from tradepulse_assets.quality.gates import (
     check_price_spikes,
     check_schema,
     check_stale_prices,
+    gate_is_blocking,
 )
 from tradepulse_assets.quality.prepared import GateInputError, PreparedBars, SessionSpec, session_spec
-from tradepulse_assets.quality.results import GATE_NAMES, GapWindow, GateConfig, GateResult
+from tradepulse_assets.quality.results import DEFAULT_CONFIG, GATE_NAMES, GapWindow, GateConfig, GateResult
 from tradepulse_assets.quality.suite import failed_gates, run_gate_suite, suite_passed
 
 __all__ = [
+    "DEFAULT_CONFIG",
     "GATE_NAMES",
     "GapWindow",
     "GateConfig",
@@ -45,6 +47,7 @@ __all__ = [
     "check_schema",
     "check_stale_prices",
     "failed_gates",
+    "gate_is_blocking",
     "health_catalog_sql",
     "read_health",
     "run_gate_suite",

@@ -24,7 +24,17 @@ import polars as pl
 
 from tradepulse_assets.quality.results import GateResult, jsonable
 
-VIEW_COLUMNS = ("market", "session", "gate", "passed", "blocking", "summary", "counts_json", "evaluated_at", "run_id")
+VIEW_COLUMNS = (
+    "market",
+    "session",
+    "gate",
+    "passed",
+    "blocking",
+    "summary",
+    "counts_json",
+    "evaluated_at",
+    "run_id",
+)
 CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "market": pl.String(),
     "session": pl.Date(),
@@ -48,7 +58,9 @@ class HealthCatalogError(ValueError):
 
 def health_path(root: str | os.PathLike, market: str, session: dt.date) -> Path:
     if not _MARKET_ID.match(market):
-        raise HealthCatalogError(f"health catalog: market id {market!r} must be upper-case letters and digits")
+        raise HealthCatalogError(
+            f"health catalog: market id {market!r} must be upper-case letters and digits"
+        )
     if isinstance(session, dt.datetime) or not isinstance(session, dt.date):
         raise HealthCatalogError(f"health catalog: session {session!r} for market {market} must be a date")
     return Path(root) / f"market={market}" / f"session={session.isoformat()}.parquet"
@@ -59,8 +71,10 @@ def health_frame(
 ) -> pl.DataFrame:
     """The catalog rows of one partition's gate results."""
     if evaluated_at.tzinfo is None:
-        raise HealthCatalogError(f"health catalog {market} {session}: evaluated_at has no time zone; pass UTC")
-    at = evaluated_at.astimezone(dt.timezone.utc)
+        raise HealthCatalogError(
+            f"health catalog {market} {session}: evaluated_at has no time zone; pass UTC"
+        )
+    at = evaluated_at.astimezone(dt.UTC)
     rows = [
         {
             "market": market,
@@ -133,8 +147,20 @@ def health_catalog_sql(root: str | os.PathLike) -> str:
     if not _files(root, None):
         empty = ", ".join(
             f"CAST(NULL AS {t}) AS {c}"
-            for c, t in zip(VIEW_COLUMNS, ("VARCHAR", "DATE", "VARCHAR", "BOOLEAN", "BOOLEAN", "VARCHAR", "VARCHAR",
-                                           "TIMESTAMP WITH TIME ZONE", "VARCHAR"))
+            for c, t in zip(
+                VIEW_COLUMNS,
+                (
+                    "VARCHAR",
+                    "DATE",
+                    "VARCHAR",
+                    "BOOLEAN",
+                    "BOOLEAN",
+                    "VARCHAR",
+                    "VARCHAR",
+                    "TIMESTAMP WITH TIME ZONE",
+                    "VARCHAR",
+                ),
+            )
         )
         return f"CREATE OR REPLACE VIEW data_health AS SELECT {empty} WHERE false"
     pattern = _sql_string(str(Path(root).resolve() / "market=*" / "session=*.parquet"))

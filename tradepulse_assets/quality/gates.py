@@ -30,6 +30,7 @@ from tradepulse_assets.quality.results import (
     BLOCKING_BY_DEFAULT,
     CALENDAR_ALIGNMENT,
     COMPLETENESS,
+    DEFAULT_CONFIG,
     DUPLICATE_BARS,
     FRESHNESS,
     MANIFEST_RECONCILIATION,
@@ -87,10 +88,14 @@ def not_evaluated(gate: str, reason: str, config: GateConfig) -> GateResult:
 
 def _skipped(gate: str, reason: str, config: GateConfig) -> GateResult:
     """A gate whose optional inputs were not given: nothing to judge, so it does not fail."""
-    return GateResult(gate, True, _blocking(gate, config), f"skipped: {reason}", {"evaluated": 0}, evaluated=False)
+    return GateResult(
+        gate, True, _blocking(gate, config), f"skipped: {reason}", {"evaluated": 0}, evaluated=False
+    )
 
 
-def _row_evidence(p: PreparedBars, rows: np.ndarray, columns: Sequence[str], **extra: np.ndarray) -> list[dict]:
+def _row_evidence(
+    p: PreparedBars, rows: np.ndarray, columns: Sequence[str], **extra: np.ndarray
+) -> list[dict]:
     """The given rows (delivery positions) as JSON-able dicts, with a ``row`` field and extra per-row values."""
     if rows.size == 0:
         return []
@@ -137,16 +142,22 @@ def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
             SCHEMA,
             False,
             _blocking(SCHEMA, config),
-            f"schema failed for {p.n_rows} rows: " + "; ".join(parts[:6]) + (" ..." if len(parts) > 6 else ""),
+            f"schema failed for {p.n_rows} rows: "
+            + "; ".join(parts[:6])
+            + (" ..." if len(parts) > 6 else ""),
             {"failure_cases": cases.height, "checks_failed": by_check.height, "rows": p.n_rows},
             cases.head(config.max_evidence).to_dicts(),
         )
     except pa_errors.SchemaError as exc:  # raised by pandera for errors it cannot collect lazily
-        return GateResult(SCHEMA, False, _blocking(SCHEMA, config), f"schema failed: {exc}", {"failure_cases": 1})
-    return GateResult(SCHEMA, True, _blocking(SCHEMA, config), f"{p.n_rows} rows match BarSchema", {"rows": p.n_rows})
+        return GateResult(
+            SCHEMA, False, _blocking(SCHEMA, config), f"schema failed: {exc}", {"failure_cases": 1}
+        )
+    return GateResult(
+        SCHEMA, True, _blocking(SCHEMA, config), f"{p.n_rows} rows match BarSchema", {"rows": p.n_rows}
+    )
 
 
-def check_schema(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+def check_schema(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG) -> GateResult:
     """pandera ``BarSchema`` (strict) on the collected frame: missing/renamed/extra columns, types, nulls."""
     return _schema(PreparedBars(bars), config)
 
@@ -159,7 +170,7 @@ def check_manifest_reconciliation(
     *,
     vendor_file_counts: Mapping[str, int] | None = None,
     landed_file_counts: Mapping[str, int] | None = None,
-    config: GateConfig = GateConfig(),
+    config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
     """Landed row count against the vendor's manifest total (and per file when both sides are given), and the
     checksum verdict computed by landing."""
@@ -182,7 +193,9 @@ def check_manifest_reconciliation(
         counts["files"] = len(vendor_file_counts)
         counts["files_mismatched"] = len(evidence)
         if evidence:
-            problems.append(f"{len(evidence)} file(s) disagree with the manifest, first {evidence[0]['file']}")
+            problems.append(
+                f"{len(evidence)} file(s) disagree with the manifest, first {evidence[0]['file']}"
+            )
     if checksums_ok is not None:
         counts["checksums_ok"] = int(bool(checksums_ok))
         if not checksums_ok:
@@ -193,16 +206,24 @@ def check_manifest_reconciliation(
 
 
 # --- row-wise gates ----------------------------------------------------------------------------
-def _flag_counts(p: PreparedBars, flags: dict[str, pl.Expr], config: GateConfig) -> tuple[dict, np.ndarray, pl.DataFrame]:
+def _flag_counts(
+    p: PreparedBars, flags: dict[str, pl.Expr], config: GateConfig
+) -> tuple[dict, np.ndarray, pl.DataFrame]:
     """One lazy pass summing every flag, then (only when something is flagged) the first offending rows."""
     any_flag = pl.any_horizontal(list(flags.values()))
-    sums = p.df.lazy().select([e.sum().alias(n) for n, e in flags.items()] + [any_flag.sum().alias("rows_violating")])
+    sums = p.df.lazy().select(
+        [e.sum().alias(n) for n, e in flags.items()] + [any_flag.sum().alias("rows_violating")]
+    )
     counts = {k: int(v) for k, v in sums.collect().row(0, named=True).items()}
     if counts["rows_violating"] == 0:
         return counts, np.zeros(0, dtype=np.int64), pl.DataFrame()
     first = (
-        p.df.lazy().with_row_index("row").filter(any_flag).head(config.max_evidence)
-        .select(pl.col("row"), *[e.alias(n) for n, e in flags.items()]).collect()
+        p.df.lazy()
+        .with_row_index("row")
+        .filter(any_flag)
+        .head(config.max_evidence)
+        .select(pl.col("row"), *[e.alias(n) for n, e in flags.items()])
+        .collect()
     )
     return counts, first["row"].to_numpy().astype(np.int64), first.drop("row")
 
@@ -223,7 +244,9 @@ def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
-        return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have consistent OHLC", counts)
+        return GateResult(
+            gate, True, _blocking(gate, config), f"all {p.n_rows} bars have consistent OHLC", counts
+        )
     evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
     for item, record in zip(evidence, first.iter_rows(named=True)):
         item["violations"] = [name for name, hit in record.items() if hit]
@@ -233,7 +256,9 @@ def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_ohlc_consistency(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+def check_ohlc_consistency(
+    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """low <= min(open, close), high >= max(open, close), low <= high, every price finite and > 0."""
     return _ohlc_consistency(PreparedBars(bars), config)
 
@@ -247,15 +272,17 @@ def _negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
-        return GateResult(gate, True, _blocking(gate, config), f"all {p.n_rows} bars have a finite volume >= 0", counts)
+        return GateResult(
+            gate, True, _blocking(gate, config), f"all {p.n_rows} bars have a finite volume >= 0", counts
+        )
     evidence = _row_evidence(p, rows, ("symbol", "ts", "volume"))
-    summary = (
-        f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
-    )
+    summary = f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_negative_volume(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+def check_negative_volume(
+    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """volume < 0, NaN or infinite."""
     return _negative_volume(PreparedBars(bars), config)
 
@@ -284,10 +311,16 @@ def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
     if n_bad:
         counts["symbols_affected"] = int(np.unique(codes[bad_rows]).size)
     if n_bad == 0:
-        return GateResult(gate, True, _blocking(gate, config), "timestamps strictly increase per symbol", counts)
+        return GateResult(
+            gate, True, _blocking(gate, config), "timestamps strictly increase per symbol", counts
+        )
     head = bad_rows[: config.max_evidence]
-    prev_ts = np.array([ts_from_us(x).isoformat() for x in ts[prev_rows[: config.max_evidence]]], dtype=object)
-    evidence = _row_evidence(p, head, ("symbol", "ts"), previous_row=prev_rows[: config.max_evidence], previous_ts=prev_ts)
+    prev_ts = np.array(
+        [ts_from_us(x).isoformat() for x in ts[prev_rows[: config.max_evidence]]], dtype=object
+    )
+    evidence = _row_evidence(
+        p, head, ("symbol", "ts"), previous_row=prev_rows[: config.max_evidence], previous_ts=prev_ts
+    )
     summary = (
         f"{n_bad} bars do not follow their symbol's previous bar in time ({counts['symbols_affected']} symbols)"
         + _first_ts(p, head)
@@ -295,7 +328,9 @@ def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_monotonic_timestamps(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = GateConfig()) -> GateResult:
+def check_monotonic_timestamps(
+    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """Per symbol, ts strictly increasing in delivery order (a repeated ts also breaks strictness)."""
     return _monotonic_timestamps(PreparedBars(bars), config)
 
@@ -325,7 +360,9 @@ def _duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_duplicate_bars(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+def check_duplicate_bars(
+    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """(symbol, ts) keys delivered more than once."""
     return _duplicate_bars(PreparedBars(bars, session_spec(calendar, session)), config)
 
@@ -345,10 +382,13 @@ def _gap_windows(p: PreparedBars) -> tuple[list[GapWindow], int, int]:
     rows, firsts, lasts = runs_of_true(residual)
     total = len(windows) + int(rows.size)
     keep = max(0, MAX_GAP_WINDOWS - len(windows))
-    windows += [(int(a), p.symbols[r], int(a), int(b)) for r, a, b in zip(rows[:keep], firsts[:keep], lasts[:keep])]
+    windows += [
+        (int(a), p.symbols[r], int(a), int(b)) for r, a, b in zip(rows[:keep], firsts[:keep], lasts[:keep])
+    ]
     windows.sort(key=lambda w: (w[0], w[1] != "*", w[1]))
     out = [
-        GapWindow(sym, ts_from_us(exp[a]), ts_from_us(exp[b] + MINUTE_US), b - a + 1) for _, sym, a, b in windows
+        GapWindow(sym, ts_from_us(exp[a]), ts_from_us(exp[b] + MINUTE_US), b - a + 1)
+        for _, sym, a, b in windows
     ]
     return out, total, int(market_wide.sum())
 
@@ -360,8 +400,17 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
     spec = p.require_spec()
     n_sym, n_min = len(p.symbols), spec.n_minutes
     if n_sym == 0:
-        window = GapWindow("*", ts_from_us(spec.expected_us[0]), ts_from_us(spec.expected_us[-1] + MINUTE_US), n_min)
-        counts = {"expected": 0, "present": 0, "missing": 0, "coverage": 0.0, "expected_minutes": n_min, "symbols": 0}
+        window = GapWindow(
+            "*", ts_from_us(spec.expected_us[0]), ts_from_us(spec.expected_us[-1] + MINUTE_US), n_min
+        )
+        counts = {
+            "expected": 0,
+            "present": 0,
+            "missing": 0,
+            "coverage": 0.0,
+            "expected_minutes": n_min,
+            "symbols": 0,
+        }
         summary = f"{spec.label}: no bars delivered and no expected symbols given (whole session missing)"
         return GateResult(gate, False, _blocking(gate, config), summary, counts, [], [window])
     expected = n_sym * n_min
@@ -380,14 +429,18 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
         unexpected = sorted(set(p.symbols) - set(p.expected_symbols))
         counts["unexpected_symbols"] = len(unexpected)
     if missing == 0:
-        return GateResult(gate, True, _blocking(gate, config), f"{spec.label}: all {expected} expected bars present", counts)
+        return GateResult(
+            gate, True, _blocking(gate, config), f"{spec.label}: all {expected} expected bars present", counts
+        )
     windows, total, mw_minutes = _gap_windows(p)
     counts["gap_windows"] = total
     counts["market_wide_missing_minutes"] = mw_minutes
     missing_by_symbol = n_min - p.presence.sum(axis=1)
     worst = np.argsort(-missing_by_symbol, kind="stable")[: config.max_evidence]
     evidence = [
-        {"symbol": p.symbols[i], "missing_minutes": int(missing_by_symbol[i])} for i in worst if missing_by_symbol[i]
+        {"symbol": p.symbols[i], "missing_minutes": int(missing_by_symbol[i])}
+        for i in worst
+        if missing_by_symbol[i]
     ]
     passed = coverage >= config.completeness_min_coverage
     first = windows[0]
@@ -400,8 +453,11 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
 
 
 def check_completeness(
-    bars, calendar: MarketCalendar, session, expected_symbols: Sequence[str] | None = None,
-    config: GateConfig = GateConfig(),
+    bars,
+    calendar: MarketCalendar,
+    session,
+    expected_symbols: Sequence[str] | None = None,
+    config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
     """Every (symbol, expected minute) present; symbols are ``expected_symbols`` plus those delivered."""
     return _completeness(PreparedBars(bars, session_spec(calendar, session), expected_symbols), config)
@@ -420,7 +476,9 @@ def _boundaries(spec: SessionSpec) -> list[tuple[str, dt.datetime]]:
 def _misalignment_reason(ts: dt.datetime, spec: SessionSpec) -> str:
     if ts.second or ts.microsecond:
         return "not on a minute boundary"
-    nearest = min(spec.hours, key=lambda h: 0 if h.open <= ts < h.close else min(abs(ts - h.open), abs(ts - h.close)))
+    nearest = min(
+        spec.hours, key=lambda h: 0 if h.open <= ts < h.close else min(abs(ts - h.open), abs(ts - h.close))
+    )
     if ts < nearest.open:
         return "before the open"
     if ts >= nearest.close:
@@ -439,8 +497,11 @@ def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
     counts: dict[str, int | float] = {"rows_misaligned": n_bad, "rows": p.n_rows}
     if n_bad == 0:
         return GateResult(
-            gate, True, _blocking(gate, config),
-            f"{spec.label}: every bar is an expected minute ({first_open:%H:%M}-{last_close:%H:%M} UTC)", counts,
+            gate,
+            True,
+            _blocking(gate, config),
+            f"{spec.label}: every bar is an expected minute ({first_open:%H:%M}-{last_close:%H:%M} UTC)",
+            counts,
         )
     bounds = _boundaries(spec)
     evidence = _row_evidence(p, bad_rows[: config.max_evidence], ("symbol", "ts"))
@@ -464,12 +525,15 @@ def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
     summary = (
         f"{spec.label}: {n_bad} of {p.n_rows} bars outside the expected minutes "
         f"({first_open:%H:%M}-{last_close:%H:%M} UTC, {spec.n_minutes} minutes)"
-        + _first_ts(p, bad_rows) + hint
+        + _first_ts(p, bad_rows)
+        + hint
     )
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_calendar_alignment(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+def check_calendar_alignment(
+    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """No bar outside the session's expected minutes (DST shifts, early closes, lunch breaks, local time)."""
     return _calendar_alignment(PreparedBars(bars, session_spec(calendar, session)), config)
 
@@ -479,7 +543,11 @@ def _cell_evidence(p: PreparedBars, sym: np.ndarray, minute: np.ndarray, **extra
     exp = p.require_spec().expected_us
     out = []
     for i, (s, m) in enumerate(zip(sym, minute)):
-        item = {"symbol": p.symbols[s], "ts": ts_from_us(exp[m]).isoformat(), "close": float(p.close_grid[s, m])}
+        item = {
+            "symbol": p.symbols[s],
+            "ts": ts_from_us(exp[m]).isoformat(),
+            "close": float(p.close_grid[s, m]),
+        }
         item.update({k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in extra.items()})
         out.append(item)
     return out
@@ -506,7 +574,13 @@ def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     }
     if n == 0:
         counts["max_abs_z"] = float(np.nanmax(z, initial=0.0))
-        return GateResult(gate, True, _blocking(gate, config), f"no 1-minute return beyond {config.spike_z_threshold} robust z", counts)
+        return GateResult(
+            gate,
+            True,
+            _blocking(gate, config),
+            f"no 1-minute return beyond {config.spike_z_threshold} robust z",
+            counts,
+        )
     sym, minute = np.nonzero(flagged)
     counts["symbols_affected"] = int(np.unique(sym).size)
     counts["max_abs_z"] = float(z[sym, minute].max())
@@ -514,9 +588,12 @@ def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     sym, minute = sym[top], minute[top]
     exp = p.require_spec().expected_us
     evidence = _cell_evidence(
-        p, sym, minute,
+        p,
+        sym,
+        minute,
         previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in prev[sym, minute]], dtype=object),
-        log_return=r[sym, minute], robust_z=z[sym, minute],
+        log_return=r[sym, minute],
+        robust_z=z[sym, minute],
     )
     first = evidence[0]
     summary = (
@@ -541,15 +618,27 @@ def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
         "max_abs_log_return": float(np.nanmax(jumps, initial=0.0)),
     }
     if n == 0:
-        return GateResult(gate, True, _blocking(gate, config), f"no 1-minute move beyond x{counts['threshold_factor']:g}", counts)
+        return GateResult(
+            gate,
+            True,
+            _blocking(gate, config),
+            f"no 1-minute move beyond x{counts['threshold_factor']:g}",
+            counts,
+        )
     sym, minute = np.nonzero(flagged)
     counts["symbols_affected"] = int(np.unique(sym).size)
     head = slice(0, config.max_evidence)
     exp = p.require_spec().expected_us
     evidence = _cell_evidence(
-        p, sym[head], minute[head],
-        previous_close=np.array([p.close_grid[s, m] for s, m in zip(sym[head], prev[sym[head], minute[head]])]),
-        previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in prev[sym[head], minute[head]]], dtype=object),
+        p,
+        sym[head],
+        minute[head],
+        previous_close=np.array(
+            [p.close_grid[s, m] for s, m in zip(sym[head], prev[sym[head], minute[head]])]
+        ),
+        previous_ts=np.array(
+            [ts_from_us(exp[m]).isoformat() for m in prev[sym[head], minute[head]]], dtype=object
+        ),
         factor=np.exp(r[sym[head], minute[head]]),
     )
     first = evidence[0]
@@ -560,12 +649,16 @@ def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_price_spikes(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+def check_price_spikes(
+    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """Robust z-score (median/MAD per symbol) of 1-minute log returns; flags, never drops."""
     return _price_spikes(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
-def check_price_scale(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+def check_price_scale(
+    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """A tenfold (default) move within one minute: a unit or scale error, blocking."""
     return _price_scale(PreparedBars(bars, session_spec(calendar, session)), config)
 
@@ -581,16 +674,29 @@ def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
     keep = length >= config.stale_min_minutes
     sym, start, end, length = sym[keep], first_link[keep], last_link[keep] + 1, length[keep]
     n = int(sym.size)
-    counts: dict[str, int | float] = {"stale_runs": n, "stale_bars": int(length.sum()), "min_minutes": config.stale_min_minutes}
+    counts: dict[str, int | float] = {
+        "stale_runs": n,
+        "stale_bars": int(length.sum()),
+        "min_minutes": config.stale_min_minutes,
+    }
     if n == 0:
-        return GateResult(gate, True, _blocking(gate, config), f"no frozen run of {config.stale_min_minutes}+ minutes", counts)
+        return GateResult(
+            gate,
+            True,
+            _blocking(gate, config),
+            f"no frozen run of {config.stale_min_minutes}+ minutes",
+            counts,
+        )
     counts["symbols_affected"] = int(np.unique(sym).size)
     counts["longest_run_minutes"] = int(length.max())
     order = np.argsort(-length, kind="stable")[: config.max_evidence]
     exp = p.require_spec().expected_us
     evidence = _cell_evidence(
-        p, sym[order], start[order],
-        last_ts=np.array([ts_from_us(exp[m]).isoformat() for m in end[order]], dtype=object), minutes=length[order],
+        p,
+        sym[order],
+        start[order],
+        last_ts=np.array([ts_from_us(exp[m]).isoformat() for m in end[order]], dtype=object),
+        minutes=length[order],
     )
     first = evidence[0]
     summary = (
@@ -601,7 +707,9 @@ def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
     return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
 
 
-def check_stale_prices(bars, calendar: MarketCalendar, session, config: GateConfig = GateConfig()) -> GateResult:
+def check_stale_prices(
+    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
+) -> GateResult:
     """Runs of o=h=l=c bars with an unchanged close over consecutive expected minutes (a frozen feed)."""
     return _stale_prices(PreparedBars(bars, session_spec(calendar, session)), config)
 
@@ -612,7 +720,7 @@ def check_freshness(
     deadline: dt.datetime | None,
     *,
     is_backfill: bool = False,
-    config: GateConfig = GateConfig(),
+    config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
     """The partition landed before its deadline (session close + the market's SLA).
 
@@ -623,17 +731,25 @@ def check_freshness(
         return _skipped(gate, "landed_at and deadline not given", config)
     for name, value in (("landed_at", landed_at), ("deadline", deadline)):
         if value.tzinfo is None:
-            raise GateInputError(f"freshness: {name} {value.isoformat()} has no time zone; pass UTC datetimes")
+            raise GateInputError(
+                f"freshness: {name} {value.isoformat()} has no time zone; pass UTC datetimes"
+            )
     late = (landed_at - deadline).total_seconds()
     counts = {"seconds_late": max(late, 0.0), "seconds_early": max(-late, 0.0), "backfill": int(is_backfill)}
-    stamp = f"landed {landed_at.astimezone(dt.timezone.utc).isoformat()}, deadline {deadline.astimezone(dt.timezone.utc).isoformat()}"
+    stamp = f"landed {landed_at.astimezone(dt.UTC).isoformat()}, deadline {deadline.astimezone(dt.UTC).isoformat()}"
     if is_backfill:
         return GateResult(gate, True, False, f"backfill, deadline not applicable ({stamp})", counts)
     if late <= 0:
-        return GateResult(gate, True, _blocking(gate, config), f"on time, {-late:.0f} s before the deadline ({stamp})", counts)
+        return GateResult(
+            gate,
+            True,
+            _blocking(gate, config),
+            f"on time, {-late:.0f} s before the deadline ({stamp})",
+            counts,
+        )
     return GateResult(gate, False, _blocking(gate, config), f"late by {late:.0f} s ({stamp})", counts)
 
 
-def gate_is_blocking(gate: str, config: GateConfig = GateConfig()) -> bool:
+def gate_is_blocking(gate: str, config: GateConfig = DEFAULT_CONFIG) -> bool:
     """Whether ``gate`` stops promotion under ``config`` (Dagster declares its asset checks from this)."""
     return _blocking(gate, config)

@@ -21,7 +21,7 @@ from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.markets.calendars import MarketCalendar, SessionHours
 
 MINUTE_US = 60_000_000
-UTC = dt.timezone.utc
+UTC = dt.UTC
 #: Largest symbols x expected-minutes grid we build (1 byte to 8 bytes a cell): 250 M cells is ~2 GB at most.
 MAX_GRID_CELLS = 250_000_000
 
@@ -64,7 +64,9 @@ def session_spec(calendar: MarketCalendar, session: dt.date | Sequence[dt.date])
     hours = tuple(calendar.hours(s) for s in sessions)
     minutes = np.concatenate([calendar.minutes(s).astype("datetime64[us]") for s in sessions]).view("int64")
     if minutes.size == 0 or np.any(np.diff(minutes) <= 0):
-        raise GateInputError(f"market {calendar.market_id}: sessions {sessions} give no increasing minute grid")
+        raise GateInputError(
+            f"market {calendar.market_id}: sessions {sessions} give no increasing minute grid"
+        )
     return SessionSpec(calendar.market_id, sessions, hours, minutes)
 
 
@@ -223,12 +225,16 @@ class PreparedBars:
     @cached_property
     def frozen_grid(self) -> np.ndarray:
         """True where the (deduplicated) bar has open = high = low = close, a finite price."""
-        flat = self.df.select(
-            (pl.col("open") == pl.col("high"))
-            & (pl.col("high") == pl.col("low"))
-            & (pl.col("low") == pl.col("close"))
-            & pl.col("close").is_finite()
-        ).to_series().to_numpy()
+        flat = (
+            self.df.select(
+                (pl.col("open") == pl.col("high"))
+                & (pl.col("high") == pl.col("low"))
+                & (pl.col("low") == pl.col("close"))
+                & pl.col("close").is_finite()
+            )
+            .to_series()
+            .to_numpy()
+        )
         return self._last_delivered(flat, False)
 
     @cached_property
@@ -242,7 +248,7 @@ class PreparedBars:
         with np.errstate(divide="ignore", invalid="ignore"):
             logc = np.log(close)
         valid = np.isfinite(logc)
-        n_sym, n_min = close.shape
+        n_min = close.shape[1]
         position = np.where(valid, np.arange(n_min, dtype=np.int32)[None, :], np.int32(-1))
         last = np.maximum.accumulate(position, axis=1)
         prev = np.full_like(last, -1)

@@ -98,6 +98,10 @@ class GateConfig:
             raise ValueError("GateConfig: max_evidence must not be negative")
 
 
+#: The defaults, shared (``GateConfig`` is frozen, so one instance is safe as a default argument).
+DEFAULT_CONFIG = GateConfig()
+
+
 @dataclass(frozen=True)
 class GapWindow:
     """Missing bars of ``symbol`` (``"*"``: every symbol, a market-wide gap) labelled in [start, end).

@@ -12,7 +12,7 @@ import polars as pl
 from tradepulse_assets.markets.calendars import MarketCalendar
 from tradepulse_assets.quality import gates as g
 from tradepulse_assets.quality.prepared import PreparedBars, session_spec
-from tradepulse_assets.quality.results import GateConfig, GateResult
+from tradepulse_assets.quality.results import DEFAULT_CONFIG, GateConfig, GateResult
 
 _DATA_GATES = (
     g._schema,
@@ -38,7 +38,7 @@ def run_gate_suite(
     checksums_ok: bool | None = None,
     landed_at: dt.datetime | None = None,
     deadline: dt.datetime | None = None,
-    config: GateConfig = GateConfig(),
+    config: GateConfig = DEFAULT_CONFIG,
     expected_symbols: Sequence[str] | None = None,
     vendor_file_counts: Mapping[str, int] | None = None,
     landed_file_counts: Mapping[str, int] | None = None,
@@ -55,8 +55,12 @@ def run_gate_suite(
         if gate is None:
             results.append(
                 g.check_manifest_reconciliation(
-                    prepared.n_rows, vendor_total, checksums_ok,
-                    vendor_file_counts=vendor_file_counts, landed_file_counts=landed_file_counts, config=config,
+                    prepared.n_rows,
+                    vendor_total,
+                    checksums_ok,
+                    vendor_file_counts=vendor_file_counts,
+                    landed_file_counts=landed_file_counts,
+                    config=config,
                 )
             )
         else:

@@ -30,7 +30,12 @@ def one_bar(ts: dt.datetime) -> pl.DataFrame:
         (XNYS, dt.date(2026, 3, 5), utc(2026, 3, 5, 13, 30), False),  # the summer open, a week too early
         (XNYS, dt.date(2026, 3, 9), utc(2026, 3, 9, 19, 59), True),  # last bar of the session
         (XNYS, dt.date(2026, 3, 9), utc(2026, 3, 9, 20, 0), False),  # the close is not a bar
-        (XNYS, dt.date(2026, 11, 27), utc(2026, 11, 27, 17, 59), True),  # day after Thanksgiving, closes 18:00
+        (
+            XNYS,
+            dt.date(2026, 11, 27),
+            utc(2026, 11, 27, 17, 59),
+            True,
+        ),  # day after Thanksgiving, closes 18:00
         (XNYS, dt.date(2026, 11, 27), utc(2026, 11, 27, 18, 30), False),  # after the early close
         (XHKG, dt.date(2026, 3, 5), utc(2026, 3, 5, 4, 30), False),  # HKEX lunch break 04:00-05:00 UTC
         (XHKG, dt.date(2026, 3, 5), utc(2026, 3, 5, 5, 0), True),  # afternoon session opens
@@ -104,8 +109,14 @@ def test_market_calendar_clean_session_passes_every_gate(market_id, session, see
     frame = clean_session(market_id, session, seed=seed)
     close = cal.hours(session).close
     results = run_gate_suite(
-        frame, cal, session, vendor_total=frame.height, checksums_ok=True, expected_symbols=market.symbols,
-        landed_at=close + dt.timedelta(seconds=30), deadline=close + dt.timedelta(seconds=market.lag_sla_seconds),
+        frame,
+        cal,
+        session,
+        vendor_total=frame.height,
+        checksums_ok=True,
+        expected_symbols=market.symbols,
+        landed_at=close + dt.timedelta(seconds=30),
+        deadline=close + dt.timedelta(seconds=market.lag_sla_seconds),
     )
     failures = [(r.gate, r.summary) for r in results if not r.passed or not r.evaluated]
     assert failures == []

@@ -53,4 +53,4 @@ def bars(rows: list[tuple]) -> pl.DataFrame:
 
 
 def utc(y, mo, d, h=0, mi=0, s=0) -> dt.datetime:
-    return dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.timezone.utc)
+    return dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.UTC)

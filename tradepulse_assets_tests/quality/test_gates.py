@@ -64,7 +64,11 @@ def test_ohlc_consistency_passes_on_doji_and_flat_bars():
 def test_negative_volume_counts_negative_and_nan():
     t = utc(2026, 3, 5, 14, 30)
     frame = bars(
-        [("A", t, 1.0, 1.0, 1.0, 1.0, 5.0), ("B", t, 1.0, 1.0, 1.0, 1.0, -1.0), ("C", t, 1.0, 1.0, 1.0, 1.0, float("nan"))]
+        [
+            ("A", t, 1.0, 1.0, 1.0, 1.0, 5.0),
+            ("B", t, 1.0, 1.0, 1.0, 1.0, -1.0),
+            ("C", t, 1.0, 1.0, 1.0, 1.0, float("nan")),
+        ]
     )
     r = check_negative_volume(frame)
     assert not r.passed and r.blocking
@@ -73,7 +77,7 @@ def test_negative_volume_counts_negative_and_nan():
 
 
 def test_duplicate_bars_on_and_off_the_session_grid():
-    m = lambda h, mi: utc(2026, 3, 5, h, mi)  # noqa: E731
+    m = lambda h, mi: utc(2026, 3, 5, h, mi)
     frame = bars(
         [
             ("A", m(14, 30), 1, 1, 1, 1, 1),
@@ -146,7 +150,10 @@ def test_completeness_sees_a_symbol_missing_altogether():
     ]
     # the windows partition the missing bars: a market-wide minute counts once per symbol
     n_sym = r.counts["symbols"]
-    assert sum(w.missing_minutes * (n_sym if w.symbol == "*" else 1) for w in r.gap_windows) == r.counts["missing"]
+    assert (
+        sum(w.missing_minutes * (n_sym if w.symbol == "*" else 1) for w in r.gap_windows)
+        == r.counts["missing"]
+    )
 
 
 def test_completeness_window_straddles_the_lunch_break_in_trading_minutes():
@@ -165,11 +172,15 @@ def test_completeness_of_an_empty_partition_is_one_market_wide_gap():
     assert not r.passed
     assert [(w.symbol, w.missing_minutes) for w in r.gap_windows] == [("*", 390)]
     r = check_completeness(clean_session("XNYS", THU).clear(), XNYS, THU, expected_symbols=["A", "B"])
-    assert r.counts["missing"] == 780 and [(w.symbol, w.missing_minutes) for w in r.gap_windows] == [("*", 390)]
+    assert r.counts["missing"] == 780 and [(w.symbol, w.missing_minutes) for w in r.gap_windows] == [
+        ("*", 390)
+    ]
 
 
 def test_completeness_tolerance_is_configurable():
-    frame = _drop(clean_session("XNYS", THU, symbols=["A"]), ["A"], utc(2026, 3, 5, 15), utc(2026, 3, 5, 15, 1))
+    frame = _drop(
+        clean_session("XNYS", THU, symbols=["A"]), ["A"], utc(2026, 3, 5, 15), utc(2026, 3, 5, 15, 1)
+    )
     assert not check_completeness(frame, XNYS, THU).passed
     assert check_completeness(frame, XNYS, THU, config=GateConfig(completeness_min_coverage=0.99)).passed
 
@@ -177,7 +188,8 @@ def test_completeness_tolerance_is_configurable():
 def _scale_bar(frame: pl.DataFrame, symbol: str, ts: dt.datetime, factor: float) -> pl.DataFrame:
     hit = (pl.col("symbol") == symbol) & (pl.col("ts") == ts)
     return frame.with_columns(
-        pl.when(hit).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")
+        pl.when(hit).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c)
+        for c in ("open", "high", "low", "close")
     )
 
 
@@ -207,8 +219,15 @@ def test_robust_z_matches_scipy_median_abs_deviation():
     closes = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(r)]))
     minutes = XNYS.minutes(THU)
     frame = pl.DataFrame(
-        {"symbol": ["A"] * 390, "ts": pl.Series(minutes).dt.replace_time_zone("UTC"), "open": closes,
-         "high": closes, "low": closes, "close": closes, "volume": 1.0}
+        {
+            "symbol": ["A"] * 390,
+            "ts": pl.Series(minutes).dt.replace_time_zone("UTC"),
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": 1.0,
+        }
     )
     reference_z = abs(r[200] - np.median(r)) / median_abs_deviation(r, scale="normal")
     result = check_price_spikes(frame, XNYS, THU, GateConfig(spike_z_threshold=50))
@@ -219,17 +238,28 @@ def test_robust_z_matches_scipy_median_abs_deviation():
 
 def test_stale_prices_flags_runs_of_the_configured_length():
     frame = clean_session("XNYS", THU, symbols=["A", "B"], seed=5)
+
     def freeze(f, sym, start, n, price):
-        hit = (pl.col("symbol") == sym) & (pl.col("ts") >= start) & (pl.col("ts") < start + dt.timedelta(minutes=n))
-        return f.with_columns(pl.when(hit).then(price).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close"))
+        hit = (
+            (pl.col("symbol") == sym)
+            & (pl.col("ts") >= start)
+            & (pl.col("ts") < start + dt.timedelta(minutes=n))
+        )
+        return f.with_columns(
+            pl.when(hit).then(price).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")
+        )
+
     frame = freeze(frame, "A", utc(2026, 3, 5, 15, 0), 12, 42.0)  # frozen 12 minutes: flagged
     frame = freeze(frame, "B", utc(2026, 3, 5, 15, 0), 9, 17.0)  # 9 minutes: below the default 10
     r = check_stale_prices(frame, XNYS, THU)
     assert not r.passed and r.blocking
     assert (r.counts["stale_runs"], r.counts["stale_bars"]) == (1, 12)
     assert r.evidence[0] == {
-        "symbol": "A", "ts": "2026-03-05T15:00:00+00:00", "close": 42.0,
-        "last_ts": "2026-03-05T15:11:00+00:00", "minutes": 12,
+        "symbol": "A",
+        "ts": "2026-03-05T15:00:00+00:00",
+        "close": 42.0,
+        "last_ts": "2026-03-05T15:11:00+00:00",
+        "minutes": 12,
     }
     assert check_stale_prices(frame, XNYS, THU, GateConfig(stale_min_minutes=9)).counts["stale_runs"] == 2
 
@@ -241,7 +271,11 @@ def test_manifest_reconciliation():
     bad_sum = check_manifest_reconciliation(100, 100, False)
     assert not bad_sum.passed and "checksum" in bad_sum.summary
     files = check_manifest_reconciliation(
-        100, 100, None, vendor_file_counts={"a.csv": 60, "b.csv": 40}, landed_file_counts={"a.csv": 60, "b.csv": 39}
+        100,
+        100,
+        None,
+        vendor_file_counts={"a.csv": 60, "b.csv": 40},
+        landed_file_counts={"a.csv": 60, "b.csv": 39},
     )
     assert not files.passed and files.evidence == [{"file": "b.csv", "vendor_rows": 40, "landed_rows": 39}]
     skipped = check_manifest_reconciliation(100)
@@ -253,7 +287,9 @@ def test_freshness_warns_by_default_and_never_fails_a_backfill():
     assert check_freshness(utc(2026, 3, 5, 21, 1), deadline).passed
     late = check_freshness(utc(2026, 3, 5, 21, 7), deadline)
     assert not late.passed and not late.blocking and late.counts["seconds_late"] == 120
-    assert check_freshness(utc(2026, 3, 5, 21, 7), deadline, config=GateConfig(freshness_blocking=True)).blocking
+    assert check_freshness(
+        utc(2026, 3, 5, 21, 7), deadline, config=GateConfig(freshness_blocking=True)
+    ).blocking
     backfill = check_freshness(utc(2026, 3, 9, 10), deadline, is_backfill=True)
     assert backfill.passed and not backfill.blocking
     with pytest.raises(GateInputError, match="landed_at"):

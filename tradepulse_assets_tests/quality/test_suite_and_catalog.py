@@ -26,8 +26,15 @@ AT = utc(2026, 3, 5, 21, 30)
 
 
 def test_suite_reports_every_gate_in_contract_order():
-    results = run_gate_suite(clean_session("XNYS", DAY), XNYS, DAY, vendor_total=24 * 390, checksums_ok=True,
-                             landed_at=utc(2026, 3, 5, 21, 2), deadline=utc(2026, 3, 5, 21, 5))
+    results = run_gate_suite(
+        clean_session("XNYS", DAY),
+        XNYS,
+        DAY,
+        vendor_total=24 * 390,
+        checksums_ok=True,
+        landed_at=utc(2026, 3, 5, 21, 2),
+        deadline=utc(2026, 3, 5, 21, 5),
+    )
     assert [r.gate for r in results] == list(GATE_NAMES)
     assert all(r.passed and r.evaluated for r in results)
     for r in results:
@@ -39,16 +46,27 @@ def test_missing_column_fails_schema_and_only_dependent_gates_are_not_evaluated(
     by_gate = {r.gate: r for r in run_gate_suite(frame, XNYS, DAY)}
     assert not by_gate["schema"].passed
     assert not by_gate["negative_volume"].evaluated and not by_gate["negative_volume"].passed
-    assert by_gate["negative_volume"].summary.startswith("not evaluated: schema failed (column volume is missing")
+    assert by_gate["negative_volume"].summary.startswith(
+        "not evaluated: schema failed (column volume is missing"
+    )
     assert by_gate["ohlc_consistency"].evaluated and by_gate["ohlc_consistency"].passed
     assert by_gate["completeness"].passed
 
 
 def test_wrong_ts_type_stops_the_calendar_gates_without_crashing():
-    frame = clean_session("XNYS", DAY).with_columns(pl.col("ts").dt.replace_time_zone(None))  # naive local-ish
+    frame = clean_session("XNYS", DAY).with_columns(
+        pl.col("ts").dt.replace_time_zone(None)
+    )  # naive local-ish
     by_gate = {r.gate: r for r in run_gate_suite(frame, XNYS, DAY)}
-    for gate in ("duplicate_bars", "monotonic_timestamps", "completeness", "calendar_alignment", "price_spikes",
-                 "price_scale", "stale_prices"):
+    for gate in (
+        "duplicate_bars",
+        "monotonic_timestamps",
+        "completeness",
+        "calendar_alignment",
+        "price_spikes",
+        "price_scale",
+        "stale_prices",
+    ):
         assert not by_gate[gate].evaluated and "column ts has type" in by_gate[gate].summary
     assert by_gate["ohlc_consistency"].passed
 
@@ -56,8 +74,10 @@ def test_wrong_ts_type_stops_the_calendar_gates_without_crashing():
 def test_suite_passed_counts_blocking_gates_only_by_default():
     frame = clean_session("XNYS", DAY, seed=3)
     hit = (pl.col("symbol") == "NY001") & (pl.col("ts") == utc(2026, 3, 5, 16))
-    frame = frame.with_columns(pl.when(hit).then(pl.col(c) * 1.25).otherwise(pl.col(c)).alias(c)
-                               for c in ("open", "high", "low", "close"))
+    frame = frame.with_columns(
+        pl.when(hit).then(pl.col(c) * 1.25).otherwise(pl.col(c)).alias(c)
+        for c in ("open", "high", "low", "close")
+    )
     results = run_gate_suite(frame, XNYS, DAY)
     assert failed_gates(results) == ["price_spikes"]
     assert suite_passed(results) and not suite_passed(results, blocking_only=False)
@@ -77,19 +97,35 @@ def test_health_catalog_roundtrip_and_duckdb_view(tmp_path):
     write_health(root, "XNYS", dt.date(2026, 3, 6), broken, AT, "run-2")
     write_health(root, "XLON", DAY, clean, AT, "run-3")
     assert sorted(p.name for p in (root / "market=XNYS").iterdir()) == [
-        "session=2026-03-05.parquet", "session=2026-03-06.parquet"]  # no temporary file left behind
+        "session=2026-03-05.parquet",
+        "session=2026-03-06.parquet",
+    ]  # no temporary file left behind
 
     con.execute(health_catalog_sql(root))
     cols = [d[0] for d in con.execute("SELECT * FROM data_health LIMIT 0").description]
-    assert cols == ["market", "session", "gate", "passed", "blocking", "summary", "counts_json", "evaluated_at",
-                    "run_id"]
+    assert cols == [
+        "market",
+        "session",
+        "gate",
+        "passed",
+        "blocking",
+        "summary",
+        "counts_json",
+        "evaluated_at",
+        "run_id",
+    ]
     unhealthy = con.execute(
         "SELECT market, session, gate FROM data_health WHERE NOT passed AND blocking ORDER BY gate"
     ).fetchall()
-    assert unhealthy == [("XNYS", dt.date(2026, 3, 6), "negative_volume"), ("XNYS", dt.date(2026, 3, 6), "schema")]
-    counts = json.loads(con.execute(
-        "SELECT counts_json FROM data_health WHERE market='XNYS' AND session='2026-03-05' AND gate='completeness'"
-    ).fetchone()[0])
+    assert unhealthy == [
+        ("XNYS", dt.date(2026, 3, 6), "negative_volume"),
+        ("XNYS", dt.date(2026, 3, 6), "schema"),
+    ]
+    counts = json.loads(
+        con.execute(
+            "SELECT counts_json FROM data_health WHERE market='XNYS' AND session='2026-03-05' AND gate='completeness'"
+        ).fetchone()[0]
+    )
     assert counts["expected"] == 24 * 390 and counts["coverage"] == 1.0
 
     # re-running a partition replaces its verdicts
