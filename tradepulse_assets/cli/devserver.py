@@ -114,11 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     (home / "logs").mkdir(parents=True, exist_ok=True)
 
     supervisor = Supervisor()
+    try:
+        return _serve(args, env, home, supervisor)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def _serve(args, env: dict[str, str], home: Path, supervisor: "Supervisor") -> int:
 
     def on_signal(signum, _frame):
+        # Only unwind here: stopping children waits on them, which must not happen inside a handler that
+        # interrupted a wait on the same process (Popen's wait lock is not re-entrant).
         print(f"[make run] {signal.Signals(signum).name}: stopping", flush=True)
-        supervisor.stop()
-        sys.exit(0)
+        raise SystemExit(0)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -154,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     if wait_for_http(f"{url}/server_info", timeout=120, proc=dagster):
         print(f"\n[make run] Dagster UI ready: {url}  (Ctrl-C stops everything)\n", flush=True)
     try:
-        code = dagster.wait()
+        return dagster.wait()
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the shutdown
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop()
-    return code
 
 
 if __name__ == "__main__":
