@@ -51,6 +51,10 @@ def environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TRADEPULSE_HOME", str(home))
     env.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    clock = env.get("TRADEPULSE_CLOCK", "")
+    if clock.startswith("simulated:") and "@" not in clock:
+        # Anchor simulated time now, so the daemon, run workers and ingestors share one "now".
+        env["TRADEPULSE_CLOCK"] = f"{clock}@{time.time():.3f}"
     return env
 
 

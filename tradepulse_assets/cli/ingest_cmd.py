@@ -11,16 +11,13 @@ from tradepulse_assets.cli.output import CliError, Progress, emit, table
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import load_settings
+from tradepulse_assets.pipeline.stream import landed_watermark, poll_stream, stream_watermark_name
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.vendor.clock import parse_clock
 from tradepulse_assets.vendor.connectors import DirectoryConnector, HttpConnector, VendorError
-from tradepulse_assets.vendor.manifest import parse_bar_file, verify_file
-
-STREAM_PREFIX = "landing/stream"
-
 
 def register(sub, common) -> None:
     p = sub.add_parser("backfill", help="land, gate and promote a market's sessions in a window", parents=[common])
@@ -114,61 +111,36 @@ def _backfill(args) -> int:
 
 
 def _reseed(args) -> int:
+    """Runbook 3.1: validate connectivity and credentials, rebuild the watermark from what was really landed,
+    restart ingestion with one poll, and record the restart in the audit trail."""
     market = _market(args.market)
     settings = load_settings()
     clock = parse_clock(settings.clock)
+    connector = _connector(settings)
     try:
-        _connector(settings).check_connectivity()
+        connector.check_connectivity()
     except VendorError as exc:
         raise CliError(f"{market.market_id}: vendor connectivity failed: {exc}",
                        hint="check TRADEPULSE_VENDOR_SOURCE and TRADEPULSE_VENDOR_TOKEN") from None
     now = clock.now()
+    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
     db = StateDB(settings.state_db_url)
-    previous = db.get_watermark(f"stream:{market.market_id}")
-    db.set_watermark(f"stream:{market.market_id}", now.replace(second=0, microsecond=0).isoformat(), now=now)
-    AuditLog(tradepulse_home(), clock=clock.now).append({
+    audit = AuditLog(tradepulse_home(), clock=clock.now)
+    name = stream_watermark_name(market.market_id)
+    previous = db.get_watermark(name)
+    rebuilt = landed_watermark(store, market.market_id)
+    if rebuilt is not None:
+        db.set_watermark(name, rebuilt, now=now)
+    landed = poll_stream(market, connector, store, db, audit, now) if market.is_streaming else 0
+    current = db.get_watermark(name)
+    audit.append({
         "event": "reseed", "market": market.market_id, "session": str(now.date()), "batch": "-", "rows": 0,
-        "sha256": "0" * 64, "outcome": f"restarted; watermark {previous} -> {now.isoformat()}",
+        "sha256": "0" * 64, "outcome": f"restarted: watermark {previous} -> {current}, {landed} micro-batch(es)",
     })
-    emit(args, {"market": market.market_id, "previous_watermark": previous, "watermark": now.isoformat()},
-         f"{market.market_id}: connectivity ok, watermark reset to {now.isoformat()} (was {previous}); "
-         "restart recorded in observability/audit/ingestion_events.jsonl")
+    payload = {"market": market.market_id, "previous_watermark": previous, "watermark": current, "landed": landed}
+    emit(args, payload, f"{market.market_id}: connectivity ok; watermark {previous} -> {current}; {landed} "
+         "micro-batch(es) landed; restart recorded in observability/audit/ingestion_events.jsonl")
     return 0
-
-
-def poll_stream(market, connector, store, db, audit, now: dt.datetime) -> int:
-    """Land the micro-batches published since the last poll; returns how many were landed."""
-    calendar = calendar_for(market.market_id, market.calendar)
-    session = calendar.session_of(now - dt.timedelta(minutes=1)) or calendar.previous_session(now.date())
-    if session is None:
-        return 0
-    manifest = connector.read_manifest(market.market_id, session)
-    if manifest is None:
-        return 0
-    prefix = f"{STREAM_PREFIX}/market={market.market_id}/session={session}"
-    have = set(k.rsplit("/", 1)[-1] for k in store.list_keys(prefix))
-    landed, watermark = 0, db.get_watermark(f"stream:{market.market_id}")
-    for entry in manifest.files:
-        if entry.name in have:
-            continue
-        data = connector.read_file(market.market_id, session, entry.name)
-        faults = verify_file(entry, data)
-        store.put_bytes(f"{prefix}/{entry.name}", data)
-        rows = 0
-        if not faults:
-            bars = parse_bar_file(entry.name, data)
-            rows = bars.height
-            if rows:
-                last = bars.get_column("ts").max()
-                if watermark is None or last.isoformat() > watermark:
-                    watermark = last.isoformat()
-        audit.append({"event": "stream", "market": market.market_id, "session": str(session),
-                      "batch": entry.name, "rows": rows, "sha256": entry.sha256,
-                      "outcome": "ok" if not faults else "fault:" + ",".join(f.check for f in faults)})
-        landed += 1
-    if watermark:
-        db.advance_watermark(f"stream:{market.market_id}", watermark, now=now)
-    return landed
 
 
 def _stream(args) -> int:
@@ -188,7 +160,7 @@ def _stream(args) -> int:
             landed = poll_stream(market, connector, store, db, audit, clock.now())
             if landed and not args.json:
                 print(f"{clock.now():%H:%M:%S} {market.market_id}: landed {landed} micro-batch(es), "
-                      f"watermark {db.get_watermark(f'stream:{market.market_id}')}", flush=True)
+                      f"watermark {db.get_watermark(stream_watermark_name(market.market_id))}", flush=True)
         except VendorError as exc:
             print(f"{market.market_id}: vendor error, retrying: {exc}", flush=True)
         if args.once:

@@ -96,25 +96,66 @@ class ManualClock:
         return f"ManualClock({self._now.isoformat()})"
 
 
+class AnchoredClock:
+    """Simulated time shared by processes: ``start`` at wall-clock ``anchor`` (epoch seconds), ``speed`` x.
+
+    Unlike :class:`SimulatedClock` (anchored when constructed), every process that parses the same spec
+    agrees on "now": the daemon, run workers, the ingestors and the CLI see one simulated time.
+    """
+
+    def __init__(self, start: dt.datetime, speed: float, anchor: float, wall: Callable[[], float] = time.time):
+        if speed <= 0:
+            raise ClockError(f"simulated clock speed must be positive, got {speed}")
+        self.start = _aware_utc(start, "simulated clock start")
+        self.speed, self.anchor, self._wall = float(speed), float(anchor), wall
+
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=(self._wall() - self.anchor) * self.speed)
+
+    def __repr__(self) -> str:
+        return f"AnchoredClock(start={self.start.isoformat()}, speed={self.speed:g}, anchor={self.anchor:.3f})"
+
+
+def _parse_start(text: str, spec: str) -> dt.datetime:
+    try:
+        start = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ClockError(f"{CLOCK_ENV}={spec!r}: {exc}") from None
+    return start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc)
+
+
+def _parse_speed(text: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ClockError(f"{CLOCK_ENV}={spec!r}: {exc}") from None
+
+
 def parse_clock(spec: str) -> Clock:
-    """``system`` or ``simulated:<iso start>:<speed>`` (the ISO start may contain colons)."""
+    """The clock named by a spec (the ISO start may contain colons):
+
+    - ``system``: the wall clock;
+    - ``fixed:<iso>``: time stands still (replays and tests step it by building a new spec);
+    - ``simulated:<iso start>:<speed>``: simulated time anchored when this process parses it;
+    - ``simulated:<iso start>:<speed>@<epoch seconds>``: anchored in wall time, shared by processes.
+    """
     spec = spec.strip()
     if spec in ("", "system"):
         return SystemClock()
+    if spec.startswith("fixed:"):
+        return ManualClock(_parse_start(spec[len("fixed:"):], spec))
     if spec.startswith("simulated:"):
-        body = spec[len("simulated:") :]
+        body, at, anchor = spec[len("simulated:"):].partition("@")
         start_text, sep, speed_text = body.rpartition(":")
         if not sep:
-            raise ClockError(f"{CLOCK_ENV}={spec!r}: expected simulated:<iso start>:<speed>")
-        try:
-            start = dt.datetime.fromisoformat(start_text.replace("Z", "+00:00"))
-            speed = float(speed_text)
-        except ValueError as exc:
-            raise ClockError(f"{CLOCK_ENV}={spec!r}: {exc}") from None
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=dt.timezone.utc)
+            raise ClockError(f"{CLOCK_ENV}={spec!r}: expected simulated:<iso start>:<speed>[@<epoch>]")
+        start, speed = _parse_start(start_text, spec), _parse_speed(speed_text, spec)
+        if at:
+            return AnchoredClock(start, speed, _parse_speed(anchor, spec))
         return SimulatedClock(start, speed)
-    raise ClockError(f"{CLOCK_ENV}={spec!r}: expected 'system' or 'simulated:<iso start>:<speed>'")
+    raise ClockError(
+        f"{CLOCK_ENV}={spec!r}: expected 'system', 'fixed:<iso>' or 'simulated:<iso start>:<speed>[@<epoch>]'"
+    )
 
 
 def clock_from_env(environ: dict | None = None) -> Clock:

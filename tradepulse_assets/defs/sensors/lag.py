@@ -22,6 +22,7 @@ from tradepulse_assets.defs.resources import (
 from tradepulse_assets.defs.sensors.common import build_responder, materialized_sessions
 from tradepulse_assets.markets import Market
 from tradepulse_assets.pipeline.lag import measure_lag
+from tradepulse_assets.pipeline.stream import stream_watermark_name
 
 MAX_BACKFILLS_PER_TICK = 4
 LAG_SENSOR_INTERVAL_SECONDS = 30
@@ -33,10 +34,6 @@ RETRY_COOLDOWN = dt.timedelta(minutes=5)
 def backfill_run_key(incident_id: str, market_id: str, session: dt.date, revision: int, attempt: int) -> str:
     """One run per incident, session, vendor revision and quarantined attempt: repeated ticks launch nothing."""
     return f"backfill:{incident_id}:{market_id}:{session}:r{revision}:a{attempt}"
-
-
-def stream_watermark_name(market_id: str) -> str:
-    return f"stream:{market_id}"
 
 
 def lag_sensor_name(market: Market) -> str:
