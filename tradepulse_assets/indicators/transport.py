@@ -99,12 +99,25 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bi: np.nda
     cols_left = n
     nb = m + n - 1
     for c in range(nb):
-        i = -1
-        best = np.inf
-        for r in range(m):
-            if row_open[r] and (i < 0 or rowmin[r] < best):
-                best = rowmin[r]
-                i = r
+        # row minima are refreshed lazily: a stale minimum is a lower bound (closing columns only raises
+        # it), so the smallest one is the true global minimum as soon as its column is still open
+        while True:
+            i = -1
+            best = np.inf
+            for r in range(m):
+                if row_open[r] and (i < 0 or rowmin[r] < best):
+                    best = rowmin[r]
+                    i = r
+            if col_open[rowarg[i]]:
+                break
+            best = np.inf
+            arg = -1
+            for jj in range(n):
+                if col_open[jj] and (arg < 0 or cost[i, jj] < best):
+                    best = cost[i, jj]
+                    arg = jj
+            rowmin[i] = best
+            rowarg[i] = arg
         j = rowarg[i]
         q = min(ra[i], rb[j])
         bi[c] = i
@@ -120,16 +133,6 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bi: np.nda
         else:
             col_open[j] = False
             cols_left -= 1
-            for r in range(m):
-                if row_open[r] and rowarg[r] == j:
-                    best = np.inf
-                    arg = -1
-                    for jj in range(n):
-                        if col_open[jj] and cost[r, jj] < best:
-                            best = cost[r, jj]
-                            arg = jj
-                    rowmin[r] = best
-                    rowarg[r] = arg
 
 
 @njit(cache=True)
@@ -189,7 +192,7 @@ def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     col_nodes = np.empty(nn, dtype=np.int64)
     it = 0
     row_cursor = 0
-    block = max(1, m // 8)
+    block = max(1, m // 4)
     while True:
         it += 1
         _refresh_potentials(parent, parent_cell, bi, bj, cost, m, pot, depth, stamp, it, stack)
