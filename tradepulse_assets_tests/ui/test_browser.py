@@ -1,0 +1,164 @@
+"""The operator's browser test: in real headless Chromium, materialise a missing XNYS session from the UI.
+
+The stack is ``make run``'s (our supervisor: seeded simulated vendor, webserver and daemon) in a temp
+``TRADEPULSE_HOME``. The operator opens the ``xnys`` asset group, presses *Materialize all…*, types the
+session into the partition dialog, launches one run, follows the toast to the run page and waits for
+*Success*; GraphQL then confirms the run and the ``landing_verification`` check of that partition.
+
+Why the lag sensors are neutralised by environment and not stopped through GraphQL: they are
+``DefaultSensorStatus.RUNNING`` and the daemon ticks them as the webserver becomes ready (measured: the
+first lag tick had already started when ``/server_info`` answered), so a ``stopSensor`` sent afterwards
+races the XNYS sensor, which would backfill every published session itself and leave no missing
+partition for the operator. Instead the stack reads a copy of the market registry
+(``TRADEPULSE_MARKETS_FILE``) whose lag SLAs are a year: the sensors still tick (and are visible in the UI)
+but never breach, so nothing but the operator launches runs and no other market's backfill competes for
+the two run slots of this 2-core machine.
+
+Screenshots of every step land in ``test-artifacts/ui/`` (git-ignored).
+"""
+
+import datetime as dt
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tradepulse_assets.markets import load_registry
+from tradepulse_assets.pipeline.lag import closed_sessions
+from tradepulse_assets_tests.support.browser import Screenshots, chromium_missing_reason, headless_chromium
+from tradepulse_assets_tests.support.dagster_stack import REPO, dagster_stack, graphql
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""),
+]
+
+MARKET = "XNYS"
+GROUP = MARKET.lower()
+LOCATION = "tradepulse_assets"
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+NEVER_BREACHED_SLA_SECONDS = 365 * 24 * 3600
+RUN_TIMEOUT_MS = 120_000  # queue + run worker start + six steps; a run took ~20 s end to end here
+UI_TIMEOUT_MS = 30_000
+
+PARTITIONS_QUERY = """
+query ($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { assetPartitionStatuses {
+      ... on TimePartitionStatuses { ranges { startKey endKey status } }
+      ... on DefaultPartitionStatuses { materializedPartitions failedPartitions }
+    } }
+  }
+}"""
+RUN_QUERY = """
+query ($id: ID!) {
+  runOrError(runId: $id) {
+    ... on Run { runId status jobName tags { key value } }
+  }
+}"""
+CHECK_QUERY = """
+query ($path: [String!]!, $check: String!, $partition: String) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $check, limit: 5, partition: $partition) {
+    runId status partition evaluation { success partition }
+  }
+}"""
+
+
+def registry_without_lag_breaches(target: Path) -> Path:
+    """A copy of the packaged market registry whose lag SLAs cannot be breached (see module docstring)."""
+    packaged = (REPO / "tradepulse_assets" / "config" / "markets.toml").read_text()
+    text, count = re.subn(
+        r"(?m)^lag_sla_seconds\s*=\s*\d+", f"lag_sla_seconds = {NEVER_BREACHED_SLA_SECONDS}", packaged
+    )
+    assert count == len(load_registry()), "markets.toml layout changed: cannot raise every lag SLA"
+    target.write_text(text)
+    return target
+
+
+def published_sessions(home: Path, market_id: str) -> list[dt.date]:
+    """Sessions the simulated vendor has a manifest for (``vendor/<MARKET>/<date>/manifest.json``)."""
+    root = home / "vendor" / market_id
+    return sorted(dt.date.fromisoformat(p.parent.name) for p in root.glob("*/manifest.json"))
+
+
+def materialized_keys(url: str, path: list[str]) -> set[str]:
+    node = graphql(url, PARTITIONS_QUERY, {"path": path})["assetNodeOrError"]
+    statuses = node["assetPartitionStatuses"]
+    if "materializedPartitions" in statuses:
+        return set(statuses["materializedPartitions"])
+    keys: set[str] = set()
+    for r in statuses["ranges"]:
+        if r["status"] == "MATERIALIZED":
+            if r["startKey"] != r["endKey"]:
+                raise AssertionError(f"unexpected materialized range {r} of {'/'.join(path)}")
+            keys.add(r["startKey"])
+    return keys
+
+
+def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    markets_file = registry_without_lag_breaches(tmp_path / "markets.toml")
+    started = time.monotonic()
+    with dagster_stack(home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}) as stack:
+        ready = time.monotonic()
+        # The seeded vendor published the last three closed XNYS sessions; take the newest one it has.
+        expected = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.timezone.utc), 3)
+        candidates = sorted(set(published_sessions(home, MARKET)) & set(expected))
+        assert candidates, f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
+        session = candidates[-1].isoformat()
+        landed = [GROUP, "landed_bars"]
+        assert session not in materialized_keys(stack.url, landed), f"{session} already materialised"
+
+        shots = Screenshots(ARTIFACTS)
+        with headless_chromium(timeout_ms=UI_TIMEOUT_MS) as page:
+            page.goto(f"{stack.url}/locations/{LOCATION}/asset-groups/{GROUP}")
+            page.get_by_text("indicator_features", exact=True).wait_for()
+            shots.take(page, f"{GROUP} asset group lineage")
+
+            page.get_by_role("button", name="Materialize all").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_text("Partition selection").wait_for()
+            partitions = dialog.get_by_placeholder("No matching partitions")
+            partitions.fill(session)
+            partitions.press("Enter")
+            launch = dialog.get_by_role("button", name="Launch 1 run")
+            launch.wait_for()  # the dialog counts exactly one selected partition
+            shots.take(page, f"partition dialog {session} selected")
+            launch.click()
+
+            toast_link = page.locator("a[href^='/runs/']", has_text="View")
+            toast_link.wait_for()
+            run_id = toast_link.get_attribute("href").rsplit("/", 1)[-1]
+            shots.take(page, "run launched toast")
+            toast_link.click()
+            page.wait_for_url(f"**/runs/{run_id}")
+            page.get_by_text(f"partition: {session}").wait_for()
+            shots.take(page, "run page started")
+            page.get_by_text("Success", exact=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
+            page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
+            shots.take(page, "run page success")
+            assert page.blocked_requests == [], f"the UI asked for non-loopback URLs: {page.blocked_requests}"
+        succeeded = time.monotonic()
+
+        run = graphql(stack.url, RUN_QUERY, {"id": run_id})["runOrError"]
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        assert run["status"] == "SUCCESS", run
+        assert tags.get("dagster/partition") == session, tags
+        executions = graphql(
+            stack.url, CHECK_QUERY, {"path": landed, "check": "landing_verification", "partition": session}
+        )["assetCheckExecutions"]
+        mine = [e for e in executions if e["runId"] == run_id]
+        assert len(mine) == 1, executions
+        assert mine[0]["status"] == "SUCCEEDED" and mine[0]["evaluation"]["success"], mine[0]
+        assert mine[0]["partition"] == session
+        for name in ("landed_bars", "staging_bars", "production_bars", "indicator_features"):
+            assert session in materialized_keys(stack.url, [GROUP, name]), f"{GROUP}/{name} {session} missing"
+
+        stop_seconds = stack.stop()
+    print(
+        f"\nUI test: stack ready {ready - started:.1f}s, UI launch-to-success {succeeded - ready:.1f}s, "
+        f"stop {stop_seconds:.1f}s, screenshots {[p.name for p in shots.taken]}"
+    )
