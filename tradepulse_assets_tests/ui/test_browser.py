@@ -26,13 +26,19 @@ import pytest
 
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets_tests.support.browser import Screenshots, chromium_missing_reason, headless_chromium
+from tradepulse_assets_tests.support.browser import (
+    Screenshots,
+    chromium_missing_reason,
+    headless_chromium,
+)
 from tradepulse_assets_tests.support.dagster_stack import REPO, dagster_stack, graphql
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""),
+    pytest.mark.skipif(
+        chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""
+    ),
 ]
 
 MARKET = "XNYS"
@@ -40,7 +46,9 @@ GROUP = MARKET.lower()
 LOCATION = "tradepulse_assets"
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 NEVER_BREACHED_SLA_SECONDS = 365 * 24 * 3600
-RUN_TIMEOUT_MS = 120_000  # queue + run worker start + six steps; a run took ~20 s end to end here
+RUN_TIMEOUT_MS = (
+    120_000  # queue + run worker start + six steps; a run took ~20 s end to end here
+)
 UI_TIMEOUT_MS = 30_000
 
 PARTITIONS_QUERY = """
@@ -70,9 +78,13 @@ def registry_without_lag_breaches(target: Path) -> Path:
     """A copy of the packaged market registry whose lag SLAs cannot be breached (see module docstring)."""
     packaged = (REPO / "tradepulse_assets" / "config" / "markets.toml").read_text()
     text, count = re.subn(
-        r"(?m)^lag_sla_seconds\s*=\s*\d+", f"lag_sla_seconds = {NEVER_BREACHED_SLA_SECONDS}", packaged
+        r"(?m)^lag_sla_seconds\s*=\s*\d+",
+        f"lag_sla_seconds = {NEVER_BREACHED_SLA_SECONDS}",
+        packaged,
     )
-    assert count == len(load_registry()), "markets.toml layout changed: cannot raise every lag SLA"
+    assert count == len(load_registry()), (
+        "markets.toml layout changed: cannot raise every lag SLA"
+    )
     target.write_text(text)
     return target
 
@@ -80,7 +92,9 @@ def registry_without_lag_breaches(target: Path) -> Path:
 def published_sessions(home: Path, market_id: str) -> list[dt.date]:
     """Sessions the simulated vendor has a manifest for (``vendor/<MARKET>/<date>/manifest.json``)."""
     root = home / "vendor" / market_id
-    return sorted(dt.date.fromisoformat(p.parent.name) for p in root.glob("*/manifest.json"))
+    return sorted(
+        dt.date.fromisoformat(p.parent.name) for p in root.glob("*/manifest.json")
+    )
 
 
 def materialized_keys(url: str, path: list[str]) -> set[str]:
@@ -92,7 +106,9 @@ def materialized_keys(url: str, path: list[str]) -> set[str]:
     for r in statuses["ranges"]:
         if r["status"] == "MATERIALIZED":
             if r["startKey"] != r["endKey"]:
-                raise AssertionError(f"unexpected materialized range {r} of {'/'.join(path)}")
+                raise AssertionError(
+                    f"unexpected materialized range {r} of {'/'.join(path)}"
+                )
             keys.add(r["startKey"])
     return keys
 
@@ -102,15 +118,23 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
     home.mkdir()
     markets_file = registry_without_lag_breaches(tmp_path / "markets.toml")
     started = time.monotonic()
-    with dagster_stack(home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}) as stack:
+    with dagster_stack(
+        home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}
+    ) as stack:
         ready = time.monotonic()
         # The seeded vendor published the last three closed XNYS sessions; take the newest one it has.
-        expected = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.timezone.utc), 3)
+        expected = closed_sessions(
+            load_registry().get(MARKET), dt.datetime.now(dt.UTC), 3
+        )
         candidates = sorted(set(published_sessions(home, MARKET)) & set(expected))
-        assert candidates, f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
+        assert candidates, (
+            f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
+        )
         session = candidates[-1].isoformat()
         landed = [GROUP, "landed_bars"]
-        assert session not in materialized_keys(stack.url, landed), f"{session} already materialised"
+        assert session not in materialized_keys(stack.url, landed), (
+            f"{session} already materialised"
+        )
 
         shots = Screenshots(ARTIFACTS)
         with headless_chromium(timeout_ms=UI_TIMEOUT_MS) as page:
@@ -137,10 +161,14 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
             page.wait_for_url(f"**/runs/{run_id}")
             page.get_by_text(f"partition: {session}").wait_for()
             shots.take(page, "run page started")
-            page.get_by_text("Success", exact=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
+            page.get_by_text("Success", exact=True).first.wait_for(
+                timeout=RUN_TIMEOUT_MS
+            )
             page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
             shots.take(page, "run page success")
-            assert page.blocked_requests == [], f"the UI asked for non-loopback URLs: {page.blocked_requests}"
+            assert page.blocked_requests == [], (
+                f"the UI asked for non-loopback URLs: {page.blocked_requests}"
+            )
         succeeded = time.monotonic()
 
         run = graphql(stack.url, RUN_QUERY, {"id": run_id})["runOrError"]
@@ -148,14 +176,25 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
         assert run["status"] == "SUCCESS", run
         assert tags.get("dagster/partition") == session, tags
         executions = graphql(
-            stack.url, CHECK_QUERY, {"path": landed, "check": "landing_verification", "partition": session}
+            stack.url,
+            CHECK_QUERY,
+            {"path": landed, "check": "landing_verification", "partition": session},
         )["assetCheckExecutions"]
         mine = [e for e in executions if e["runId"] == run_id]
         assert len(mine) == 1, executions
-        assert mine[0]["status"] == "SUCCEEDED" and mine[0]["evaluation"]["success"], mine[0]
+        assert mine[0]["status"] == "SUCCEEDED" and mine[0]["evaluation"]["success"], (
+            mine[0]
+        )
         assert mine[0]["partition"] == session
-        for name in ("landed_bars", "staging_bars", "production_bars", "indicator_features"):
-            assert session in materialized_keys(stack.url, [GROUP, name]), f"{GROUP}/{name} {session} missing"
+        for name in (
+            "landed_bars",
+            "staging_bars",
+            "production_bars",
+            "indicator_features",
+        ):
+            assert session in materialized_keys(stack.url, [GROUP, name]), (
+                f"{GROUP}/{name} {session} missing"
+            )
 
         stop_seconds = stack.stop()
     print(
