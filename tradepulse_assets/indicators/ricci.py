@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -213,16 +214,27 @@ def _ollivier_edges(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, ds
             elif mass[v] < -MASS_EPSILON:
                 sb[ib] = v
                 ib += 1
+        # shift the cost by the 1-Lipschitz potential f(z) = (d(z, y) - d(z, x)) / 2: the optimal plan is
+        # unchanged (row/column constants), W1 = emd(shifted) + sum a f - sum b f, and the least-cost start
+        # on the shifted cost is closer to optimal (about 20% fewer pivots)
         a = np.empty(na)
         b = np.empty(nb)
-        cost = np.empty((na, nb))
+        fa = np.empty(na)
+        fb = np.empty(nb)
+        offset = 0.0
         for i in range(na):
             a[i] = mass[sa[i]]
-            for j in range(nb):
-                cost[i, j] = dist[sa[i], sb[j]]
+            fa[i] = 0.5 * (dist[sa[i], y] - dist[sa[i], x])
+            offset += a[i] * fa[i]
         for j in range(nb):
             b[j] = -mass[sb[j]]
-        out[e] = 1.0 - emd(a, b, cost) / dxy
+            fb[j] = 0.5 * (dist[sb[j], y] - dist[sb[j], x])
+            offset -= b[j] * fb[j]
+        cost = np.empty((na, nb))
+        for i in range(na):
+            for j in range(nb):
+                cost[i, j] = dist[sa[i], sb[j]] - fa[i] + fb[j]
+        out[e] = 1.0 - (emd(a, b, cost) + offset) / dxy
 
 
 @njit(cache=True, parallel=True)
@@ -251,7 +263,11 @@ def ollivier_ricci(g: CorrelationGraph, alpha: float = 0.5, dist: np.ndarray | N
     indptr, indices, _ = _csr(g)
     d = shortest_paths(g) if dist is None else dist
     out = np.empty(g.source.size)
-    _ollivier_edges(indptr, indices, g.source, g.target, d, float(alpha), out)
+    previous = numba.set_parallel_chunksize(8)  # dynamic chunks: per-edge cost varies with the degrees
+    try:
+        _ollivier_edges(indptr, indices, g.source, g.target, d, float(alpha), out)
+    finally:
+        numba.set_parallel_chunksize(previous)
     return out
 
 

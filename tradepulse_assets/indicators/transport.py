@@ -5,7 +5,8 @@ two closed neighbourhoods, a few dozen points). Calling POT from Python per edge
 overhead than the solve itself; a numba solver runs all edges of a graph in one parallel loop.
 
 Method: least-cost (matrix-minimum) start (a spanning-tree basis of m + n - 1 cells, degenerate
-zero-flow cells kept in the basis), MODI potentials kept on a parent-pointer tree, Dantzig entering rule within the block (most negative reduced
+zero-flow cells kept in the basis), MODI potentials kept on a parent/child-list tree (a pivot updates only the re-hung
+subtree), Dantzig entering rule within the block (most negative reduced
 cost), cycle through the basis tree, ratio test. After ``BLAND_AFTER`` pivots the entering rule
 switches to Bland's (first negative reduced cost), which cannot cycle, so the solver terminates on
 degenerate problems too. The optimum value is exact up to floating-point rounding.
@@ -19,6 +20,7 @@ from numba import njit
 from ._validate import as_float_array, require_finite
 
 BLAND_AFTER = 2000
+REFRESH_EVERY = 64  # pivots between full recomputations of the potentials (no drift)
 
 
 @njit(cache=True)
@@ -160,6 +162,31 @@ def _refresh_potentials(parent: np.ndarray, parent_cell: np.ndarray, bi: np.ndar
             stamp[nd] = it
 
 
+@njit(cache=True, inline="always")
+def _attach(node: int, new_parent: int, parent: np.ndarray, first_child: np.ndarray, next_sib: np.ndarray,
+            prev_sib: np.ndarray) -> None:
+    parent[node] = new_parent
+    prev_sib[node] = -1
+    head = first_child[new_parent]
+    next_sib[node] = head
+    if head != -1:
+        prev_sib[head] = node
+    first_child[new_parent] = node
+
+
+@njit(cache=True, inline="always")
+def _detach(node: int, parent: np.ndarray, first_child: np.ndarray, next_sib: np.ndarray,
+            prev_sib: np.ndarray) -> None:
+    prv = prev_sib[node]
+    nxt = next_sib[node]
+    if prv != -1:
+        next_sib[prv] = nxt
+    else:
+        first_child[parent[node]] = nxt
+    if nxt != -1:
+        prev_sib[nxt] = prv
+
+
 @njit(cache=True)
 def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     """Minimum of ``sum(P * cost)`` over plans ``P >= 0`` with row sums ``a`` and column sums ``b``."""
@@ -183,9 +210,20 @@ def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     parent = np.empty(nn, dtype=np.int64)
     parent_cell = np.empty(nn, dtype=np.int64)
     _potentials_and_parents(m, n, bi, bj, cost, 0, u, v, parent, parent_cell)
+    pot[:m] = u
+    pot[m:] = v
+    # children as doubly linked sibling lists, so a re-hung subtree is walked in O(its size)
+    first_child = np.full(nn, -1, dtype=np.int64)
+    next_sib = np.full(nn, -1, dtype=np.int64)
+    prev_sib = np.full(nn, -1, dtype=np.int64)
+    for node in range(1, nn):
+        _attach(node, parent[node], parent, first_child, next_sib, prev_sib)
     depth = np.zeros(nn, dtype=np.int64)
     stamp = np.zeros(nn, dtype=np.int64)
+    mark = np.zeros(nn, dtype=np.int64)
     stack = np.empty(nn, dtype=np.int64)
+    path_nodes = np.empty(nn, dtype=np.int64)
+    path_cells = np.empty(nn, dtype=np.int64)
     row_cells = np.empty(nn, dtype=np.int64)
     row_nodes = np.empty(nn, dtype=np.int64)
     col_cells = np.empty(nn, dtype=np.int64)
@@ -195,7 +233,8 @@ def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
     block = max(1, m // 4)
     while True:
         it += 1
-        _refresh_potentials(parent, parent_cell, bi, bj, cost, m, pot, depth, stamp, it, stack)
+        if it % REFRESH_EVERY == 0:  # re-derive potentials from the tree: no drift from incremental updates
+            _refresh_potentials(parent, parent_cell, bi, bj, cost, m, pot, depth, stamp, it, stack)
         # pricing: basic cells have reduced cost 0 to rounding, far above -tol
         best = -tol
         ei = -1
@@ -227,23 +266,28 @@ def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
             row_cursor = r
         if ei < 0:
             break
-        # the cycle: entering (ei, ej) '+', then the tree paths from row ei and column ej to their meeting node;
-        # on each side the cell next to the entering cell is '-' and signs alternate
-        ra_node = ei
-        cb_node = m + ej
-        lr = 0
+        rc_enter = cost[ei, ej] - pot[ei] - pot[m + ej]
+        # the cycle: entering (ei, ej) '+', then the tree paths from row ei and column ej to their meeting
+        # node; on each side the cell next to the entering cell is '-' and signs alternate
+        node = ei
+        while node != -1:
+            mark[node] = it
+            node = parent[node]
         lc = 0
-        while ra_node != cb_node:
-            if depth[ra_node] >= depth[cb_node]:
-                row_cells[lr] = parent_cell[ra_node]
-                row_nodes[lr] = ra_node
-                lr += 1
-                ra_node = parent[ra_node]
-            else:
-                col_cells[lc] = parent_cell[cb_node]
-                col_nodes[lc] = cb_node
-                lc += 1
-                cb_node = parent[cb_node]
+        node = m + ej
+        while mark[node] != it:
+            col_cells[lc] = parent_cell[node]
+            col_nodes[lc] = node
+            lc += 1
+            node = parent[node]
+        meet = node
+        lr = 0
+        node = ei
+        while node != meet:
+            row_cells[lr] = parent_cell[node]
+            row_nodes[lr] = node
+            lr += 1
+            node = parent[node]
         theta = np.inf
         leave = -1
         leave_child = -1
@@ -272,28 +316,50 @@ def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
                 flow[row_cells[k]] -= theta
             else:
                 flow[row_cells[k]] += theta
-        # the leaving cell's slot now holds the entering cell; re-hang the cut-off subtree on it
+        # the leaving cell's slot now holds the entering cell; re-hang the cut-off subtree on it:
+        # the path q -> ... -> leave_child reverses, q hangs below the other end of the entering cell
         bi[leave] = ei
         bj[leave] = ej
         flow[leave] = theta
         if leave_on_col:
             q = m + ej
-            prev = ei
+            attach_to = ei
+            delta = rc_enter  # subtree holds column ej: v_ej += rc, so columns +rc and rows -rc
         else:
             q = ei
-            prev = m + ej
-        prev_cell = leave
+            attach_to = m + ej
+            delta = -rc_enter  # subtree holds row ei: u_ei += rc, so rows +rc and columns -rc
+        lp = 0
         node = q
         while True:
-            nxt = parent[node]
-            nxt_cell = parent_cell[node]
-            parent[node] = prev
-            parent_cell[node] = prev_cell
+            path_nodes[lp] = node
+            path_cells[lp] = parent_cell[node]
+            lp += 1
             if node == leave_child:
                 break
-            prev = node
-            prev_cell = nxt_cell
-            node = nxt
+            node = parent[node]
+        for k in range(lp):
+            _detach(path_nodes[k], parent, first_child, next_sib, prev_sib)
+        _attach(q, attach_to, parent, first_child, next_sib, prev_sib)
+        parent_cell[q] = leave
+        for k in range(1, lp):
+            _attach(path_nodes[k], path_nodes[k - 1], parent, first_child, next_sib, prev_sib)
+            parent_cell[path_nodes[k]] = path_cells[k - 1]
+        # shift the potentials of the re-hung subtree
+        sp = 1
+        stack[0] = q
+        while sp > 0:
+            sp -= 1
+            node = stack[sp]
+            if node < m:
+                pot[node] -= delta
+            else:
+                pot[node] += delta
+            child = first_child[node]
+            while child != -1:
+                stack[sp] = child
+                sp += 1
+                child = next_sib[child]
     total = 0.0
     for c in range(nb):
         total += flow[c] * cost[bi[c], bj[c]]
