@@ -15,7 +15,10 @@ from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.model import ExitCriteriaNotMet, IncidentError, IncidentState, TimeWindow
 from tradepulse_assets.incidents.reports import incident_dir, render_exit_criteria, render_timeline
 from tradepulse_assets.markets import calendar_for, load_registry
+from tradepulse_assets.pipeline.response import Responder, responder_from_settings
+from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage.state import StateDB, StateDBError
+from tradepulse_assets.vendor.clock import parse_clock
 
 EXIT_CRITERIA_NOT_MET = 3
 
@@ -30,13 +33,21 @@ def parse_instant(text: str) -> dt.datetime:
 
 
 def now_of(args) -> dt.datetime:
-    return args.now if getattr(args, "now", None) else dt.datetime.now(dt.timezone.utc)
+    return args.now if getattr(args, "now", None) else parse_clock(load_settings().clock).now()
 
 
 def engine() -> IncidentEngine:
     """The engine over ``$TRADEPULSE_STATE_DB_URL`` and the registry's markets."""
     try:
         return IncidentEngine(StateDB(), markets=load_registry().ids)
+    except StateDBError as exc:
+        raise CliError(str(exc), hint="check TRADEPULSE_STATE_DB_URL") from None
+
+
+def responder(args) -> Responder:
+    """The engine plus baselines and the runbook's communications (opening and resolving notify people)."""
+    try:
+        return responder_from_settings(load_settings(), lambda: now_of(args))
     except StateDBError as exc:
         raise CliError(str(exc), hint="check TRADEPULSE_STATE_DB_URL") from None
 
@@ -117,8 +128,7 @@ def _open(args) -> int:
     if args.end < args.start:
         raise CliError(f"--end {args.end.isoformat()} is before --start {args.start.isoformat()}")
     sessions = calendar_for(market.market_id, market.calendar).sessions(args.start.date(), args.end.date())
-    eng = engine()
-    incident, opened = eng.detect(
+    incident, opened = responder(args).detect(
         "user_report", market.market_id, now=now_of(args), symbols=args.symbol,
         sessions=[s.isoformat() for s in sessions], windows=[TimeWindow(args.start, args.end)],
         description=args.description,
@@ -175,9 +185,10 @@ def _note(args) -> int:
 
 @domain_errors
 def _resolve(args) -> int:
-    eng = engine()
-    incident = eng.resolve(args.incident_id, now=now_of(args), root_cause=args.root_cause, owners=args.owner,
-                           actions=args.action, force=args.force)
+    resp = responder(args)
+    eng = resp.engine
+    incident = resp.resolve(args.incident_id, now=now_of(args), root_cause=args.root_cause, owners=args.owner,
+                            actions=args.action, force=args.force)
     base = incident_dir(incident)
     payload = {"incident": incident.to_dict(), "postmortem": f"{base}/postmortem.md",
                "followups": [f.to_dict() for f in eng.store.followups(incident.id)]}

@@ -45,7 +45,7 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     ]
     for market in registry:
         assets += build_bar_assets(market) + build_feature_assets(market)
-        sensors.append(build_lag_sensor(market, ingest_jobs[market.market_id]))
+        sensors.append(build_lag_sensor(market, ingest_jobs[market.market_id], settings.lag_lookback_sessions))
     executor = dg.multiprocess_executor if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.incidents.communications import IncidentBrief, Stage, messages_for
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
-from tradepulse_assets.incidents.model import GapWindow, Incident, IncidentState
+from tradepulse_assets.incidents.model import GapWindow, Incident, IncidentState, TimeWindow
 from tradepulse_assets.incidents.notifiers import Delivery, Dispatcher, FailureHandler, Message
 from tradepulse_assets.incidents.reports import incident_dir
 from tradepulse_assets.pipeline.features import snapshot_baseline
@@ -64,13 +64,16 @@ class Responder:
         *,
         now: dt.datetime,
         sessions: Sequence[str] = (),
+        symbols: Sequence[str] = (),
+        windows: Sequence[TimeWindow] = (),
         gaps: Sequence[GapWindow] = (),
         description: str = "",
         data: dict | None = None,
         eta: dt.datetime | None = None,
     ) -> tuple[Incident, bool]:
         incident, opened = self.engine.detect(
-            cause, market, now=now, sessions=sessions, gaps=gaps, description=description, data=data
+            cause, market, now=now, sessions=sessions, symbols=symbols, windows=windows, gaps=gaps,
+            description=description, data=data,
         )
         if opened:
             for session in incident.scope.sessions:
@@ -103,3 +106,18 @@ class Responder:
         )
         self.communicate(Stage.POSTMORTEM_READY, incident, postmortem_path=f"{incident_dir(incident)}/postmortem.md")
         return incident
+
+
+def responder_from_settings(settings, clock_now: Callable[[], dt.datetime]) -> Responder:
+    """The responder the CLI uses: the same state DB, lake and notifiers as the code location."""
+    import os
+
+    from tradepulse_assets.incidents.notifiers import dispatcher_from_env
+    from tradepulse_assets.storage.object_store import object_store_from_url
+
+    return Responder(
+        StateDB(settings.state_db_url),
+        object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url),
+        lambda on_failure: dispatcher_from_env(dict(os.environ), settings.outbox_path, on_failure=on_failure),
+        clock_now,
+    )

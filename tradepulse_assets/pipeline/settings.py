@@ -10,6 +10,7 @@
 | ``TRADEPULSE_VENDOR_TOKEN`` | unset | bearer token of the HTTP vendor API |
 | ``TRADEPULSE_CLOCK`` | ``system`` | ``system`` (``simulated:<iso>:<speed>`` for replays) |
 | ``TRADEPULSE_EXECUTOR`` | ``in_process`` | ``multiprocess`` |
+| ``TRADEPULSE_LAG_LOOKBACK_SESSIONS`` | ``3`` | how many closed sessions the lag sensors watch |
 """
 
 import os
@@ -28,6 +29,7 @@ class Settings:
     vendor_source: str
     clock: str
     executor: str
+    lag_lookback_sessions: int = 3
 
     @property
     def outbox_path(self) -> str:
@@ -45,4 +47,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         vendor_source=env.get("TRADEPULSE_VENDOR_SOURCE") or os.path.join(home, "vendor"),
         clock=env.get("TRADEPULSE_CLOCK") or "system",
         executor=env.get("TRADEPULSE_EXECUTOR") or "in_process",
+        lag_lookback_sessions=int(env.get("TRADEPULSE_LAG_LOOKBACK_SESSIONS") or 3),
     )

@@ -48,5 +48,9 @@ def platform(tmp_path, monkeypatch):
         clock="simulated:2026-03-10T00:00:00+00:00:1",
         executor="in_process",
     )
+    # The CLI reads the same settings from the environment.
+    monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", settings.object_store_url)
+    monkeypatch.setenv("TRADEPULSE_STATE_DB_URL", settings.state_db_url)
+    monkeypatch.setenv("TRADEPULSE_VENDOR_SOURCE", settings.vendor_source)
     with dg.instance_for_test() as instance:
         yield Platform(home, settings, instance)

@@ -60,6 +60,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
                 ingest.LANDING_GATE,
                 asset=landed_key,
                 blocking=True,
+                partitions_def=partitions,
                 description="Every file matches the vendor manifest and parses; failures are quarantined.",
             )
         ],
@@ -96,6 +97,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
                 gate,
                 asset=staging_key,
                 blocking=gate_is_blocking(gate, GATE_CONFIG),
+                partitions_def=partitions,
                 description=f"Quality gate {gate} (docs/quality-gates.md)",
             )
             for gate in GATE_NAMES

@@ -75,6 +75,7 @@ def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
                 TOLERANCE_CHECK,
                 asset=features_key,
                 blocking=True,
+                partitions_def=partitions,
                 description=(
                     "After a backfill, features match the pre-incident baseline: windows without revised bars to "
                     "1e-12, windows with revised bars within the tolerance (default 0.005)."

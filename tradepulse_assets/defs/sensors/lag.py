@@ -40,7 +40,7 @@ def lag_sensor_name(market: Market) -> str:
     return f"{market.market_id.lower()}_lag_sensor"
 
 
-def build_lag_sensor(market: Market, job) -> dg.SensorDefinition:
+def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDefinition:
     @dg.sensor(
         name=lag_sensor_name(market),
         job=job,
@@ -67,6 +67,7 @@ def build_lag_sensor(market: Market, job) -> dg.SensorDefinition:
             now,
             materialized_sessions(context.instance, market_key(market, "production_bars")),
             stream_watermark=dt.datetime.fromisoformat(watermark) if watermark else None,
+            lookback=lookback_sessions,
         )
         db.record_lag(market.market_id, now, reading.lag_seconds, watermark)
         if not reading.breached:
