@@ -57,9 +57,7 @@ class Screenshots:
     taken: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        shutil.rmtree(
-            self.folder, ignore_errors=True
-        )  # a rerun must not leave the previous run's pictures
+        shutil.rmtree(self.folder, ignore_errors=True)  # a rerun must not leave the previous run's pictures
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def take(self, page, name: str) -> Path:
@@ -79,9 +77,7 @@ def headless_chromium(timeout_ms: float = 30_000) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         try:
             context = browser.new_context(viewport=VIEWPORT)
             context.set_default_timeout(timeout_ms)

@@ -36,9 +36,7 @@ from tradepulse_assets_tests.support.dagster_stack import REPO, dagster_stack, g
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(
-        chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""
-    ),
+    pytest.mark.skipif(chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""),
 ]
 
 MARKET = "XNYS"
@@ -46,9 +44,7 @@ GROUP = MARKET.lower()
 LOCATION = "tradepulse_assets"
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 NEVER_BREACHED_SLA_SECONDS = 365 * 24 * 3600
-RUN_TIMEOUT_MS = (
-    120_000  # queue + run worker start + six steps; a run took ~20 s end to end here
-)
+RUN_TIMEOUT_MS = 120_000  # queue + run worker start + six steps; a run took ~20 s end to end here
 UI_TIMEOUT_MS = 30_000
 
 PARTITIONS_QUERY = """
@@ -66,6 +62,7 @@ query ($id: ID!) {
     ... on Run { runId status jobName tags { key value } }
   }
 }"""
+RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId } } } }"
 CHECK_QUERY = """
 query ($path: [String!]!, $check: String!, $partition: String) {
   assetCheckExecutions(assetKey: {path: $path}, checkName: $check, limit: 5, partition: $partition) {
@@ -82,9 +79,7 @@ def registry_without_lag_breaches(target: Path) -> Path:
         f"lag_sla_seconds = {NEVER_BREACHED_SLA_SECONDS}",
         packaged,
     )
-    assert count == len(load_registry()), (
-        "markets.toml layout changed: cannot raise every lag SLA"
-    )
+    assert count == len(load_registry()), "markets.toml layout changed: cannot raise every lag SLA"
     target.write_text(text)
     return target
 
@@ -92,9 +87,7 @@ def registry_without_lag_breaches(target: Path) -> Path:
 def published_sessions(home: Path, market_id: str) -> list[dt.date]:
     """Sessions the simulated vendor has a manifest for (``vendor/<MARKET>/<date>/manifest.json``)."""
     root = home / "vendor" / market_id
-    return sorted(
-        dt.date.fromisoformat(p.parent.name) for p in root.glob("*/manifest.json")
-    )
+    return sorted(dt.date.fromisoformat(p.parent.name) for p in root.glob("*/manifest.json"))
 
 
 def materialized_keys(url: str, path: list[str]) -> set[str]:
@@ -106,11 +99,41 @@ def materialized_keys(url: str, path: list[str]) -> set[str]:
     for r in statuses["ranges"]:
         if r["status"] == "MATERIALIZED":
             if r["startKey"] != r["endKey"]:
-                raise AssertionError(
-                    f"unexpected materialized range {r} of {'/'.join(path)}"
-                )
+                raise AssertionError(f"unexpected materialized range {r} of {'/'.join(path)}")
             keys.add(r["startKey"])
     return keys
+
+
+def materialise_from_group_page(page, url: str, session: str, shots: Screenshots) -> str:
+    """The operator's clicks: group lineage -> Materialize all… -> type the session -> Launch 1 run -> toast
+    View -> run page until Success. Returns the run id read from the toast's link."""
+    page.goto(f"{url}/locations/{LOCATION}/asset-groups/{GROUP}")
+    page.get_by_text("indicator_features", exact=True).wait_for()
+    shots.take(page, f"{GROUP} asset group lineage")
+
+    page.get_by_role("button", name="Materialize all").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Partition selection").wait_for()
+    partitions = dialog.get_by_placeholder("No matching partitions")
+    partitions.fill(session)
+    partitions.press("Enter")
+    launch = dialog.get_by_role("button", name="Launch 1 run")
+    launch.wait_for()  # the dialog counts exactly one selected partition
+    shots.take(page, f"partition dialog {session} selected")
+    launch.click()
+
+    toast_link = page.locator("a[href^='/runs/']", has_text="View")
+    toast_link.wait_for()
+    run_id = toast_link.get_attribute("href").rsplit("/", 1)[-1]
+    shots.take(page, "run launched toast")
+    toast_link.click()
+    page.wait_for_url(f"**/runs/{run_id}")
+    page.get_by_text(f"partition: {session}").wait_for()
+    shots.take(page, "run page started")
+    page.get_by_text("Success", exact=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
+    shots.take(page, "run page success")
+    return run_id
 
 
 def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
@@ -118,63 +141,34 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
     home.mkdir()
     markets_file = registry_without_lag_breaches(tmp_path / "markets.toml")
     started = time.monotonic()
-    with dagster_stack(
-        home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}
-    ) as stack:
+    with dagster_stack(home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}) as stack:
         ready = time.monotonic()
         # The seeded vendor published the last three closed XNYS sessions; take the newest one it has.
-        expected = closed_sessions(
-            load_registry().get(MARKET), dt.datetime.now(dt.UTC), 3
-        )
+        expected = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.UTC), 3)
         candidates = sorted(set(published_sessions(home, MARKET)) & set(expected))
-        assert candidates, (
-            f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
-        )
+        assert candidates, f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
         session = candidates[-1].isoformat()
         landed = [GROUP, "landed_bars"]
-        assert session not in materialized_keys(stack.url, landed), (
-            f"{session} already materialised"
-        )
+        assert session not in materialized_keys(stack.url, landed), f"{session} already materialised"
 
         shots = Screenshots(ARTIFACTS)
         with headless_chromium(timeout_ms=UI_TIMEOUT_MS) as page:
-            page.goto(f"{stack.url}/locations/{LOCATION}/asset-groups/{GROUP}")
-            page.get_by_text("indicator_features", exact=True).wait_for()
-            shots.take(page, f"{GROUP} asset group lineage")
-
-            page.get_by_role("button", name="Materialize all").click()
-            dialog = page.get_by_role("dialog")
-            dialog.get_by_text("Partition selection").wait_for()
-            partitions = dialog.get_by_placeholder("No matching partitions")
-            partitions.fill(session)
-            partitions.press("Enter")
-            launch = dialog.get_by_role("button", name="Launch 1 run")
-            launch.wait_for()  # the dialog counts exactly one selected partition
-            shots.take(page, f"partition dialog {session} selected")
-            launch.click()
-
-            toast_link = page.locator("a[href^='/runs/']", has_text="View")
-            toast_link.wait_for()
-            run_id = toast_link.get_attribute("href").rsplit("/", 1)[-1]
-            shots.take(page, "run launched toast")
-            toast_link.click()
-            page.wait_for_url(f"**/runs/{run_id}")
-            page.get_by_text(f"partition: {session}").wait_for()
-            shots.take(page, "run page started")
-            page.get_by_text("Success", exact=True).first.wait_for(
-                timeout=RUN_TIMEOUT_MS
-            )
-            page.get_by_text("RUN_SUCCESS", exact=True).wait_for()
-            shots.take(page, "run page success")
-            assert page.blocked_requests == [], (
-                f"the UI asked for non-loopback URLs: {page.blocked_requests}"
-            )
+            try:
+                run_id = materialise_from_group_page(page, stack.url, session, shots)
+            except Exception:
+                shots.take(page, "failure")  # what the page showed when a step timed out
+                raise
+            assert page.blocked_requests == [], f"the UI asked for non-loopback URLs: {page.blocked_requests}"
         succeeded = time.monotonic()
 
         run = graphql(stack.url, RUN_QUERY, {"id": run_id})["runOrError"]
         tags = {t["key"]: t["value"] for t in run["tags"]}
         assert run["status"] == "SUCCESS", run
         assert tags.get("dagster/partition") == session, tags
+        all_runs = [r["runId"] for r in graphql(stack.url, RUNS_QUERY)["runsOrError"]["results"]]
+        assert all_runs == [run_id], (
+            f"the lag sensors must not launch runs next to the operator's: {all_runs}"
+        )
         executions = graphql(
             stack.url,
             CHECK_QUERY,
@@ -182,9 +176,7 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
         )["assetCheckExecutions"]
         mine = [e for e in executions if e["runId"] == run_id]
         assert len(mine) == 1, executions
-        assert mine[0]["status"] == "SUCCEEDED" and mine[0]["evaluation"]["success"], (
-            mine[0]
-        )
+        assert mine[0]["status"] == "SUCCEEDED" and mine[0]["evaluation"]["success"], mine[0]
         assert mine[0]["partition"] == session
         for name in (
             "landed_bars",
@@ -192,9 +184,7 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
             "production_bars",
             "indicator_features",
         ):
-            assert session in materialized_keys(stack.url, [GROUP, name]), (
-                f"{GROUP}/{name} {session} missing"
-            )
+            assert session in materialized_keys(stack.url, [GROUP, name]), f"{GROUP}/{name} {session} missing"
 
         stop_seconds = stack.stop()
     print(
