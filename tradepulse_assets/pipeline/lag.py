@@ -1,8 +1,8 @@
 """Ingestion lag per market, counted against the calendar so closed markets are never "late".
 
-- Streaming: the bars due by ``now`` (a bar labelled t is complete at t + 1 min) after the ingestor's
-  watermark, counted in trading minutes only: a weekend, a holiday, the XHKG lunch break or an early
-  close adds nothing.
+- Streaming: the age of the oldest bar that is complete (a bar labelled t is complete at t + 1 min) but
+  not landed after the ingestor's watermark, counted in trading time only: a weekend, a holiday, the
+  XHKG lunch break or an early close adds nothing.
 - Batch: a session's file is due at its close; the lag is the time since the close of the oldest
   closed session (within the look-back) that has not reached production.
 Both kinds report the gap windows and the missing sessions a backfill must fill.
@@ -69,6 +69,20 @@ def minute_windows(market_id: str, minutes: np.ndarray, calendar) -> list[GapWin
     return windows
 
 
+def streaming_lag_seconds(due: np.ndarray, now: dt.datetime, calendar) -> float:
+    """Trading seconds since the oldest of the ``due`` (complete, not landed) bars became complete.
+
+    The later due bars are whole trading minutes since then; the minute forming at ``now`` counts only if
+    it is a trading minute.
+    """
+    if len(due) == 0:
+        return 0.0
+    last_complete = _as_datetime(due[-1]) + ONE_MINUTE
+    forming = now.replace(second=0, microsecond=0)
+    partial = (now - last_complete).total_seconds() if calendar.is_trading_minute(forming) else 0.0
+    return 60.0 * (len(due) - 1) + max(0.0, min(partial, 60.0))
+
+
 def closed_sessions(market: Market, now: dt.datetime, lookback: int = DEFAULT_LOOKBACK_SESSIONS) -> list[dt.date]:
     """The last ``lookback`` sessions whose close is at or before ``now`` (not before ``first_session``)."""
     calendar = calendar_for(market.market_id, market.calendar)
@@ -98,7 +112,7 @@ def measure_lag(
             windows.append(GapWindow(market.market_id, h.open, h.close, h.minutes, session=s.isoformat()))
     if market.is_streaming and stream_watermark is not None:
         due = calendar.trading_minutes_between(stream_watermark + ONE_MINUTE, now - ONE_MINUTE + dt.timedelta(microseconds=1))
-        lag = max(lag, 60.0 * len(due))
+        lag = max(lag, streaming_lag_seconds(due, now, calendar))
         done = {s.isoformat() for s in missing}
         in_progress = [w for w in minute_windows(market.market_id, due, calendar) if w.session not in done]
         windows.extend(in_progress)

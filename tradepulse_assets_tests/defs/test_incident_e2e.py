@@ -187,3 +187,63 @@ def test_clean_replay_opens_no_incident(platform):
         replay.step()
         replay.advance(INTERVAL)
     assert incidents_of(platform).list() == []
+
+
+# ----------------------------------------------------------------------------------- streaming market
+CRYPTO = REGISTRY.get("CRYPTO")
+STALL_AT = dt.datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+
+
+def test_streaming_stall_is_detected_contained_backfilled_validated_and_resolved(platform, notifications):
+    vendor_dir = destination_from_url(platform.settings.vendor_source)
+    stall = Scenario("stall", "", (FaultSpec("stall", "CRYPTO", SESSION, SESSION, {"at_minute": 600}),))
+    stalled, healthy = Publisher(vendor_dir, seed=3, scenarios=(stall,)), Publisher(vendor_dir, seed=3)
+    healthy.publish_session("CRYPTO", PREVIOUS, by_minute=True)
+    vendor_state = {"publisher": stalled}
+    calendar = calendar_for("CRYPTO", "24/7")
+
+    def vendor(now):  # publishes the minute micro-batches due at ``now``
+        for session in {calendar.session_of(now - dt.timedelta(minutes=1)), calendar.session_of(now)}:
+            vendor_state["publisher"].publish_due("CRYPTO", session, now)
+
+    replay = replay_for(platform, "CRYPTO", STALL_AT - dt.timedelta(minutes=2), vendor)
+    assert replay.materialize("CRYPTO", PREVIOUS).success
+    incidents = incidents_of(platform)
+
+    replay.run_until(lambda: bool(incidents.list()), INTERVAL, limit=20)
+    # Bar 10:00 is due at 10:01:00 and never arrives: the lag passes the 60 s SLA just after 10:02:00.
+    breach = STALL_AT + dt.timedelta(minutes=2)
+    assert breach < replay.now <= breach + INTERVAL, "detected within one sensor interval of the SLA breach"
+    (incident,) = incidents.list()
+    assert incident.cause == "lag_breach" and incident.state is IncidentState.CONTAINED
+    control = ControlPlane(StateDB(platform.settings.state_db_url))
+    assert control.is_paused("CRYPTO", "backtest_exporter")
+    windows = incidents.gap_windows(incident.id)
+    assert windows and windows[0].start == STALL_AT  # the gap starts at the first bar not delivered
+    assert not [r for r in replay.runs if r.sensor == "crypto_lag_sensor"]  # session still open: nothing yet
+
+    # The vendor recovers at 10:10 and catches up; the ingestor follows.
+    replay.advance(dt.timedelta(minutes=8))
+    vendor_state["publisher"] = healthy
+    replay.step()
+    assert StateDB(platform.settings.state_db_url).latest_lag("CRYPTO")["lag_seconds"] <= CRYPTO.lag_sla_seconds
+
+    # After the session closes (midnight UTC), the lag sensor backfills the session partition.
+    replay.now = dt.datetime(2026, 3, 10, 23, 59, tzinfo=UTC)
+    replay.run_until(lambda: bool(incidents.backfills(incident.id)), INTERVAL, limit=20)
+    (record,) = incidents.backfills(incident.id)
+    assert record.session == "2026-03-10" and record.verdict == "reconciled"
+    assert record.rows == CRYPTO.universe_size * 1440
+    assert store_of(platform).exists(lake.partition_key("production", "CRYPTO", SESSION))
+
+    try:
+        replay.run_until(lambda: incidents.get(incident.id).state is IncidentState.VALIDATING, INTERVAL, limit=30)
+    except TimeoutError:
+        pytest.fail(f"not validating: {json.dumps(incidents.get(incident.id).last_evaluation, indent=1)[:4000]}")
+    assert not control.is_paused("CRYPTO", "backtest_exporter")
+    assert cli(["incident", "resolve", incident.id, "--root-cause", "vendor feed handler stalled",
+                "--owner", "market-data", "--action", "alert on vendor heartbeat", "--now", replay.now.isoformat(),
+                "--json"]) == 0
+    assert incidents.get(incident.id).state is IncidentState.RESOLVED
+    pages = [r.json for r in notifications.requests_to("/v2/enqueue")]
+    assert pages[0]["event_action"] == "trigger" and "CRYPTO" in pages[0]["payload"]["summary"]

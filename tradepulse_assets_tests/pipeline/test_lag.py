@@ -22,19 +22,25 @@ def test_streaming_lag_does_not_grow_over_the_xhkg_lunch_break():
     # Last bar landed 03:59 (the last morning minute); at 04:59 nothing is due: lunch.
     reading = measure_lag(xhkg, utc(2026, 3, 9, 4, 59), promoted, stream_watermark=utc(2026, 3, 9, 3, 59))
     assert reading.lag_seconds == 0 and not reading.breached
-    # At 05:02:30 the bars 05:00 and 05:01 are complete (05:02 is still forming): 2 trading minutes.
+    # At 05:02:30 the bars 05:00 and 05:01 are complete but missing; 05:00 has been due since 05:01:00,
+    # 90 s of trading time ago (the lunch hour before does not count).
     reading = measure_lag(xhkg, utc(2026, 3, 9, 5, 2, 30), promoted, stream_watermark=utc(2026, 3, 9, 3, 59))
-    assert reading.lag_seconds == 120 and reading.breached  # SLA is 60 s
+    assert reading.lag_seconds == 90 and reading.breached  # SLA is 60 s
     assert [(w.start, w.end, w.missing_minutes) for w in reading.gap_windows] == [
         (utc(2026, 3, 9, 5, 0), utc(2026, 3, 9, 5, 2), 2)
     ]
 
 
-def test_streaming_lag_within_sla_while_the_current_minute_forms():
+def test_streaming_lag_is_the_age_of_the_oldest_complete_bar_not_landed():
     crypto = REGISTRY.get("CRYPTO")
     promoted = {dt.date(2026, 3, d) for d in range(1, 9)}
-    reading = measure_lag(crypto, utc(2026, 3, 9, 10, 1, 30), promoted, stream_watermark=utc(2026, 3, 9, 10, 0))
-    assert reading.lag_seconds == 0
+    landed_10_00 = utc(2026, 3, 9, 10, 0)
+    assert measure_lag(crypto, utc(2026, 3, 9, 10, 1, 30), promoted, stream_watermark=landed_10_00).lag_seconds == 0
+    # Bar 10:01 completed at 10:02:00 and is not here 5 s later: 5 s of lag, well within the SLA.
+    assert measure_lag(crypto, utc(2026, 3, 9, 10, 2, 5), promoted, stream_watermark=landed_10_00).lag_seconds == 5
+    # Three minutes later bars 10:01..10:03 are missing: 10:01 has been due for 2 min 30 s.
+    late = measure_lag(crypto, utc(2026, 3, 9, 10, 4, 30), promoted, stream_watermark=landed_10_00)
+    assert late.lag_seconds == 150 and late.breached
 
 
 def test_batch_lag_counts_from_the_close_of_the_oldest_missing_session():
