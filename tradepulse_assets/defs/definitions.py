@@ -8,6 +8,7 @@ from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
 from tradepulse_assets.defs.sensors.exit_criteria import build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor
+from tradepulse_assets.defs.sensors.publication import build_publication_sensor
 from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
 from tradepulse_assets.defs.resources import (
     ClockResource,
@@ -45,7 +46,8 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     ]
     for market in registry:
         assets += build_bar_assets(market) + build_feature_assets(market)
-        sensors.append(build_lag_sensor(market, ingest_jobs[market.market_id], settings.lag_lookback_sessions))
+        job, lookback = ingest_jobs[market.market_id], settings.lag_lookback_sessions
+        sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback)]
     executor = dg.multiprocess_executor if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,

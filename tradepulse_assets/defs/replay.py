@@ -1,7 +1,7 @@
 """Drive the code location on simulated time, in process: chaos replays and the end-to-end tests.
 
 One ``step`` is one sensor interval: the vendor hook publishes what is due, the streaming ingestors poll,
-every sensor ticks in the order the daemon runs them (lag, quality failure, exit criteria) with its cursor,
+every sensor ticks (publication, lag, quality failure, exit criteria) with its cursor,
 and the runs they request execute on the instance with their run keys and tags, exactly as the daemon
 would launch them. Time moves only when told (the clock is ``fixed:<now>``), so a replay is deterministic.
 """
@@ -16,6 +16,7 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.defs.sensors.lag import lag_sensor_name
+from tradepulse_assets.defs.sensors.publication import publication_sensor_name
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.pipeline.stream import poll_stream
@@ -24,7 +25,6 @@ from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 
 RUN_KEY_TAG = "dagster/run_key"
-SENSOR_ORDER = ("lag", "quality_failure_sensor", "exit_criteria_sensor")
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,7 @@ class Replay:
         self.poll_streams()
         executed = []
         for market in self.registry:
+            executed += self.tick(publication_sensor_name(market))
             executed += self.tick(lag_sensor_name(market))
         executed += self.tick("quality_failure_sensor")
         executed += self.tick("exit_criteria_sensor")

@@ -15,9 +15,19 @@ from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.model import GapWindow, Incident, IncidentState, TimeWindow
 from tradepulse_assets.incidents.notifiers import Delivery, Dispatcher, FailureHandler, Message
 from tradepulse_assets.incidents.reports import incident_dir
+from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.features import snapshot_baseline
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
+
+
+def open_incident_covering(store: IncidentStore, market_id: str, session: dt.date) -> Incident | None:
+    """The newest open incident whose scope includes this market session: one fault, one incident,
+    whichever sensor saw it first (a corrupted delivery is also late)."""
+    for incident in store.list(market=market_id, open_only=True):
+        if session.isoformat() in incident.scope.sessions:
+            return incident
+    return None
 
 
 class Responder:

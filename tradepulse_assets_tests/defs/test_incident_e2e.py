@@ -64,6 +64,7 @@ def incidents_of(platform) -> IncidentStore:
 XNYS = REGISTRY.get("XNYS")
 PREVIOUS, SESSION = dt.date(2026, 3, 9), dt.date(2026, 3, 10)
 CLOSE = calendar_for("XNYS", "XNYS").hours(SESSION).close  # 20:00 UTC
+PUBLISHED = CLOSE + dt.timedelta(minutes=2)
 
 
 def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved(platform, notifications, capsys):
@@ -72,31 +73,27 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     publisher = Publisher(destination_from_url(vendor_dir), seed=5, scenarios=(corrupt,))
     publisher.publish_session("XNYS", PREVIOUS)
 
-    def vendor(now):
-        if now >= CLOSE:
+    def vendor(now):  # the vendor publishes the session two minutes after the close
+        if now >= PUBLISHED:
             publisher.publish_session("XNYS", SESSION)
 
     replay = replay_for(platform, "XNYS", CLOSE - dt.timedelta(minutes=1), vendor)
     assert replay.materialize("XNYS", PREVIOUS).success  # the history before the incident
     incidents = incidents_of(platform)
 
-    # Detection: the session is due at 20:00, the SLA is 300 s; ticks every 30 s.
-    steps = replay.run_until(lambda: bool(incidents.list()), INTERVAL, limit=20)
-    breach = CLOSE + dt.timedelta(seconds=XNYS.lag_sla_seconds)
-    assert breach < replay.now <= breach + INTERVAL, "detected within one sensor interval of the SLA breach"
+    # Detection: the publication sensor lands the delivery at the first tick after it appears; landing
+    # verification fails, the quality-failure sensor opens the incident and quarantines the batch.
+    replay.run_until(lambda: bool(incidents.list()), INTERVAL, limit=20)
+    assert PUBLISHED <= replay.now < PUBLISHED + INTERVAL, "detected within one sensor interval"
     (incident,) = incidents.list()
-    assert incident.cause == "lag_breach" and incident.state is IncidentState.RECOVERING
+    assert incident.cause == "checksum_mismatch" and incident.state is IncidentState.CONTAINED
     control = ControlPlane(StateDB(platform.settings.state_db_url))
     assert control.is_paused("XNYS", "feature_store_writer") and control.promotions_frozen("XNYS")
-
-    # The backfill run of that same tick landed the corrupted file: quarantined under the incident.
-    backfill = [r for r in replay.runs if r.sensor == "xnys_lag_sensor"]
-    assert len(backfill) == 1 and not backfill[0].success and backfill[0].partition == "2026-03-10"
-    replay.advance(INTERVAL)
-    replay.step()
+    (landing,) = [r for r in replay.runs if r.sensor == "xnys_publication_sensor"]
+    assert not landing.success and landing.partition == "2026-03-10"
     (batch,) = incidents.quarantined_batches(incident.id)
-    quarantine_runs = [r for r in replay.runs if r.job == "quarantine_batch"]
-    assert len(quarantine_runs) == 1 and quarantine_runs[0].success
+    (quarantine_run,) = [r for r in replay.runs if r.job == "quarantine_batch"]
+    assert quarantine_run.success
     store = store_of(platform)
     manifest = json.loads((platform.home.parent / "vendor" / "XNYS" / "2026-03-10" / "manifest.json").read_text())
     name = manifest["files"][0]["name"]
@@ -106,6 +103,7 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     assert store.get_tags(f"quarantine/{incident.id}/{batch.batch_id}/{name}")["incident_id"] == incident.id
     # Repeated ticks launch nothing twice.
     runs_before = len(replay.runs)
+    replay.advance(INTERVAL)
     replay.step()
     assert len(replay.runs) == runs_before
 
@@ -119,6 +117,9 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     replay.run_until(
         lambda: any(r.success and r.partition == "2026-03-10" for r in replay.runs), INTERVAL, limit=30
     )
+    (retry,) = [r for r in replay.runs if r.success and r.partition == "2026-03-10"]
+    assert retry.sensor == "xnys_lag_sensor"  # the lag sensor's backfill, after the SLA and the cool-down
+    assert incidents.list() == [incidents.get(incident.id)]  # the breach joined the incident: one fault, one incident
     assert store.exists(lake.partition_key("production", "XNYS", SESSION))
     (record,) = incidents.backfills(incident.id)
     assert record.verdict == "reconciled" and record.rows == record.vendor_rows == XNYS.universe_size * 390
@@ -169,23 +170,21 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
 
 
 def test_clean_replay_opens_no_incident(platform):
-    vendor_dir = platform.settings.vendor_source
-    publisher = Publisher(destination_from_url(vendor_dir), seed=5)
+    publisher = Publisher(destination_from_url(platform.settings.vendor_source), seed=5)
     publisher.publish_session("XNYS", PREVIOUS)
 
     def vendor(now):
-        if now >= CLOSE:
+        if now >= PUBLISHED:
             publisher.publish_session("XNYS", SESSION)
 
     replay = replay_for(platform, "XNYS", CLOSE - dt.timedelta(minutes=1), vendor)
     assert replay.materialize("XNYS", PREVIOUS).success
-    for _ in range(6):  # until 20:02: the vendor published at close, within the SLA
+    for _ in range(24):  # 12 minutes of sensor ticks around the close and the publication
         replay.step()
         replay.advance(INTERVAL)
-    assert replay.materialize("XNYS", SESSION).success  # landed in time (the UI / schedule path)
-    for _ in range(12):
-        replay.step()
-        replay.advance(INTERVAL)
+    (landing,) = [r for r in replay.runs if r.sensor == "xnys_publication_sensor"]
+    assert landing.success and landing.partition == "2026-03-10"
+    assert store_of(platform).exists(lake.partition_key("production", "XNYS", SESSION))
     assert incidents_of(platform).list() == []
 
 

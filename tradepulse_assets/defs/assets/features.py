@@ -11,7 +11,7 @@ import io
 import dagster as dg
 import polars as pl
 
-from tradepulse_assets.defs.assets.bars import MARKET_TAG, market_key
+from tradepulse_assets.defs.assets.bars import MARKET_TAG, market_key, session_check_spec
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
 from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.incidents.control_plane import BACKTEST_EXPORTER, FEATURE_STORE_WRITER, ControlPlane
@@ -71,11 +71,11 @@ def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
             "curvature of the correlation graph, per-symbol Hurst (DFA, R/S)."
         ),
         check_specs=[
-            dg.AssetCheckSpec(
+            session_check_spec(
                 TOLERANCE_CHECK,
-                asset=features_key,
+                features_key,
+                partitions,
                 blocking=True,
-                partitions_def=partitions,
                 description=(
                     "After a backfill, features match the pre-incident baseline: windows without revised bars to "
                     "1e-12, windows with revised bars within the tolerance (default 0.005)."

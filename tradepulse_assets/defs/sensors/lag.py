@@ -22,6 +22,7 @@ from tradepulse_assets.defs.resources import (
 from tradepulse_assets.defs.sensors.common import build_responder, materialized_sessions
 from tradepulse_assets.markets import Market
 from tradepulse_assets.pipeline.lag import measure_lag
+from tradepulse_assets.pipeline.response import open_incident_covering
 from tradepulse_assets.pipeline.stream import stream_watermark_name
 
 MAX_BACKFILLS_PER_TICK = 4
@@ -34,6 +35,33 @@ RETRY_COOLDOWN = dt.timedelta(minutes=5)
 def backfill_run_key(incident_id: str, market_id: str, session: dt.date, revision: int, attempt: int) -> str:
     """One run per incident, session, vendor revision and quarantined attempt: repeated ticks launch nothing."""
     return f"backfill:{incident_id}:{market_id}:{session}:r{revision}:a{attempt}"
+
+
+def _open_or_attach(responder, market: Market, reading, now: dt.datetime):
+    """Attach the breach to the open incident already covering these sessions (a corrupted delivery is also
+    late: one fault, one incident), else open or join the market's lag incident. Gap windows are recorded
+    only when they changed, so a stall does not flood the timeline with identical detections."""
+    store = responder.engine.store
+    sessions = {*(s.isoformat() for s in reading.missing_sessions), *(w.session for w in reading.gap_windows)}
+    covering = next(
+        (i for s in sorted(sessions) if (i := open_incident_covering(store, market.market_id, dt.date.fromisoformat(s)))),
+        None,
+    ) or store.find_open("lag_breach", market.market_id)
+    if covering is None:
+        return responder.detect(
+            "lag_breach", market.market_id, now=now, sessions=sorted(sessions), gaps=reading.gap_windows,
+            description=(
+                f"{market.market_id} ingestion lag {reading.lag_seconds:.0f}s exceeds the "
+                f"{market.lag_sla_seconds}s SLA"
+            ),
+            data=reading.to_metadata(),
+        )
+    known = {(w.market, w.start, w.end, w.missing_minutes) for w in store.gap_windows(covering.id)}
+    fresh = [w for w in reading.gap_windows if (w.market, w.start, w.end, w.missing_minutes) not in known]
+    if fresh:
+        store.add_gap_windows(covering.id, fresh, now=now)
+        responder.engine.write_artefacts(covering.id)
+    return covering, False
 
 
 def lag_sensor_name(market: Market) -> str:
@@ -73,17 +101,7 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
         if not reading.breached:
             return dg.SkipReason(f"{market.market_id} lag {reading.lag_seconds:.0f}s within SLA {market.lag_sla_seconds}s")
         responder = build_responder(object_store, state, notifications, clock)
-        incident, opened = responder.detect(
-            "lag_breach",
-            market.market_id,
-            now=now,
-            sessions=[s.isoformat() for s in reading.missing_sessions],
-            gaps=reading.gap_windows,
-            description=(
-                f"{market.market_id} ingestion lag {reading.lag_seconds:.0f}s exceeds the {market.lag_sla_seconds}s SLA"
-            ),
-            data=reading.to_metadata(),
-        )
+        incident, opened = _open_or_attach(responder, market, reading, now)
         connector = vendor.connector()
         quarantined = responder.engine.store.quarantined_batches(incident.id)
         requests = []
