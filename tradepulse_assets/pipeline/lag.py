@@ -85,6 +85,8 @@ def streaming_lag_seconds(due: np.ndarray, now: dt.datetime, calendar) -> float:
 
 def closed_sessions(market: Market, now: dt.datetime, lookback: int = DEFAULT_LOOKBACK_SESSIONS) -> list[dt.date]:
     """The last ``lookback`` sessions whose close is at or before ``now`` (not before ``first_session``)."""
+    if lookback < 1:
+        raise ValueError(f"look-back must be at least one session, got {lookback}")
     calendar = calendar_for(market.market_id, market.calendar)
     start = max(market.first_session, now.date() - dt.timedelta(days=lookback * 3 + 10))
     sessions = [s for s in calendar.sessions(start, now.date()) if calendar.hours(s).close <= now]

@@ -5,6 +5,10 @@ The stack is ``make run``'s (our supervisor: seeded simulated vendor, webserver 
 session into the partition dialog, launches one run, follows the toast to the run page and waits for
 *Success*; GraphQL then confirms the run and the ``landing_verification`` check of that partition.
 
+The stack starts without the demo seed and the test publishes one session older than the sensors'
+look-back: the publication sensors ingest what the vendor publishes within the look-back by themselves,
+so only an old gap is left for a person to fill.
+
 Why the lag sensors are neutralised by environment and not stopped through GraphQL: they are
 ``DefaultSensorStatus.RUNNING`` and the daemon ticks them as the webserver becomes ready (measured: the
 first lag tick had already started when ``/server_info`` answered), so a ``stopSensor`` sent afterwards
@@ -26,6 +30,7 @@ import pytest
 
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
+from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
 from tradepulse_assets_tests.support.browser import (
     Screenshots,
     chromium_missing_reason,
@@ -141,13 +146,15 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
     home.mkdir()
     markets_file = registry_without_lag_breaches(tmp_path / "markets.toml")
     started = time.monotonic()
-    with dagster_stack(home, ["--no-ingestors"], env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}) as stack:
+    args = ["--no-ingestors", "--no-seed"]
+    with dagster_stack(home, args, env={"TRADEPULSE_MARKETS_FILE": str(markets_file)}) as stack:
         ready = time.monotonic()
-        # The seeded vendor published the last three closed XNYS sessions; take the newest one it has.
-        expected = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.UTC), 3)
-        candidates = sorted(set(published_sessions(home, MARKET)) & set(expected))
-        assert candidates, f"the seeded vendor published none of {expected} under {home / 'vendor' / MARKET}"
-        session = candidates[-1].isoformat()
+        # An old gap: a session older than the sensors' look-back (3 sessions), which the vendor has now
+        # published. Nothing automatic lands it; the operator does, from the UI.
+        old = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.UTC), 6)[0]
+        Publisher(destination_from_url(str(home / "vendor")), seed=1).publish_session(MARKET, old)
+        assert published_sessions(home, MARKET) == [old]
+        session = old.isoformat()
         landed = [GROUP, "landed_bars"]
         assert session not in materialized_keys(stack.url, landed), f"{session} already materialised"
 
