@@ -69,7 +69,10 @@ def fresh_pg_database() -> Iterator[str]:
 def production_profile(tmp_path, monkeypatch, fresh_pg_database, s3_endpoint) -> ProductionProfile:
     """Export the production profile's environment: S3 store and vendor, PostgreSQL state, multiprocess."""
     pg = urlparse(fresh_pg_database)
-    data_bucket, vendor_bucket = s3_endpoint.create_bucket(), s3_endpoint.create_bucket()
+    data_bucket, vendor_bucket = (
+        s3_endpoint.create_bucket(),
+        s3_endpoint.create_bucket(),
+    )
     sep = "&" if "?" in fresh_pg_database else "?"
     profile = ProductionProfile(
         home=tmp_path / "home",
@@ -99,7 +102,12 @@ def production_profile(tmp_path, monkeypatch, fresh_pg_database, s3_endpoint) ->
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "TRADEPULSE_VENDOR_TOKEN"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "TRADEPULSE_VENDOR_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     return profile
 

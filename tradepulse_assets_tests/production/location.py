@@ -26,5 +26,8 @@ def job_from_env(job_name: str) -> dg.JobDefinition:
 def reconstructable_job(job_name: str):
     """A pointer to ``job_name`` that step subprocesses can rebuild."""
     return dg.build_reconstructable_job(
-        MODULE, "job_from_env", reconstructable_args=(job_name,), reconstructor_working_directory=CHECKOUT
+        MODULE,
+        "job_from_env",
+        reconstructable_args=(job_name,),
+        reconstructor_working_directory=CHECKOUT,
     )

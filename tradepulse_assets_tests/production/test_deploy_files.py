@@ -17,7 +17,13 @@ from tradepulse_assets.defs.jobs import build_ingest_job
 from tradepulse_assets.markets import load_registry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-PG_ENV = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD")
+PG_ENV = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_DB",
+    "DAGSTER_PG_USERNAME",
+    "DAGSTER_PG_PASSWORD",
+)
 
 
 @pytest.fixture
@@ -57,7 +63,10 @@ def test_helm_values_queue_like_the_instance_file(pg_env):
     assert queue["tagConcurrencyLimits"] == base["tag_concurrency_limits"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     (deployment,) = values["dagster-user-deployments"]["deployments"]
-    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "tradepulse_assets.defs"]
+    assert deployment["dagsterApiGrpcArgs"] == [
+        "--module-name",
+        "tradepulse_assets.defs",
+    ]
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["TRADEPULSE_EXECUTOR"] == "multiprocess"
     assert env["TRADEPULSE_OBJECT_STORE_URL"].startswith("s3://")

@@ -30,7 +30,12 @@ from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url, read_manifest, session_prefix
+from tradepulse_assets.vendor.publisher import (
+    Publisher,
+    destination_from_url,
+    read_manifest,
+    session_prefix,
+)
 from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
 from tradepulse_assets_tests.production.location import reconstructable_job
 
@@ -41,14 +46,16 @@ CLEAN = dt.date(2026, 3, 9)  # Monday, first session after the US DST change
 CORRUPT = dt.date(2026, 3, 10)
 SEED = 11
 # After CORRUPT's close (20:00 UTC) plus the 300 s SLA: the lag sensor must see a breach.
-AFTER_DEADLINE = dt.datetime(2026, 3, 10, 20, 30, tzinfo=dt.timezone.utc)
+AFTER_DEADLINE = dt.datetime(2026, 3, 10, 20, 30, tzinfo=dt.UTC)
 RUN_CLOCK = "simulated:2026-03-10T20:10:00+00:00:1"
 INGEST_JOB = "xnys_ingest"
 # Step workers fork from a server that imported the code location once (docs/production.md): without it each
 # step re-imports polars, numba and Dagster and rebuilds the definitions (a clean partition took 47 s, not 16-25 s).
 PRELOADED_WORKERS = {
     "execution": {
-        "config": {"start_method": {"forkserver": {"preload_modules": ["tradepulse_assets.defs.definitions"]}}}
+        "config": {
+            "start_method": {"forkserver": {"preload_modules": ["tradepulse_assets.defs.definitions"]}}
+        }
     }
 }
 QUARANTINE_JOB = "quarantine_batch"
@@ -59,14 +66,26 @@ QUARANTINE_JOB = "quarantine_batch"
 
 def publisher(url: str, endpoint_url: str | None, *faults: FaultSpec) -> Publisher:
     dest = destination_from_url(url, endpoint_url=endpoint_url)
-    return Publisher(dest, seed=SEED, scenarios=(Scenario("production-test", "production test", faults),))
+    return Publisher(
+        dest,
+        seed=SEED,
+        scenarios=(Scenario("production-test", "production test", faults),),
+    )
 
 
-def execute(instance: dg.DagsterInstance, job_name: str, partition_key: str, tags: dict | None = None):
+def execute(
+    instance: dg.DagsterInstance,
+    job_name: str,
+    partition_key: str,
+    tags: dict | None = None,
+):
     """Run ``job_name`` for one partition through the instance, as a run worker would (multiprocess executor)."""
     run_tags = {**(tags or {}), "dagster/partition": partition_key}
     with dg.execute_job(
-        reconstructable_job(job_name), instance=instance, tags=run_tags, run_config=PRELOADED_WORKERS
+        reconstructable_job(job_name),
+        instance=instance,
+        tags=run_tags,
+        run_config=PRELOADED_WORKERS,
     ) as result:
         return result.success, result.run_id
 
@@ -77,12 +96,16 @@ def failure_summary(instance: dg.DagsterInstance, run_id: str) -> str:
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None or event.event_type not in (
-            DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE, DagsterEventType.ENGINE_EVENT
+            DagsterEventType.STEP_FAILURE,
+            DagsterEventType.RUN_FAILURE,
+            DagsterEventType.ENGINE_EVENT,
         ):
             continue
         error = getattr(event.event_specific_data, "error", None)
         if error is not None or event.event_type is not DagsterEventType.ENGINE_EVENT:
-            lines.append(f"{event.event_type_value} {event.step_key or ''}: {event.message} {error.to_string() if error else ''}")
+            lines.append(
+                f"{event.event_type_value} {event.step_key or ''}: {event.message} {error.to_string() if error else ''}"
+            )
     return "\n".join(lines)
 
 
@@ -94,8 +117,10 @@ def step_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
 
 def check_outcomes(instance: dg.DagsterInstance, run_id: str) -> dict[str, bool]:
     records = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
-    return {r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data.passed
-            for r in records}
+    return {
+        r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data.passed
+        for r in records
+    }
 
 
 def tick(defs: dg.Definitions, sensor_name: str, instance, resources, cursor=None):
@@ -106,7 +131,9 @@ def tick(defs: dg.Definitions, sensor_name: str, instance, resources, cursor=Non
     """
     sensor = defs.resolve_sensor_def(sensor_name)
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-    with partition_loading_context(dynamic_partitions_store=instance):  # as the daemon does: dynamic partitions
+    with partition_loading_context(
+        dynamic_partitions_store=instance
+    ):  # as the daemon does: dynamic partitions
         data = sensor.evaluate_tick(context)
     return list(data.run_requests or []), data.cursor
 
@@ -127,7 +154,10 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     monkeypatch.setenv("TRADEPULSE_CLOCK", RUN_CLOCK)
     settings = load_settings()
     assert (settings.executor, settings.object_store_url, settings.vendor_source) == (
-        "multiprocess", profile.object_store_url, profile.vendor_source)
+        "multiprocess",
+        profile.object_store_url,
+        profile.vendor_source,
+    )
     defs = build_definitions(settings=settings)
     resources = build_resources(settings)
     s3 = profile.s3.client()
@@ -174,7 +204,12 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     # A repeated tick after the failure launches nothing twice.
     assert tick(defs, failure_sensor, instance, resources, failure_cursor)[0] == []
 
-    ok, quarantine_run = execute(instance, QUARANTINE_JOB, quarantine_request.partition_key, quarantine_request.tags)
+    ok, quarantine_run = execute(
+        instance,
+        QUARANTINE_JOB,
+        quarantine_request.partition_key,
+        quarantine_request.tags,
+    )
     assert ok, f"quarantine run failed:\n{failure_summary(instance, quarantine_run)}"
     prefix = lake.quarantine_prefix(incident_id, batch.batch_id)
     quarantined = [k for k in store.list_keys(prefix) if not k.endswith(lake.REASON_FILE)]
@@ -183,7 +218,9 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     for key in quarantined:
         name = key.rsplit("/", 1)[-1]
         delivered = s3.get_object(Bucket=profile.vendor_bucket, Key=f"{vendor_prefix}/{name}")["Body"].read()
-        kept = s3.get_object(Bucket=profile.data_bucket, Key=s3_key(profile.object_store_url, key))["Body"].read()
+        kept = s3.get_object(Bucket=profile.data_bucket, Key=s3_key(profile.object_store_url, key))[
+            "Body"
+        ].read()
         assert kept == delivered, f"{key} differs from the vendor's {name}"
         tagging = s3.get_object_tagging(Bucket=profile.data_bucket, Key=s3_key(profile.object_store_url, key))
         tags = {t["Key"]: t["Value"] for t in tagging["TagSet"]}
@@ -210,7 +247,11 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     good("XNYS", CORRUPT)
     fixed_bytes = (profile.home / "vendor-fixed" / session_prefix("XNYS", CORRUPT) / bars_name).read_bytes()
     assert hashlib.sha256(fixed_bytes).hexdigest() == expected_sha
-    s3.put_object(Bucket=profile.vendor_bucket, Key=f"{vendor_prefix}/{bars_name}", Body=fixed_bytes)
+    s3.put_object(
+        Bucket=profile.vendor_bucket,
+        Key=f"{vendor_prefix}/{bars_name}",
+        Body=fixed_bytes,
+    )
 
     ok, backfill_run = execute(instance, INGEST_JOB, backfill_request.partition_key, backfill_request.tags)
     assert ok, f"backfill run failed:\n{failure_summary(instance, backfill_run)}"
@@ -218,7 +259,11 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     records = [r for r in incidents.backfills(backfill_incident) if r.session == CORRUPT.isoformat()]
     assert len(records) == 1, records
     record = records[0]
-    assert (record.market, record.run_id, record.checksums_ok) == ("XNYS", backfill_run, True)
+    assert (record.market, record.run_id, record.checksums_ok) == (
+        "XNYS",
+        backfill_run,
+        True,
+    )
     assert record.rows == record.vendor_rows == XNYS.universe_size * 390
     assert record.verdict == "reconciled"
     # Nothing is missing any more: the next lag tick requests nothing.
