@@ -6,8 +6,8 @@ from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
-from tradepulse_assets.defs.sensors.exit_criteria import build_exit_criteria_sensor
-from tradepulse_assets.defs.sensors.lag import build_lag_sensor
+from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
+from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
 from tradepulse_assets.defs.sensors.publication import build_publication_sensor
 from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
 from tradepulse_assets.defs.resources import (
@@ -38,14 +38,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def build_definitions(registry: MarketRegistry | None = None, settings: Settings | None = None) -> dg.Definitions:
     registry = registry or load_registry()
     settings = settings or load_settings()
-    assets: list = [quarantine_batches]
+    assets: list = [quarantine_batches, DASHBOARD_SPEC]
     ingest_jobs = {market.market_id: build_ingest_job(market) for market in registry}
     sensors: list = [
         build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job),
         build_exit_criteria_sensor(registry),
     ]
     for market in registry:
-        assets += build_bar_assets(market) + build_feature_assets(market)
+        assets += [*build_bar_assets(market), *build_feature_assets(market), lag_asset_spec(market)]
         job, lookback = ingest_jobs[market.market_id], settings.lag_lookback_sessions
         sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback)]
     executor = dg.multiprocess_executor if settings.executor == "multiprocess" else dg.in_process_executor

@@ -103,6 +103,8 @@ class Replay:
         with partition_loading_context(effective_dt=self.now, dynamic_partitions_store=self.instance):
             data = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = data.cursor
+        for event in data.asset_events or []:  # observations (lag metrics, the dashboard), as the daemon stores them
+            self.instance.report_runless_asset_event(event)
         executed = []
         for request in data.run_requests or []:
             job_name = request.job_name or sensor.job_name

@@ -9,10 +9,12 @@ import dataclasses
 import datetime as dt
 import json
 
+import dagster as dg
 import pytest
 
 from tradepulse_assets.cli.main import main as cli
 from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_KEY
 from tradepulse_assets.incidents.control_plane import ControlPlane
 from tradepulse_assets.incidents.model import IncidentState
 from tradepulse_assets.incidents.store import IncidentStore
@@ -50,6 +52,11 @@ def replay_for(platform, market_id: str, start: dt.datetime, vendor) -> Replay:
     settings = dataclasses.replace(platform.settings, lag_lookback_sessions=1)
     registry = MarketRegistry("test", (REGISTRY.get(market_id),))
     return Replay(settings, platform.instance, registry, start, vendor=vendor)
+
+
+def latest_observation(platform, key: dg.AssetKey):
+    (record,) = platform.instance.fetch_observations(key, limit=1).records
+    return record.asset_observation.metadata
 
 
 def store_of(platform) -> LocalObjectStore:
@@ -101,6 +108,11 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     quarantined = store.get_bytes(f"quarantine/{incident.id}/{batch.batch_id}/{name}")
     assert quarantined == vendor_bytes  # original bytes, bit for bit
     assert store.get_tags(f"quarantine/{incident.id}/{batch.batch_id}/{name}")["incident_id"] == incident.id
+    # The UI shows it: the lag metric is observed every tick and the dashboard lists the incident.
+    dashboard = latest_observation(platform, DASHBOARD_KEY)
+    assert incident.id in dashboard["dashboard"].value and dashboard["stages"].value == {incident.id: "contained"}
+    lag = latest_observation(platform, dg.AssetKey(["xnys", "ingestion_lag"]))
+    assert lag["sla_seconds"].value == 300 and lag["breached"].value is False
     # Repeated ticks launch nothing twice.
     runs_before = len(replay.runs)
     replay.advance(INTERVAL)

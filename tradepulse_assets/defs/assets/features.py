@@ -18,6 +18,7 @@ from tradepulse_assets.incidents.control_plane import BACKTEST_EXPORTER, FEATURE
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
 from tradepulse_assets.pipeline import features as feature_pipeline
+from tradepulse_assets.pipeline.dashboard import sparkline
 from tradepulse_assets.storage import lake
 
 TOLERANCE_CHECK = "indicator_tolerance"
@@ -39,18 +40,7 @@ def _summary_markdown(features) -> str:
     for col in ("dfa", "rs"):
         s = hurst.get_column(col)
         lines.append(f"| Hurst {col} | {s.len()} | {s.mean():.4f} | {s.min():.4f} | {s.max():.4f} |")
-    return "\n".join(lines) + "\n\nKuramoto R(t): `" + _sparkline(r.to_list()) + "`"
-
-
-def _sparkline(values: list[float]) -> str:
-    """A one-line plot a person reads at a glance in the asset's metadata."""
-    bars = "▁▂▃▄▅▆▇█"
-    finite = [v for v in values if v == v]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    span = (hi - lo) or 1.0
-    return "".join(bars[int((v - lo) / span * (len(bars) - 1))] if v == v else " " for v in values)
+    return "\n".join(lines) + "\n\nKuramoto R(t): `" + sparkline(r.to_list()) + "`"
 
 
 def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:

@@ -16,6 +16,7 @@ from tradepulse_assets.defs.resources import ClockResource, NotificationsResourc
 from tradepulse_assets.defs.sensors.common import build_responder
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.markets import MarketRegistry
+from tradepulse_assets.pipeline.dashboard import render_dashboard
 from tradepulse_assets.pipeline.ingest import LANDING_GATE
 from tradepulse_assets.quality import GATE_NAMES
 from tradepulse_assets.quality.gates import gate_is_blocking
@@ -56,6 +57,28 @@ def latest_outcomes(
     return quality, tolerance
 
 
+DASHBOARD_KEY = dg.AssetKey(["incident_response", "incident_dashboard"])
+DASHBOARD_SPEC = dg.AssetSpec(
+    DASHBOARD_KEY,
+    group_name="incident_response",
+    description="Open incidents: stage, exit criteria with evidence, artefacts, lag of the affected markets. "
+    "Observed by exit_criteria_sensor every tick.",
+    kinds={"sensor"},
+)
+
+
+def dashboard_observation(incidents, db, now) -> dg.AssetObservation:
+    return dg.AssetObservation(
+        asset_key=DASHBOARD_KEY,
+        metadata={
+            "open_incidents": len(incidents),
+            "dashboard": dg.MetadataValue.md(render_dashboard(incidents, db, now)),
+            "stages": {i.id: i.state.value for i in incidents},
+            "observed_at": now.isoformat(),
+        },
+    )
+
+
 def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
     @dg.sensor(
         name="exit_criteria_sensor",
@@ -75,7 +98,8 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
         engine = responder.engine
         open_incidents = engine.store.list(open_only=True)
         if not open_incidents:
-            return dg.SkipReason("no open incident")
+            return dg.SensorResult(asset_events=[dashboard_observation([], engine.db, now)],
+                                   skip_reason="no open incident")
         sla = {m.market_id: m.lag_sla_seconds for m in registry}
         summaries = []
         for incident in open_incidents:
@@ -88,6 +112,8 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
             )
             evaluation = responder.evaluate(incident.id, evidence)
             summaries.append(f"{incident.id}: " + ", ".join(f"{c.name}={c.status}" for c in evaluation.criteria))
-        return dg.SkipReason("; ".join(summaries))
+        refreshed = engine.store.list(open_only=True)
+        return dg.SensorResult(asset_events=[dashboard_observation(refreshed, engine.db, now)],
+                               skip_reason="; ".join(summaries))
 
     return exit_criteria_sensor

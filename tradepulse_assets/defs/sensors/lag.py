@@ -64,6 +64,23 @@ def _open_or_attach(responder, market: Market, reading, now: dt.datetime):
     return covering, False
 
 
+def lag_asset_key(market: Market) -> dg.AssetKey:
+    return dg.AssetKey([market.market_id.lower(), "ingestion_lag"])
+
+
+def lag_asset_spec(market: Market) -> dg.AssetSpec:
+    """The lag metric, observed by the lag sensor every tick: the UI plots ``lag_seconds`` over time."""
+    return dg.AssetSpec(
+        lag_asset_key(market),
+        group_name=market.market_id.lower(),
+        description=(
+            f"{market.market_id} ingestion lag over trading minutes (observed by {lag_sensor_name(market)}); "
+            f"SLA {market.lag_sla_seconds}s. See the Plots tab for lag_seconds over time."
+        ),
+        kinds={"sensor"},
+    )
+
+
 def lag_sensor_name(market: Market) -> str:
     return f"{market.market_id.lower()}_lag_sensor"
 
@@ -98,8 +115,22 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
             lookback=lookback_sessions,
         )
         db.record_lag(market.market_id, now, reading.lag_seconds, watermark)
+        observation = dg.AssetObservation(
+            asset_key=lag_asset_key(market),
+            metadata={
+                "lag_seconds": dg.MetadataValue.float(reading.lag_seconds),
+                "sla_seconds": dg.MetadataValue.int(market.lag_sla_seconds),
+                "breached": reading.breached,
+                "watermark": watermark or "none",
+                "measured_at": now.isoformat(),
+                "missing_sessions": [s.isoformat() for s in reading.missing_sessions],
+            },
+        )
         if not reading.breached:
-            return dg.SkipReason(f"{market.market_id} lag {reading.lag_seconds:.0f}s within SLA {market.lag_sla_seconds}s")
+            return dg.SensorResult(
+                asset_events=[observation],
+                skip_reason=f"{market.market_id} lag {reading.lag_seconds:.0f}s within SLA {market.lag_sla_seconds}s",
+            )
         responder = build_responder(object_store, state, notifications, clock)
         incident, opened = _open_or_attach(responder, market, reading, now)
         connector = vendor.connector()
@@ -129,6 +160,6 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
             f"{market.market_id}: lag {reading.lag_seconds:.0f}s > SLA; incident {incident.id} "
             f"({'opened' if opened else 'joined'}); {len(requests)} backfill run(s) requested"
         )
-        return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(run_requests=requests, asset_events=[observation])
 
     return lag_sensor
