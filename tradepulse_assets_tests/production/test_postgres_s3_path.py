@@ -27,6 +27,7 @@ from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG, market_
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import load_registry
+from tradepulse_assets.pipeline.ingest import raw_prefix
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.state import StateDB
@@ -186,6 +187,11 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     assert s3.head_object(Bucket=profile.data_bucket, Key=production_key)["ContentLength"] > 0
     assert lake.read_frame(store, "production", "XNYS", CLEAN).height == XNYS.universe_size * 390
     assert CLEAN.isoformat() in instance.get_materialized_partitions(market_key(XNYS, "production_bars"))
+    landed = s3.list_objects_v2(
+        Bucket=profile.data_bucket, Prefix=s3_key(profile.object_store_url, raw_prefix("XNYS", CLEAN))
+    )
+    assert any(o["Key"].endswith(".parquet") for o in landed.get("Contents", [])), "landing not in S3"
+    assert not (profile.home / "store").exists(), "something fell back to the embedded object store"
 
     # (b) a corrupted session fails landing; the sensor opens the incident and requests the quarantine run.
     ok, corrupt_run = execute(instance, INGEST_JOB, CORRUPT.isoformat())
