@@ -1,4 +1,5 @@
-"""``tradepulse-cli ingest``: backfill gap windows, reseed a connector, run the streaming ingestor (runbook 3.1, 3.2)."""
+"""``tradepulse-cli ingest``: backfill gap windows, reseed a connector, run the streaming ingestor (runbook 3.1,
+3.2), and release or discard quarantined batches (runbook 2)."""
 
 import datetime as dt
 import json
@@ -8,16 +9,18 @@ import time
 from pathlib import Path
 
 from tradepulse_assets.cli.output import CliError, Progress, emit, table
+from tradepulse_assets.cli.vendor_source import connector_for
 from tradepulse_assets.markets import calendar_for, load_registry
-from tradepulse_assets.pipeline import ingest
+from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.pipeline.stream import landed_watermark, poll_stream, stream_watermark_name
+from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.vendor.clock import parse_clock
-from tradepulse_assets.vendor.connectors import DirectoryConnector, HttpConnector, VendorError
+from tradepulse_assets.vendor.connectors import VendorError
 
 def register(sub, common) -> None:
     p = sub.add_parser("backfill", help="land, gate and promote a market's sessions in a window", parents=[common])
@@ -31,6 +34,19 @@ def register(sub, common) -> None:
                        parents=[common])
     p.add_argument("--market", required=True)
     p.set_defaults(handler=_reseed)
+
+    p = sub.add_parser("quarantine", help="list, release or discard quarantined batches", parents=[common])
+    q = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = q.add_parser("list", help="quarantined batches with their status", parents=[common])
+    listing.add_argument("--incident", help="only this incident's batches")
+    listing.set_defaults(handler=_quarantine_list)
+    for action, help_text in (("release", "the vendor fixed it: mark released (the sensors re-ingest the session)"),
+                              ("discard", "mark discarded (kept, never re-ingested)")):
+        a = q.add_parser(action, help=help_text, parents=[common])
+        a.add_argument("batch", help="<incident id>.<batch id>, as `ingest quarantine list` shows")
+        a.add_argument("--reason", required=True)
+        a.add_argument("--by", default=os.environ.get("USER", "operator"), help="who decides (default $USER)")
+        a.set_defaults(handler=_quarantine_status, status="released" if action == "release" else "discarded")
 
     p = sub.add_parser("stream", help="land minute micro-batches of a streaming market as they arrive",
                        parents=[common])
@@ -48,17 +64,7 @@ def _market(market_id: str):
 
 
 def _connector(settings):
-    source = settings.vendor_source
-    if source.startswith(("http://", "https://")):
-        return HttpConnector(source, token=os.environ.get("TRADEPULSE_VENDOR_TOKEN", ""))
-    if source.startswith("s3://"):
-        import boto3
-
-        from tradepulse_assets.vendor.connectors import S3Connector
-
-        bucket, _, prefix = source[len("s3://"):].partition("/")
-        return S3Connector(boto3.client("s3", endpoint_url=settings.s3_endpoint_url), bucket, prefix)
-    return DirectoryConnector(source)
+    return connector_for(settings.vendor_source, settings)
 
 
 def _day(text: str) -> dt.date:
@@ -140,6 +146,31 @@ def _reseed(args) -> int:
     payload = {"market": market.market_id, "previous_watermark": previous, "watermark": current, "landed": landed}
     emit(args, payload, f"{market.market_id}: connectivity ok; watermark {previous} -> {current}; {landed} "
          "micro-batch(es) landed; restart recorded in observability/audit/ingestion_events.jsonl")
+    return 0
+
+
+def _quarantine_list(args) -> int:
+    settings = load_settings()
+    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    rows = []
+    for incident_id, batch_id in lake.list_quarantine_batches(store, args.incident):
+        reason = lake.read_quarantine_reason(store, incident_id, batch_id)
+        rows.append({"batch": quarantine.partition_key_for(incident_id, batch_id), "market": reason.get("market"),
+                     "session": reason.get("session"), "status": reason.get("status", "quarantined"),
+                     "files": len(reason.get("files", [])), "reason": reason.get("reason", "")[:80]})
+    emit(args, {"batches": rows}, table(rows))
+    return 0
+
+
+def _quarantine_status(args) -> int:
+    settings = load_settings()
+    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    try:
+        document = quarantine.set_batch_status(store, StateDB(settings.state_db_url), args.batch, args.status,
+                                               args.reason, parse_clock(settings.clock).now(), args.by)
+    except quarantine.QuarantineError as exc:
+        raise CliError(str(exc), hint="tradepulse-cli ingest quarantine list shows the batches") from None
+    emit(args, document, f"{args.batch}: {args.status} by {args.by} ({args.reason}); recorded on the incident")
     return 0
 
 

@@ -5,6 +5,7 @@ import dagster as dg
 from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
+from tradepulse_assets.defs.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
@@ -19,6 +20,13 @@ from tradepulse_assets.defs.resources import (
 )
 from tradepulse_assets.pipeline.settings import Settings, load_settings
 from tradepulse_assets.markets import MarketRegistry, load_registry
+
+
+# Step processes preload the code location once (forkserver) instead of re-importing polars, numba and
+# Dagster per step: measured 47 s -> 8-16 s for one session on 2 cores.
+MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["tradepulse_assets.defs.definitions"]}}}
+)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -48,10 +56,11 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
         assets += [*build_bar_assets(market), *build_feature_assets(market), lag_asset_spec(market)]
         job, lookback = ingest_jobs[market.market_id], settings.lag_lookback_sessions
         sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback)]
-    executor = dg.multiprocess_executor if settings.executor == "multiprocess" else dg.in_process_executor
+    executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,
-        jobs=[*ingest_jobs.values(), quarantine_job],
+        jobs=[*ingest_jobs.values(), quarantine_job, chaos_followups_job],
+        schedules=[chaos_followups_schedule],
         sensors=sensors,
         resources=build_resources(settings),
         executor=executor,

@@ -21,7 +21,7 @@ from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
 from tradepulse_assets.vendor.connectors import Connector
-from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Fault, Manifest, parse_bar_file, verify_file
+from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Fault, Manifest, ManifestFile, parse_bar_file, verify_file
 
 RAW_PREFIX = "landing/raw"
 LANDING_GATE = "landing_verification"
@@ -89,49 +89,98 @@ def _combine(frames: list[pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame
         return None, [Fault("schema", ",".join(names), f"files do not share one schema: {exc}")]
 
 
+@dataclass(frozen=True)
+class DeliveredFile:
+    entry: ManifestFile
+    data: bytes
+    faults: tuple[Fault, ...]
+    bars: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A session as the vendor delivered it: the manifest and every file, verified and parsed."""
+
+    manifest: Manifest
+    files: tuple[DeliveredFile, ...]
+
+    @property
+    def faults(self) -> list[Fault]:
+        return [f for file in self.files for f in file.faults]
+
+
+def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> Delivery:
+    """Read the manifest and files and check each file against the manifest (size, sha256, records)."""
+    manifest = connector.read_manifest(market_id, session)
+    if manifest is None:
+        raise NotPublished(f"{market_id} {session}: the vendor has published no manifest yet")
+    if manifest.condition in ("pending", "missing"):
+        raise NotPublished(f"{market_id} {session}: vendor condition is {manifest.condition!r}")
+    files = []
+    for entry in manifest.files:
+        data = connector.read_file(market_id, session, entry.name)
+        faults = tuple(verify_file(entry, data))
+        files.append(DeliveredFile(entry, data, faults, None if faults else parse_bar_file(entry.name, data)))
+    return Delivery(manifest, tuple(files))
+
+
+def combined_bars(delivery: Delivery) -> tuple[pl.DataFrame | None, list[Fault]]:
+    """All verified files as one frame, plus every fault (a schema clash between files is one)."""
+    bars, combine_faults = _combine([f.bars for f in delivery.files if f.bars is not None],
+                                    [f.entry.name for f in delivery.files])
+    faults = delivery.faults + combine_faults
+    return (bars if not faults else None), faults
+
+
 def land_session(
     connector: Connector, store: ObjectStore, audit: AuditLog, market: Market, session: dt.date, now: dt.datetime
 ) -> LandingOutcome:
-    manifest = connector.read_manifest(market.market_id, session)
-    if manifest is None:
-        raise NotPublished(f"{market.market_id} {session}: the vendor has published no manifest yet")
-    if manifest.condition in ("pending", "missing"):
-        raise NotPublished(f"{market.market_id} {session}: vendor condition is {manifest.condition!r}")
+    delivery = fetch_delivery(connector, market.market_id, session)
+    manifest = delivery.manifest
     prefix = raw_prefix(market.market_id, session)
     store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
-    landed, frames, faults = [], [], []
-    for entry in manifest.files:
-        data = connector.read_file(market.market_id, session, entry.name)
-        key = f"{prefix}/{entry.name}"
-        store.put_bytes(key, data)
-        file_faults = tuple(verify_file(entry, data))
-        frame = None
-        if not file_faults:
-            frame = parse_bar_file(entry.name, data)
-            frames.append(frame)
-        faults.extend(file_faults)
-        landed.append(
-            LandedFile(entry.name, key, len(data), entry.sha256, None if frame is None else frame.height, file_faults)
-        )
+    landed = []
+    for file in delivery.files:
+        key = f"{prefix}/{file.entry.name}"
+        store.put_bytes(key, file.data)  # the original bytes, whatever their verdict
+        rows = None if file.bars is None else file.bars.height
+        landed.append(LandedFile(file.entry.name, key, len(file.data), file.entry.sha256, rows, file.faults))
         audit.append(
             {
                 "event": "landing",
                 "market": market.market_id,
                 "session": session.isoformat(),
-                "batch": f"r{manifest.revision}/{entry.name}",
-                "rows": 0 if frame is None else frame.height,
-                "sha256": entry.sha256,
-                "outcome": "ok" if not file_faults else "quarantine:" + ",".join(f.check for f in file_faults),
+                "batch": f"r{manifest.revision}/{file.entry.name}",
+                "rows": rows or 0,
+                "sha256": file.entry.sha256,
+                "outcome": "ok" if not file.faults else "quarantine:" + ",".join(f.check for f in file.faults),
             }
         )
-    bars, combine_faults = _combine(frames, [f.name for f in landed])
-    faults.extend(combine_faults)
-    if bars is not None and not faults:
+    bars, faults = combined_bars(delivery)
+    if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)
-    outcome = LandingOutcome(market.market_id, session, manifest, landed, bars if not faults else None, now, faults)
+    outcome = LandingOutcome(market.market_id, session, manifest, landed, bars, now, faults)
     receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "ok": outcome.ok}
     store.put_bytes(f"{prefix}/{RECEIPT_NAME}", dumps(receipt), content_type="application/json")
     return outcome
+
+
+def preflight(connector: Connector, market: Market, session: dt.date, config: GateConfig = GateConfig()
+              ) -> list[GateResult]:
+    """Every gate on a vendor delivery without landing it: the pre-flight check of ``quality check``."""
+    delivery = fetch_delivery(connector, market.market_id, session)
+    bars, faults = combined_bars(delivery)
+    outcome = LandingOutcome(market.market_id, session, delivery.manifest, [], bars, None, faults)
+    gate = landing_gate(outcome)
+    if bars is None:
+        return [gate]
+    results = run_gate_suite(
+        bars, calendar_for(market.market_id, market.calendar), session,
+        vendor_total=delivery.manifest.record_count, checksums_ok=True,
+        landed_at=None, deadline=None,  # nothing landed: freshness is the lag sensors' business
+        expected_symbols=market.symbols, config=config,
+    )
+    return [gate, *results]
 
 
 def read_receipt(store: ObjectStore, market_id: str, session: dt.date) -> dict | None:
@@ -150,11 +199,11 @@ def landing_gate(outcome: LandingOutcome) -> GateResult:
         passed=not faults,
         blocking=True,
         summary=(
-            f"{len(outcome.files)} file(s), {outcome.rows} rows match the manifest r{outcome.manifest.revision}"
+            f"{len(outcome.manifest.files)} file(s), {outcome.rows} rows match the manifest r{outcome.manifest.revision}"
             if not faults
             else f"{len(faults)} fault(s): " + "; ".join(f.message for f in faults[:3])
         ),
-        counts={"files": len(outcome.files), "faults": len(faults), "vendor_total": outcome.vendor_total},
+        counts={"files": len(outcome.manifest.files), "faults": len(faults), "vendor_total": outcome.vendor_total},
         evidence=[f.to_dict() for f in faults[:20]],
         gap_windows=[],
     )

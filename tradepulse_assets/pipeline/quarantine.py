@@ -6,12 +6,13 @@ A batch is one market session as landed (all its vendor files and the manifest, 
 """
 
 import datetime as dt
+import json
 import re
 
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, raw_prefix
 from tradepulse_assets.storage import lake
-from tradepulse_assets.storage.object_store import ObjectStore
+from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
 from tradepulse_assets.storage.state import StateDB
 
 _TAG_SAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
@@ -94,3 +95,37 @@ def quarantine_batch(store: ObjectStore, db: StateDB, partition_key: str) -> dic
         "prefix": lake.quarantine_prefix(incident_id, batch_id),
         "keys": keys,
     }
+
+
+BATCH_STATUSES = ("released", "discarded")
+
+
+def set_batch_status(
+    store: ObjectStore, db: StateDB, partition_key: str, status: str, reason: str, now: dt.datetime, actor: str
+) -> dict:
+    """Release (the vendor fixed it: re-ingest) or discard a quarantined batch; both are recorded.
+
+    The bytes stay where they are: ``reason.json`` gains the status and its history, every object of the
+    batch is tagged with the status, and the incident's timeline says who did what and why.
+    """
+    if status not in BATCH_STATUSES:
+        raise QuarantineError(f"batch status {status!r} is not one of {', '.join(BATCH_STATUSES)}")
+    incident_id, batch_id = split_partition_key(partition_key)
+    try:
+        document = lake.read_quarantine_reason(store, incident_id, batch_id)
+    except ObjectNotFound:
+        raise QuarantineError(f"no quarantined batch {batch_id!r} under incident {incident_id}") from None
+    if document.get("status") in BATCH_STATUSES:
+        raise QuarantineError(f"batch {batch_id} of {incident_id} was already {document['status']}")
+    document["status"] = status
+    document.setdefault("history", []).append({"status": status, "at": now.isoformat(), "by": actor, "reason": reason})
+    reason_key = lake.quarantine_reason_key(incident_id, batch_id)
+    for key in store.list_keys(lake.quarantine_prefix(incident_id, batch_id)):
+        if key != reason_key:
+            store.put_tags(key, {**store.get_tags(key), "status": status})
+    body = json.dumps(document, sort_keys=True, indent=2).encode()
+    store.put_bytes(reason_key, body, tags={**store.get_tags(reason_key), "status": status},
+                    content_type="application/json")
+    IncidentStore(db).add_event(incident_id, "quarantine", f"batch {batch_id} {status} by {actor}: {reason}",
+                                now=now, data={"batch_id": batch_id, "status": status})
+    return document

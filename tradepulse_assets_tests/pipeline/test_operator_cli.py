@@ -1,0 +1,78 @@
+"""What an operator does from a shell: pre-flight a delivery, release or discard a quarantined batch."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from tradepulse_assets.cli.main import main as cli
+from tradepulse_assets.incidents.store import IncidentStore
+from tradepulse_assets.pipeline import quarantine
+from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.storage.state import StateDB
+from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
+from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+
+SESSION = dt.date(2026, 3, 9)
+NOW = dt.datetime(2026, 3, 9, 21, 0, tzinfo=dt.timezone.utc)
+
+
+def publish(root, *faults):
+    Publisher(destination_from_url(str(root)), seed=2, scenarios=(Scenario("t", "", tuple(faults)),)).publish_session(
+        "XNYS", SESSION
+    )
+
+
+def test_quality_check_passes_a_clean_delivery(tmp_path, capsys):
+    publish(tmp_path)
+    code = cli(["quality", "check", "--source", str(tmp_path), "--market", "XNYS", "--session", str(SESSION), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["passed"] and payload["blocking_failures"] == []
+
+
+def test_quality_check_names_the_gate_and_the_evidence_and_exits_non_zero(tmp_path, capsys):
+    publish(tmp_path, FaultSpec("ohlc_violation", "XNYS", SESSION, SESSION, {"count": 5}))
+    code = cli(["quality", "check", "--source", str(tmp_path), "--market", "XNYS", "--session", str(SESSION)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ohlc_consistency         FAIL" in out and "ohlc_consistency: first offending rows" in out
+    assert out.rstrip().endswith("XNYS 2026-03-09: BLOCKED by ohlc_consistency")
+
+
+def test_quality_check_on_a_session_not_delivered_is_one_clear_line(tmp_path, capsys):
+    code = cli(["quality", "check", "--source", str(tmp_path), "--market", "XNYS", "--session", str(SESSION)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no manifest" in err and "hint:" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def quarantined(tmp_path, monkeypatch):
+    """A batch quarantined under an incident, in a store and state DB the CLI finds through the environment."""
+    monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", str(tmp_path / "store"))
+    monkeypatch.setenv("TRADEPULSE_STATE_DB_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
+    store.put_bytes("landing/raw/market=XNYS/session=2026-03-09/bars.parquet", b"original bytes")
+    incidents = IncidentStore(db)
+    incident, _ = incidents.open_or_join("checksum_mismatch", "XNYS", now=NOW)
+    key = quarantine.register(incidents, incident.id, "XNYS", SESSION, 1, "run12345678", "sha256 mismatch", NOW)
+    quarantine.quarantine_batch(store, db, key)
+    return key, store, incidents, incident
+
+
+def test_release_is_recorded_on_the_batch_its_tags_and_the_incident(quarantined, capsys):
+    key, store, incidents, incident = quarantined
+    assert cli(["ingest", "quarantine", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["batches"]
+    assert row["batch"] == key and row["status"] == "quarantined"
+    assert cli(["ingest", "quarantine", "release", key, "--reason", "vendor re-sent the file", "--by", "ana"]) == 0
+    incident_id, batch_id = quarantine.split_partition_key(key)
+    reason = lake.read_quarantine_reason(store, incident_id, batch_id)
+    assert reason["status"] == "released" and reason["history"][0]["by"] == "ana"
+    assert store.get_tags(lake.quarantine_key(incident_id, batch_id, "bars.parquet"))["status"] == "released"
+    assert store.get_bytes(lake.quarantine_key(incident_id, batch_id, "bars.parquet")) == b"original bytes"
+    assert any("released by ana" in e.message for e in incidents.events(incident.id))
+    # A decision is final: a second one is refused with a clear line.
+    assert cli(["ingest", "quarantine", "discard", key, "--reason", "oops"]) == 2
+    assert "already released" in capsys.readouterr().err
