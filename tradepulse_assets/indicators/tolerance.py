@@ -11,6 +11,7 @@ with ``tolerance`` whenever ``revised_ts`` is not empty.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -145,16 +146,20 @@ def _hurst_rows(base: pl.DataFrame, cur: pl.DataFrame, touched: bool, session_en
 
 
 def compare_to_baseline(baseline: SessionFeatures, current: SessionFeatures, revised_ts: np.ndarray,
-                        tolerance: float = 0.005) -> ToleranceReport:
+                        tolerance: float = 0.005, per_feature: Mapping[str, float] | None = None) -> ToleranceReport:
     """Check ``current`` against ``baseline`` given the revised bar minutes (datetime64, UTC).
 
     Untouched windows must agree to 1e-12; touched windows and the whole-session Hurst values to
-    ``tolerance``. A value present on one side only (a window or an edge appearing or disappearing)
+    ``tolerance``, or ``per_feature[name]`` for the features named there (e.g. ``"ricci_edges.forman"``:
+    Forman curvature is unbounded, so one absolute bound cannot serve it and Kuramoto's R in [0, 1] alike).
+    A value present on one side only (a window or an edge appearing or disappearing)
     counts as an infinite difference. Pass :func:`effective_revisions` output when bars were missing
     before, so forward-filled minutes count as revised too.
     """
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}")
+    per_feature = dict(per_feature or {})
+    for name, bound in {"tolerance": tolerance, **per_feature}.items():
+        if not bound >= 0:
+            raise ValueError(f"{name}: tolerance must be a non-negative number, got {bound!r}")
     if baseline.params != current.params:
         raise ValueError(f"baseline and current were computed with different parameters: "
                          f"{baseline.params.to_dict()} vs {current.params.to_dict()}")
@@ -167,7 +172,7 @@ def compare_to_baseline(baseline: SessionFeatures, current: SessionFeatures, rev
     outside, changed = [], []
     n_untouched_changed = 0
     for e in entries:
-        bound = tolerance if e.touched_by_revision else UNTOUCHED_TOLERANCE
+        bound = per_feature.get(e.feature, tolerance) if e.touched_by_revision else UNTOUCHED_TOLERANCE
         if e.touched_by_revision:
             changed.append(e)
         if not e.abs_diff <= bound:

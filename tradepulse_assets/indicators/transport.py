@@ -33,201 +33,209 @@ from ._validate import as_float_array, require_finite
 BLAND_AFTER = 2000
 REFRESH_EVERY = 64  # pivots between full recomputations of the potentials (no drift)
 
+# Rows of the integer and float workspaces. The hot loop passes the two 2-d arrays, not a dozen 1-d
+# ones: every array handed to a numba function costs an atomic reference-count update or two, which
+# with one call per pivot was a third of the solve time.
+BI, BJ = 0, 1  # basic cell k is (t[BI, k], t[BJ, k]) with flow f[FLOW, k]
+PARENT, PCELL, DEPTH = 2, 3, 4  # tree node -> parent node, basic cell joining it to the parent, depth
+FIRST, NEXT, PREV = 5, 6, 7  # children as doubly linked sibling lists (a re-hung subtree is walked in O(size))
+STACK = 8
+ROW_CELLS, ROW_NODES, COL_CELLS, COL_NODES = 9, 10, 11, 12  # the pivot cycle's two sides
+ADJ, OFFS = 13, 14  # basis cells by node, to build the first tree
+N_INT = 15
+FLOW, U, V, REM_A, REM_B = 0, 1, 2, 3, 4  # flows; potentials of rows (u) and columns (v); masses left
+N_FLOAT = 5
+
 
 @njit(cache=True)
 def new_workspace(m_max: int, n_max: int) -> tuple:
     """Scratch arrays for problems up to ``m_max`` x ``n_max``; reusable, never shared between threads."""
-    nn = m_max + n_max
-    ints = np.empty((13, nn + 1), dtype=np.int64)
-    floats = np.empty((6, nn + 1))
-    adj = np.empty(2 * nn, dtype=np.int64)
-    return ints, floats, adj
+    width = 2 * (m_max + n_max + 1)
+    return np.empty((N_INT, width), dtype=np.int64), np.empty((N_FLOAT, width))
 
 
 # ------------------------------------------------------------------------------------------ start
 @njit(cache=True, inline="always")
-def _min_index(values: np.ndarray, k: int) -> tuple:
-    """Smallest of ``values[:k]`` and its first index: a branch-free min reduction, then one search."""
-    best = np.inf
-    for i in range(k):
-        best = min(best, values[i])
+def _row_min(cost: np.ndarray, i: int, f: np.ndarray, sign: float) -> float:
+    """``min_j cost[i, j] + sign * f[V, j]``, branch-free with four independent accumulators.
+
+    One accumulator would chain every element behind the previous min's latency; four let the
+    scalar mins overlap (LLVM does not vectorise a floating-point min reduction here).
+    """
+    n = cost.shape[1]
+    m0 = np.inf
+    m1 = np.inf
+    m2 = np.inf
+    m3 = np.inf
+    j = 0
+    while j + 4 <= n:
+        m0 = min(m0, cost[i, j] + sign * f[V, j])
+        m1 = min(m1, cost[i, j + 1] + sign * f[V, j + 1])
+        m2 = min(m2, cost[i, j + 2] + sign * f[V, j + 2])
+        m3 = min(m3, cost[i, j + 3] + sign * f[V, j + 3])
+        j += 4
+    while j < n:
+        m0 = min(m0, cost[i, j] + sign * f[V, j])
+        j += 1
+    return min(min(m0, m1), min(m2, m3))
+
+
+@njit(cache=True, inline="always")
+def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray) -> tuple:
+    """Cheapest open cell of row ``i`` (a closed column j has ``f[V, j] = inf``): min, then search."""
+    best = _row_min(cost, i, f, 1.0)
     arg = 0
-    while values[arg] != best:
+    while cost[i, arg] + f[V, arg] != best:
         arg += 1
     return best, arg
 
 
-@njit(cache=True, inline="always")
-def _open_row_minimum(cost: np.ndarray, i: int, col_closed: np.ndarray, row: np.ndarray) -> tuple:
-    """Cheapest open cell of row ``i`` (closed columns carry ``col_closed = inf``)."""
-    n = cost.shape[1]
-    for j in range(n):
-        row[j] = cost[i, j] + col_closed[j]
-    return _min_index(row, n)
-
-
 @njit(cache=True)
-def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bi: np.ndarray, bj: np.ndarray,
-                      flow: np.ndarray, ra: np.ndarray, rb: np.ndarray, col_closed: np.ndarray,
-                      rowmin: np.ndarray, rowarg: np.ndarray, row: np.ndarray) -> None:
+def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Matrix-minimum start: repeatedly take the cheapest open cell, allocate, close exactly one line.
 
     Closing one line per allocation (never the last open row or column early) yields m + n - 1
-    cells forming a spanning tree, with zero-flow cells where the start is degenerate. Closed lines
-    are masked with +inf (a closed row's minimum, a closed column's ``col_closed``) so the scans are
-    branch-free; a row minimum is recomputed when its column closes.
+    cells forming a spanning tree, with zero-flow cells where the start is degenerate. Scratch, in
+    rows filled later: ``f[U]`` row minima (inf once the row is closed), ``t[ROW_CELLS]`` their
+    columns, ``f[V]`` +inf on closed columns; so the scans are branch-free min reductions.
     """
     m = a.size
     n = b.size
-    ra[:m] = a
-    rb[:n] = b
-    col_closed[:n] = 0.0
+    f[REM_A, :m] = a
+    f[REM_B, :n] = b
+    f[V, :n] = 0.0
     for i in range(m):
-        rowmin[i], rowarg[i] = _open_row_minimum(cost, i, col_closed, row)
+        f[U, i], t[ROW_CELLS, i] = _open_row_minimum(cost, i, f)
     rows_left = m
     cols_left = n
     nb = m + n - 1
     for c in range(nb):
-        _, i = _min_index(rowmin, m)
-        j = rowarg[i]
-        q = min(ra[i], rb[j])
-        bi[c] = i
-        bj[c] = j
-        flow[c] = q
-        ra[i] -= q
-        rb[j] -= q
+        best = np.inf
+        for r in range(m):
+            best = min(best, f[U, r])
+        i = 0
+        while f[U, i] != best:
+            i += 1
+        j = t[ROW_CELLS, i]
+        q = min(f[REM_A, i], f[REM_B, j])
+        t[BI, c] = i
+        t[BJ, c] = j
+        f[FLOW, c] = q
+        f[REM_A, i] -= q
+        f[REM_B, j] -= q
         if c == nb - 1:
             break
-        if (ra[i] <= rb[j] and rows_left > 1) or cols_left == 1:
-            rowmin[i] = np.inf
+        if (f[REM_A, i] <= f[REM_B, j] and rows_left > 1) or cols_left == 1:
+            f[U, i] = np.inf
             rows_left -= 1
         else:
-            col_closed[j] = np.inf
+            f[V, j] = np.inf
             cols_left -= 1
             for r in range(m):
-                if rowarg[r] == j and rowmin[r] != np.inf:
-                    rowmin[r], rowarg[r] = _open_row_minimum(cost, r, col_closed, row)
+                if t[ROW_CELLS, r] == j and f[U, r] != np.inf:
+                    f[U, r], t[ROW_CELLS, r] = _open_row_minimum(cost, r, f)
 
 
 # ------------------------------------------------------------------------------------- basis tree
 @njit(cache=True, inline="always")
-def _attach(node: int, new_parent: int, parent: np.ndarray, first_child: np.ndarray, next_sib: np.ndarray,
-            prev_sib: np.ndarray) -> None:
-    parent[node] = new_parent
-    prev_sib[node] = -1
-    head = first_child[new_parent]
-    next_sib[node] = head
+def _attach(t: np.ndarray, node: int, new_parent: int) -> None:
+    t[PARENT, node] = new_parent
+    t[PREV, node] = -1
+    head = t[FIRST, new_parent]
+    t[NEXT, node] = head
     if head != -1:
-        prev_sib[head] = node
-    first_child[new_parent] = node
+        t[PREV, head] = node
+    t[FIRST, new_parent] = node
 
 
 @njit(cache=True, inline="always")
-def _detach(node: int, parent: np.ndarray, first_child: np.ndarray, next_sib: np.ndarray,
-            prev_sib: np.ndarray) -> None:
-    prv = prev_sib[node]
-    nxt = next_sib[node]
+def _detach(t: np.ndarray, node: int) -> None:
+    prv = t[PREV, node]
+    nxt = t[NEXT, node]
     if prv != -1:
-        next_sib[prv] = nxt
+        t[NEXT, prv] = nxt
     else:
-        first_child[parent[node]] = nxt
+        t[FIRST, t[PARENT, node]] = nxt
     if nxt != -1:
-        prev_sib[nxt] = prv
+        t[PREV, nxt] = prv
 
 
 @njit(cache=True)
-def _build_tree(m: int, n: int, bi: np.ndarray, bj: np.ndarray, adj: np.ndarray, offs: np.ndarray,
-                queue: np.ndarray, parent: np.ndarray, pcell: np.ndarray, first_child: np.ndarray,
-                next_sib: np.ndarray, prev_sib: np.ndarray) -> None:
-    """Parent pointers, parent cells and child lists of the basis cells as a tree rooted at row 0."""
+def _build_tree(m: int, n: int, t: np.ndarray) -> None:
+    """Parent pointers, parent cells and child lists of the basis cells, as a tree rooted at row 0."""
     nn = m + n
     nb = nn - 1
-    offs[: nn + 1] = 0
+    t[OFFS, : nn + 1] = 0
     for c in range(nb):
-        offs[bi[c] + 1] += 1
-        offs[m + bj[c] + 1] += 1
+        t[OFFS, t[BI, c] + 1] += 1
+        t[OFFS, m + t[BJ, c] + 1] += 1
     for k in range(nn):
-        offs[k + 1] += offs[k]
-    for c in range(nb):  # fill, shifting each start forward; undone below
-        adj[offs[bi[c]]] = c
-        offs[bi[c]] += 1
-        adj[offs[m + bj[c]]] = c
-        offs[m + bj[c]] += 1
+        t[OFFS, k + 1] += t[OFFS, k]
+    for c in range(nb):  # fill, moving each node's start forward; shifted back below
+        for node in (t[BI, c], m + t[BJ, c]):
+            t[ADJ, t[OFFS, node]] = c
+            t[OFFS, node] += 1
     for k in range(nn, 0, -1):
-        offs[k] = offs[k - 1]
-    offs[0] = 0
-    first_child[:nn] = -1
-    parent[:nn] = -2  # unvisited
-    parent[0] = -1
-    pcell[0] = -1
-    queue[0] = 0
+        t[OFFS, k] = t[OFFS, k - 1]
+    t[OFFS, 0] = 0
+    t[FIRST, :nn] = -1
+    t[PARENT, :nn] = -2  # unvisited
+    t[PARENT, 0] = -1
+    t[PCELL, 0] = -1
+    t[STACK, 0] = 0  # breadth-first queue
     head = 0
     tail = 1
     while head < tail:
-        node = queue[head]
+        node = t[STACK, head]
         head += 1
-        for p in range(offs[node], offs[node + 1]):
-            c = adj[p]
-            other = m + bj[c] if node < m else bi[c]
-            if parent[other] == -2:
-                _attach(other, node, parent, first_child, next_sib, prev_sib)
-                pcell[other] = c
-                queue[tail] = other
+        for p in range(t[OFFS, node], t[OFFS, node + 1]):
+            c = t[ADJ, p]
+            other = m + t[BJ, c] if node < m else t[BI, c]
+            if t[PARENT, other] == -2:
+                _attach(t, other, node)
+                t[PCELL, other] = c
+                t[STACK, tail] = other
                 tail += 1
 
 
-@njit(cache=True)
-def _refresh(m: int, bi: np.ndarray, bj: np.ndarray, cost: np.ndarray, parent: np.ndarray, pcell: np.ndarray,
-             first_child: np.ndarray, next_sib: np.ndarray, u: np.ndarray, v: np.ndarray, depth: np.ndarray,
-             stack: np.ndarray) -> None:
+@njit(cache=True, inline="always")
+def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells) and depths, top-down from the root."""
-    u[0] = 0.0
-    depth[0] = 0
-    sp = 0
-    child = first_child[0]
-    while child != -1:
-        stack[sp] = child
-        sp += 1
-        child = next_sib[child]
+    f[U, 0] = 0.0
+    t[DEPTH, 0] = 0
+    sp = 1
+    t[STACK, 0] = 0
     while sp > 0:
         sp -= 1
-        node = stack[sp]
-        p = parent[node]
-        c = pcell[node]
-        depth[node] = depth[p] + 1
-        if node < m:
-            u[node] = cost[bi[c], bj[c]] - v[p - m]
-        else:
-            v[node - m] = cost[bi[c], bj[c]] - u[p]
-        child = first_child[node]
+        node = t[STACK, sp]
+        if node != 0:
+            p = t[PARENT, node]
+            c = t[PCELL, node]
+            t[DEPTH, node] = t[DEPTH, p] + 1
+            if node < m:
+                f[U, node] = cost[t[BI, c], t[BJ, c]] - f[V, p - m]
+            else:
+                f[V, node - m] = cost[t[BI, c], t[BJ, c]] - f[U, p]
+        child = t[FIRST, node]
         while child != -1:
-            stack[sp] = child
+            t[STACK, sp] = child
             sp += 1
-            child = next_sib[child]
+            child = t[NEXT, child]
 
 
 # ---------------------------------------------------------------------------------------- pricing
 @njit(cache=True, inline="always")
-def _reduced_row_min(cost: np.ndarray, r: int, v: np.ndarray, n: int) -> float:
-    """``min_j cost[r, j] - v[j]`` as a branch-free reduction (vectorises)."""
-    t = np.inf
-    for j in range(n):
-        t = min(t, cost[r, j] - v[j])
-    return t
-
-
-@njit(cache=True)
-def _price_dantzig(cost: np.ndarray, u: np.ndarray, v: np.ndarray, tol: float, start: int, block: int) -> tuple:
+def _price_dantzig(cost: np.ndarray, f: np.ndarray, tol: float, start: int, block: int) -> tuple:
     """Most negative reduced cost in blocks of rows from ``start``, stopping after the first block with one.
 
     Returns (row, column, next start); row -1 if no reduced cost is below ``-tol``.
     """
-    m, n = cost.shape
+    m = cost.shape[0]
     best = -tol
     ei = -1
     r = start
     for cnt in range(m):
-        rc = _reduced_row_min(cost, r, v, n) - u[r]
+        rc = _row_min(cost, r, f, -1.0) - f[U, r]
         if rc < best:
             best = rc
             ei = r
@@ -238,125 +246,136 @@ def _price_dantzig(cost: np.ndarray, u: np.ndarray, v: np.ndarray, tol: float, s
             break
     if ei < 0:
         return -1, -1, r
-    t = _reduced_row_min(cost, ei, v, n)
+    row_best = _row_min(cost, ei, f, -1.0)
     ej = 0
-    while cost[ei, ej] - v[ej] != t:
+    while cost[ei, ej] + -1.0 * f[V, ej] != row_best:
         ej += 1
     return ei, ej, r
 
 
 @njit(cache=True)
-def _price_bland(cost: np.ndarray, u: np.ndarray, v: np.ndarray, tol: float) -> tuple:
+def _price_bland(cost: np.ndarray, f: np.ndarray, tol: float) -> tuple:
     """First cell in index order with reduced cost below ``-tol`` (Bland's rule, cannot cycle)."""
     m, n = cost.shape
     for i in range(m):
         for j in range(n):
-            if cost[i, j] - v[j] - u[i] < -tol:
+            if cost[i, j] - f[V, j] - f[U, i] < -tol:
                 return i, j
     return -1, -1
 
 
 # ------------------------------------------------------------------------------------------ pivot
-@njit(cache=True)
-def _pivot(m: int, ei: int, ej: int, rc: float, bi: np.ndarray, bj: np.ndarray, flow: np.ndarray,
-           parent: np.ndarray, pcell: np.ndarray, depth: np.ndarray, first_child: np.ndarray,
-           next_sib: np.ndarray, prev_sib: np.ndarray, u: np.ndarray, v: np.ndarray, row_cells: np.ndarray,
-           row_nodes: np.ndarray, col_cells: np.ndarray, col_nodes: np.ndarray, stack: np.ndarray) -> None:
-    """Bring cell (ei, ej) with reduced cost ``rc`` < 0 into the basis."""
-    # the cycle: entering (ei, ej) '+', then the tree paths from row ei and column ej up to their
-    # common ancestor; on each side the cell next to the entering cell is '-' and signs alternate
+@njit(cache=True, inline="always")
+def _cycle(m: int, ei: int, ej: int, t: np.ndarray) -> tuple:
+    """Tree paths from row ``ei`` and column ``ej`` up to their common ancestor (cells and lower nodes).
+
+    With the entering cell '+', the cell next to it on each side is '-' and the signs alternate.
+    Returns the lengths of the row side and the column side.
+    """
     lr = 0
     lc = 0
     p = ei
     q = m + ej
-    while depth[p] > depth[q]:
-        row_cells[lr] = pcell[p]
-        row_nodes[lr] = p
+    while t[DEPTH, p] > t[DEPTH, q]:
+        t[ROW_CELLS, lr] = t[PCELL, p]
+        t[ROW_NODES, lr] = p
         lr += 1
-        p = parent[p]
-    while depth[q] > depth[p]:
-        col_cells[lc] = pcell[q]
-        col_nodes[lc] = q
+        p = t[PARENT, p]
+    while t[DEPTH, q] > t[DEPTH, p]:
+        t[COL_CELLS, lc] = t[PCELL, q]
+        t[COL_NODES, lc] = q
         lc += 1
-        q = parent[q]
+        q = t[PARENT, q]
     while p != q:
-        row_cells[lr] = pcell[p]
-        row_nodes[lr] = p
+        t[ROW_CELLS, lr] = t[PCELL, p]
+        t[ROW_NODES, lr] = p
         lr += 1
-        p = parent[p]
-        col_cells[lc] = pcell[q]
-        col_nodes[lc] = q
+        p = t[PARENT, p]
+        t[COL_CELLS, lc] = t[PCELL, q]
+        t[COL_NODES, lc] = q
         lc += 1
-        q = parent[q]
-    theta = np.inf
-    leave = -1
-    leave_child = -1
-    leave_on_col = False
-    for k in range(0, lc, 2):
-        c = col_cells[k]
-        if flow[c] < theta:
-            theta = flow[c]
-            leave = c
-            leave_child = col_nodes[k]
-            leave_on_col = True
-    for k in range(0, lr, 2):
-        c = row_cells[k]
-        if flow[c] < theta:
-            theta = flow[c]
-            leave = c
-            leave_child = row_nodes[k]
-            leave_on_col = False
-    for k in range(lc):
-        flow[col_cells[k]] += -theta if k % 2 == 0 else theta
-    for k in range(lr):
-        flow[row_cells[k]] += -theta if k % 2 == 0 else theta
-    # the leaving cell's slot now holds the entering cell; re-hang the cut-off subtree on it: the
-    # path top -> ... -> leave_child reverses, top hangs below the other end of the entering cell
-    bi[leave] = ei
-    bj[leave] = ej
-    flow[leave] = theta
-    if leave_on_col:
-        top = m + ej
-        attach_to = ei
-        delta = rc  # subtree holds column ej: v += rc on its columns, u -= rc on its rows
-    else:
-        top = ei
-        attach_to = m + ej
-        delta = -rc  # subtree holds row ei: u += rc on its rows, v -= rc on its columns
-    lp = 0  # the path, collected in ``stack`` (free until the subtree walk below)
+        q = t[PARENT, q]
+    return lr, lc
+
+
+@njit(cache=True, inline="always")
+def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: float, t: np.ndarray,
+            f: np.ndarray) -> None:
+    """Cut the tree above ``bottom``, hang the cut-off subtree by ``top`` below ``attach_to`` via ``cell``.
+
+    The path top -> ... -> bottom reverses (each node takes over the cell that joined its old child
+    to it); the subtree's row potentials move by ``-delta``, its column potentials by ``+delta``, and
+    its depths are re-derived (parents before children).
+    """
+    lp = 0
     node = top
     while True:
-        stack[lp] = node
+        t[STACK, lp] = node
         lp += 1
-        if node == leave_child:
+        if node == bottom:
             break
-        node = parent[node]
+        node = t[PARENT, node]
     for k in range(lp):
-        _detach(stack[k], parent, first_child, next_sib, prev_sib)
-    _attach(top, attach_to, parent, first_child, next_sib, prev_sib)
+        _detach(t, t[STACK, k])
+    _attach(t, top, attach_to)
     for k in range(1, lp):
-        _attach(stack[k], stack[k - 1], parent, first_child, next_sib, prev_sib)
-    cell = leave  # each path node takes over the cell that joined its old child to it
+        _attach(t, t[STACK, k], t[STACK, k - 1])
     for k in range(lp):
-        old = pcell[stack[k]]
-        pcell[stack[k]] = cell
+        old = t[PCELL, t[STACK, k]]
+        t[PCELL, t[STACK, k]] = cell
         cell = old
-    # shift the potentials and re-derive the depths of the re-hung subtree (parents before children)
     sp = 1
-    stack[0] = top
+    t[STACK, 0] = top
     while sp > 0:
         sp -= 1
-        node = stack[sp]
-        depth[node] = depth[parent[node]] + 1
+        node = t[STACK, sp]
+        t[DEPTH, node] = t[DEPTH, t[PARENT, node]] + 1
         if node < m:
-            u[node] -= delta
+            f[U, node] -= delta
         else:
-            v[node - m] += delta
-        child = first_child[node]
+            f[V, node - m] += delta
+        child = t[FIRST, node]
         while child != -1:
-            stack[sp] = child
+            t[STACK, sp] = child
             sp += 1
-            child = next_sib[child]
+            child = t[NEXT, child]
+
+
+@njit(cache=True, inline="always")
+def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) -> None:
+    """Bring cell (ei, ej) with reduced cost ``rc`` < 0 into the basis (ratio test on the cycle)."""
+    lr, lc = _cycle(m, ei, ej, t)
+    theta = np.inf
+    leave = -1
+    bottom = -1
+    leave_on_col = False
+    for k in range(0, lc, 2):
+        c = t[COL_CELLS, k]
+        if f[FLOW, c] < theta:
+            theta = f[FLOW, c]
+            leave = c
+            bottom = t[COL_NODES, k]
+            leave_on_col = True
+    for k in range(0, lr, 2):
+        c = t[ROW_CELLS, k]
+        if f[FLOW, c] < theta:
+            theta = f[FLOW, c]
+            leave = c
+            bottom = t[ROW_NODES, k]
+            leave_on_col = False
+    for k in range(lc):
+        f[FLOW, t[COL_CELLS, k]] += -theta if k % 2 == 0 else theta
+    for k in range(lr):
+        f[FLOW, t[ROW_CELLS, k]] += -theta if k % 2 == 0 else theta
+    # the leaving cell's slot now holds the entering cell, and the subtree cut off by removing it hangs
+    # on the entering cell; entering makes rc = 0: the side holding column ej gets v += rc, u -= rc
+    t[BI, leave] = ei
+    t[BJ, leave] = ej
+    f[FLOW, leave] = theta
+    if leave_on_col:
+        _rehang(m, m + ej, bottom, ei, leave, rc, t, f)
+    else:
+        _rehang(m, ei, bottom, m + ej, leave, -rc, t, f)
 
 
 # ------------------------------------------------------------------------------------------ solve
@@ -365,16 +384,10 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple) -> float
     """``emd`` using the scratch arrays ``ws`` of ``new_workspace`` (at least len(a) x len(b))."""
     m = a.size
     n = b.size
-    nb = m + n - 1
-    ints, floats, adj = ws
-    bi, bj, parent, pcell, depth = ints[0], ints[1], ints[2], ints[3], ints[4]
-    first_child, next_sib, prev_sib, stack = ints[5], ints[6], ints[7], ints[8]
-    row_cells, row_nodes, col_cells, col_nodes = ints[9], ints[10], ints[11], ints[12]
-    flow, u, v, ra, rb, scratch = floats[0], floats[1], floats[2], floats[3], floats[4], floats[5]
-    # the start's scratch (column mask, row minima, their columns, one row) borrows buffers filled later
-    _least_cost_start(a, b, cost, bi, bj, flow, ra, rb, v, u, row_cells, scratch)
-    _build_tree(m, n, bi, bj, adj, depth, stack, parent, pcell, first_child, next_sib, prev_sib)
-    _refresh(m, bi, bj, cost, parent, pcell, first_child, next_sib, u, v, depth, stack)
+    t, f = ws
+    _least_cost_start(a, b, cost, t, f)
+    _build_tree(m, n, t)
+    _refresh(m, cost, t, f)
     scale = 0.0
     for i in range(m):
         for j in range(n):
@@ -386,26 +399,24 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple) -> float
     it = 0
     while True:
         if it > BLAND_AFTER:
-            ei, ej = _price_bland(cost, u, v, tol)
+            ei, ej = _price_bland(cost, f, tol)
         else:
-            ei, ej, cursor = _price_dantzig(cost, u, v, tol, cursor, block)
+            ei, ej, cursor = _price_dantzig(cost, f, tol, cursor, block)
         if ei < 0:
             if fresh:
                 break
-            _refresh(m, bi, bj, cost, parent, pcell, first_child, next_sib, u, v, depth, stack)
+            _refresh(m, cost, t, f)  # confirm optimality on drift-free potentials
             fresh = True
             continue
         it += 1
-        rc = cost[ei, ej] - v[ej] - u[ei]
-        _pivot(m, ei, ej, rc, bi, bj, flow, parent, pcell, depth, first_child, next_sib, prev_sib, u, v,
-               row_cells, row_nodes, col_cells, col_nodes, stack)
+        _pivot(m, ei, ej, cost[ei, ej] - f[V, ej] - f[U, ei], t, f)
         fresh = False
         if it % REFRESH_EVERY == 0:
-            _refresh(m, bi, bj, cost, parent, pcell, first_child, next_sib, u, v, depth, stack)
+            _refresh(m, cost, t, f)
             fresh = True
     total = 0.0
-    for c in range(nb):
-        total += flow[c] * cost[bi[c], bj[c]]
+    for c in range(m + n - 1):
+        total += f[FLOW, c] * cost[t[BI, c], t[BJ, c]]
     return total
 
 

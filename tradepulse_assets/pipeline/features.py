@@ -24,6 +24,9 @@ from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
 
 FEATURE_TABLES = ("kuramoto", "ricci", "ricci_edges", "hurst")
+# Forman curvature is unbounded (about -2 x degree x weight, ~ -30 on a 24-symbol market): the absolute
+# tolerance that suits R in [0, 1] would flag every touched edge. These bounds are ~0.5 % of its size.
+FEATURE_TOLERANCES = {"ricci.forman_mean": 0.15, "ricci_edges.forman": 0.15}
 BASELINE_ROOT = "baselines"
 
 
@@ -130,5 +133,6 @@ def tolerance_gate(
         baseline, baseline_bars = loaded
         bars = lake.read_frame(store, "production", market.market_id, session)
         revised = revised_minutes(market, session, baseline_bars, bars)
-        return ToleranceOutcome(incident_id, compare_to_baseline(baseline, current, revised, tolerance), len(revised))
+        report = compare_to_baseline(baseline, current, revised, tolerance, FEATURE_TOLERANCES)
+        return ToleranceOutcome(incident_id, report, len(revised))
     return ToleranceOutcome(None, None, 0)

@@ -43,6 +43,15 @@ def session_check_spec(
         return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, partitions_def=partitions, description=description)
 
 
+def health_markdown(results: list[GateResult]) -> str:
+    """The session's row of the health catalog, as a table a person reads on the asset page."""
+    lines = ["| gate | verdict | blocking | summary |", "| --- | --- | --- | --- |"]
+    for r in results:
+        verdict = "pass" if r.passed else ("**FAIL**" if r.blocking else "warn")
+        lines.append(f"| {r.gate} | {verdict} | {'yes' if r.blocking else 'no'} | {r.summary.replace('|', '/')} |")
+    return "\n".join(lines) + "\n\nQuery every session: `observability/catalog/data_health` (docs/quality-gates.md)."
+
+
 def check_result(result: GateResult) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=result.gate,
@@ -128,6 +137,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         failures = outcome.blocking_failures
         return dg.MaterializeResult(
             metadata={
+                "data_health": dg.MetadataValue.md(health_markdown(outcome.results)),
                 "rows": outcome.bars.height,
                 "symbols": outcome.bars.get_column("symbol").n_unique() if "symbol" in outcome.bars.columns else 0,
                 "blocking_failures": [r.gate for r in failures],
