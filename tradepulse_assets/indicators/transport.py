@@ -380,8 +380,11 @@ def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) ->
 
 # ------------------------------------------------------------------------------------------ solve
 @njit(cache=True)
-def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple) -> float:
-    """``emd`` using the scratch arrays ``ws`` of ``new_workspace`` (at least len(a) x len(b))."""
+def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_after: int = BLAND_AFTER) -> float:
+    """``emd`` using the scratch arrays ``ws`` of ``new_workspace`` (at least len(a) x len(b)).
+
+    ``bland_after``: pivots before the entering rule falls back to Bland's (tests set 0 to run it).
+    """
     m = a.size
     n = b.size
     t, f = ws
@@ -398,7 +401,7 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple) -> float
     fresh = True  # potentials exactly re-derived since the last pivot
     it = 0
     while True:
-        if it > BLAND_AFTER:
+        if it >= bland_after:
             ei, ej = _price_bland(cost, f, tol)
         else:
             ei, ej, cursor = _price_dantzig(cost, f, tol, cursor, block)
@@ -421,9 +424,9 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple) -> float
 
 
 @njit(cache=True)
-def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
+def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bland_after: int = BLAND_AFTER) -> float:
     """Minimum of ``sum(P * cost)`` over plans ``P >= 0`` with row sums ``a`` and column sums ``b``."""
-    return emd_with(a, b, cost, new_workspace(a.size, b.size))
+    return emd_with(a, b, cost, new_workspace(a.size, b.size), bland_after)
 
 
 def wasserstein1(a: object, b: object, cost: object) -> float:
