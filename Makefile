@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TRADEPULSE_HOME ?= $(CURDIR)/var
 export DAGSTER_HOME ?= $(TRADEPULSE_HOME)/dagster
 
-.PHONY: install run test test-fast bench peers clean
+.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,24 @@ test: install
 ## make test-fast: skip the tests that start real servers
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+## make test-production: PostgreSQL + S3 path (starts a throwaway PostgreSQL like CI does)
+test-production: install
+	source .ci/services.sh && $(PY) -m pytest tradepulse_assets_tests/production -q
+
+## make test-ui: the browser test in Debian's Chromium
+test-ui: install
+	$(PY) -m pytest -m browser tradepulse_assets_tests/ui -q
+
+## benchmarks: one command each, peers side by side, ratios printed (see benchmarks/README.md)
+bench-gates: install
+	$(PY) benchmarks/bench_gates.py
+
+bench-indicators: install peers
+	$(PY) benchmarks/bench_indicators.py
+
+bench-simulator: install
+	$(PY) benchmarks/bench_simulator.py
 
 ## make peers: the separate environment of benchmark peers (they pin old scipy/numpy)
 $(VENV)-peers/.installed: benchmarks/requirements-peers.txt

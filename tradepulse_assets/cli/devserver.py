@@ -51,6 +51,7 @@ def environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TRADEPULSE_HOME", str(home))
     env.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    env.setdefault("TRADEPULSE_LAG_LOOKBACK_SESSIONS", "2")  # the seeded history (cli/seed.py)
     clock = env.get("TRADEPULSE_CLOCK", "")
     if clock.startswith("simulated:") and "@" not in clock:
         # Anchor simulated time now, so the daemon, run workers and ingestors share one "now".

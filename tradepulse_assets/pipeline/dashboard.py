@@ -28,13 +28,14 @@ def render_incident(incident: Incident, lag: Mapping[str, Sequence[float]]) -> l
         f"### {incident.id}: {incident.cause} on {', '.join(markets)} ({incident.state.value})",
         "",
         f"Opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC. {incident.description}",
+        "",
         f"Artefacts: `{incident_dir(incident)}/timeline.md`, `gap.csv`; backfills: `reports/backfill/{incident.id}/`",
         "",
     ]
     for market in markets:
         series = lag.get(market, ())
         if series:
-            lines.append(f"Lag {market} (last {len(series)} samples, max {max(series):.0f}s): `{sparkline(series)}`")
+            lines += ["", f"Lag {market} (last {len(series)} samples, max {max(series):.0f}s): `{sparkline(series)}`"]
     return [*lines, "", *render_exit_criteria(incident.last_evaluation), ""]
 
 

@@ -22,12 +22,21 @@ def stream_watermark_name(market_id: str) -> str:
     return f"stream:{market_id}"
 
 
+def streaming_session(market: Market, now: dt.datetime) -> dt.date | None:
+    """The session being streamed at ``now``: the one trading now, else the latest that has opened."""
+    calendar = calendar_for(market.market_id, market.calendar)
+    current = calendar.session_of(now - dt.timedelta(minutes=1))
+    if current is not None:
+        return current
+    opened = [s for s in calendar.sessions(now.date() - dt.timedelta(days=10), now.date()) if calendar.hours(s).open <= now]
+    return opened[-1] if opened else None
+
+
 def poll_stream(
     market: Market, connector: Connector, store: ObjectStore, db: StateDB, audit: AuditLog, now: dt.datetime
 ) -> int:
     """Land the micro-batches published since the last poll; returns how many were landed."""
-    calendar = calendar_for(market.market_id, market.calendar)
-    session = calendar.session_of(now - dt.timedelta(minutes=1)) or calendar.previous_session(now.date())
+    session = streaming_session(market, now)
     if session is None:
         return 0
     manifest = connector.read_manifest(market.market_id, session)

@@ -1,0 +1,32 @@
+"""The streaming ingestor lands micro-batches, keeps its watermark and never mistakes a closed session."""
+
+import datetime as dt
+
+from tradepulse_assets.markets import load_registry
+from tradepulse_assets.pipeline.stream import poll_stream, stream_watermark_name, streaming_session
+from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.storage.state import StateDB
+from tradepulse_assets.vendor.connectors import DirectoryConnector
+from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
+
+UTC = dt.timezone.utc
+XHKG = load_registry().get("XHKG")
+
+
+def test_the_streamed_session_after_the_close_is_todays_not_the_previous_one():
+    assert streaming_session(XHKG, dt.datetime(2026, 11, 30, 2, 0, tzinfo=UTC)) == dt.date(2026, 11, 30)
+    assert streaming_session(XHKG, dt.datetime(2026, 11, 30, 17, 0, tzinfo=UTC)) == dt.date(2026, 11, 30)
+    assert streaming_session(XHKG, dt.datetime(2026, 11, 30, 0, 30, tzinfo=UTC)) == dt.date(2026, 11, 27)
+
+
+def test_poll_lands_new_micro_batches_once_and_advances_the_watermark(tmp_path):
+    now = dt.datetime(2026, 3, 10, 2, 0, 30, tzinfo=UTC)  # 30 minutes into the XHKG session
+    Publisher(destination_from_url(str(tmp_path / "vendor")), seed=1).publish_due("XHKG", dt.date(2026, 3, 10), now)
+    store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
+    audit = AuditLog(tmp_path / "home", clock=lambda: now)
+    connector = DirectoryConnector(tmp_path / "vendor")
+    assert poll_stream(XHKG, connector, store, db, audit, now) == 30  # 01:30 .. 01:59
+    assert db.get_watermark(stream_watermark_name("XHKG")) == "2026-03-10T01:59:00+00:00"
+    assert poll_stream(XHKG, connector, store, db, audit, now) == 0  # idempotent
+    assert len(audit.read()) == 30
