@@ -13,7 +13,7 @@ from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.vendor.connectors import Connector
-from tradepulse_assets.vendor.manifest import parse_bar_file, verify_file
+from tradepulse_assets.vendor.manifest import parse_bar_file, sha256_hex, verify_file
 
 STREAM_PREFIX = "landing/stream"
 
@@ -78,3 +78,36 @@ def landed_watermark(store: ObjectStore, market_id: str) -> str | None:
     latest = [parse_bar_file(k, store.get_bytes(k)).get_column("ts").max() for k in newest]
     latest = [t for t in latest if t is not None]
     return max(latest).isoformat() if latest else None
+
+
+class LandedStreamConnector:
+    """A streaming market's session as the ingestor landed it.
+
+    The session partition is built from the micro-batches the ingestor already holds, reconciled against
+    the vendor's manifest (totals, checksums); a micro-batch the ingestor missed, or holds with other bytes
+    than the manifest promises, is fetched from the vendor.
+    """
+
+    def __init__(self, store: ObjectStore, vendor: Connector):
+        self.store, self.vendor = store, vendor
+        self._manifests: dict[tuple[str, dt.date], object] = {}
+
+    def list_sessions(self, market: str) -> list[dt.date]:
+        return self.vendor.list_sessions(market)
+
+    def read_manifest(self, market: str, session: dt.date):
+        manifest = self.vendor.read_manifest(market, session)
+        self._manifests[(market, session)] = manifest
+        return manifest
+
+    def read_file(self, market: str, session: dt.date, name: str) -> bytes:
+        key = f"{STREAM_PREFIX}/market={market}/session={session}/{name}"
+        manifest = self._manifests.get((market, session)) or self.read_manifest(market, session)
+        if manifest is not None and self.store.exists(key):
+            data = self.store.get_bytes(key)
+            if sha256_hex(data) == manifest.file(name).sha256:
+                return data
+        return self.vendor.read_file(market, session, name)
+
+    def check_connectivity(self) -> None:
+        self.vendor.check_connectivity()

@@ -5,15 +5,19 @@ blocking quality gates are declared on the assets (``check_specs``), so a failin
 skips promotion, and the failure sensor opens the incident and quarantines the batch.
 """
 
+import functools
 import warnings
 
 import dagster as dg
+from dagster_pandera import pandera_schema_to_dagster_type
 
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
 from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource, VendorResource
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.markets import Market
+from tradepulse_assets.markets.bars import BarSchema
 from tradepulse_assets.pipeline import ingest
+from tradepulse_assets.pipeline.stream import LandedStreamConnector
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult
 from tradepulse_assets.quality.catalog import write_health
 from tradepulse_assets.quality.gates import gate_is_blocking
@@ -27,6 +31,14 @@ INCIDENT_TAG = "tradepulse/incident"
 
 def market_key(market: Market, name: str) -> dg.AssetKey:
     return dg.AssetKey([market.market_id.lower(), name])
+
+
+@functools.cache
+def bar_column_schema() -> dg.TableSchema:
+    """The bar schema (the pandera polars model) as Dagster shows columns, converted by dagster-pandera."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)  # the converter is Beta; its output is plain
+        return pandera_schema_to_dagster_type(BarSchema).metadata["schema"].schema
 
 
 def session_check_spec(
@@ -69,10 +81,12 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         market_key(market, n) for n in ("landed_bars", "staging_bars", "production_bars")
     )
     op_tags = {MARKET_TAG: market.market_id}
+    schema = {"dagster/column_schema": bar_column_schema()}
 
     @dg.asset(
         key=landed_key,
         partitions_def=partitions,
+        metadata=schema,
         group_name=group,
         kinds={"polars", "parquet"},
         op_tags=op_tags,
@@ -95,10 +109,12 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         session = session_of_key(context.partition_key)
         audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+        store = object_store.store()
+        connector = vendor.connector()
+        if market.is_streaming:  # built from what the streaming ingestor landed, reconciled with the vendor
+            connector = LandedStreamConnector(store, connector)
         try:
-            outcome = ingest.land_session(
-                vendor.connector(), object_store.store(), audit, market, session, clock.clock().now()
-            )
+            outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now())
         except ingest.NotPublished as exc:
             raise dg.Failure(description=str(exc), metadata={"market": market.market_id, "session": str(session)})
         gate = ingest.landing_gate(outcome)
@@ -110,6 +126,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         key=staging_key,
         deps=[landed_key],
         partitions_def=partitions,
+        metadata=schema,
         group_name=group,
         kinds={"polars", "parquet"},
         op_tags=op_tags,
@@ -150,6 +167,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         key=production_key,
         deps=[staging_key],
         partitions_def=partitions,
+        metadata=schema,
         group_name=group,
         kinds={"polars", "parquet"},
         op_tags=op_tags,
