@@ -101,9 +101,11 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
     """
     m = a.size
     n = b.size
-    f[REM_A, :m] = a
-    f[REM_B, :n] = b
-    f[V, :n] = 0.0
+    for i in range(m):  # element loops, not slice assignments: those cost seconds of compile time
+        f[REM_A, i] = a[i]
+    for j in range(n):
+        f[REM_B, j] = b[j]
+        f[V, j] = 0.0
     for i in range(m):
         f[U, i], t[ROW_CELLS, i] = _open_row_minimum(cost, i, f)
     rows_left = m
@@ -165,7 +167,8 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
     """Parent pointers, parent cells and child lists of the basis cells, as a tree rooted at row 0."""
     nn = m + n
     nb = nn - 1
-    t[OFFS, : nn + 1] = 0
+    for k in range(nn + 1):
+        t[OFFS, k] = 0
     for c in range(nb):
         t[OFFS, t[BI, c] + 1] += 1
         t[OFFS, m + t[BJ, c] + 1] += 1
@@ -178,8 +181,9 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
     for k in range(nn, 0, -1):
         t[OFFS, k] = t[OFFS, k - 1]
     t[OFFS, 0] = 0
-    t[FIRST, :nn] = -1
-    t[PARENT, :nn] = -2  # unvisited
+    for k in range(nn):
+        t[FIRST, k] = -1
+        t[PARENT, k] = -2  # unvisited
     t[PARENT, 0] = -1
     t[PCELL, 0] = -1
     t[STACK, 0] = 0  # breadth-first queue
@@ -198,7 +202,7 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
                 tail += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells) and depths, top-down from the root."""
     f[U, 0] = 0.0
