@@ -1,5 +1,10 @@
 """``make run``'s stack for real: the webserver and daemon serve our code location and stop on SIGTERM."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tradepulse_assets_tests.support.dagster_stack import dagster_stack, graphql
@@ -22,3 +27,13 @@ def test_make_run_serves_market_assets_and_stops_cleanly(tmp_path):
         required = {d["daemonType"]: d for d in daemons if d["required"]}
         assert "SENSOR" in required and "QUEUED_RUN_COORDINATOR" in required
         stack.stop()  # raises if any process of the stack is still alive after the grace period
+
+
+def test_workspace_validates_with_the_dagster_cli(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TRADEPULSE_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).parent / "dagster"
+    done = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr
