@@ -114,10 +114,11 @@ def measure_lag(
             windows.append(GapWindow(market.market_id, h.open, h.close, h.minutes, session=s.isoformat()))
     if market.is_streaming and stream_watermark is not None:
         due = calendar.trading_minutes_between(stream_watermark + ONE_MINUTE, now - ONE_MINUTE + dt.timedelta(microseconds=1))
-        lag = max(lag, streaming_lag_seconds(due, now, calendar))
-        done = {s.isoformat() for s in missing}
-        in_progress = [w for w in minute_windows(market.market_id, due, calendar) if w.session not in done]
-        windows.extend(in_progress)
+        stream_lag = streaming_lag_seconds(due, now, calendar)
+        lag = max(lag, stream_lag)
+        if stream_lag > market.lag_sla_seconds:  # a bar or two in flight is latency, not a gap
+            done = {s.isoformat() for s in missing}
+            windows.extend(w for w in minute_windows(market.market_id, due, calendar) if w.session not in done)
     return LagReading(
         market=market.market_id,
         measured_at=now,

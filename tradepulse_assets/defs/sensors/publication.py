@@ -72,6 +72,11 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
                     ),
                 )
             tags = {MARKET_TAG: market.market_id, **({INCIDENT_TAG: incident.id} if incident else {})}
+            if incident is not None and landed != manifest.revision:  # a new revision: this incident's backfill
+                build_responder(object_store, state, notifications, clock).start_recovery(
+                    incident, now=now, start=session, end=session,
+                    message=f"ingesting {market.market_id} {session} revision {manifest.revision} from the vendor",
+                )
             requests.append(
                 dg.RunRequest(
                     partition_key=key_of_session(session),
