@@ -7,23 +7,9 @@ import pytest
 
 from tradepulse_assets.storage.state import StateDB, StateDBError, qmark_to_pyformat, to_iso
 from tradepulse_assets_tests.incidents import workers
-from tradepulse_assets_tests.incidents.db_support import BACKENDS, db_target
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-def target(request, tmp_path):
-    with db_target(request.param, tmp_path) as t:
-        yield t
-
-
-@pytest.fixture
-def db(target):
-    database = StateDB(target.url)
-    yield database
-    database.close()
 
 
 def test_qmark_placeholders_translate_outside_quotes_only():
