@@ -80,16 +80,18 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     landed_key, staging_key, production_key = (
         market_key(market, n) for n in ("landed_bars", "staging_bars", "production_bars")
     )
-    op_tags = {MARKET_TAG: market.market_id}
-    schema = {"dagster/column_schema": bar_column_schema()}
+    # What every bar asset of this market shares: its sessions, group, column schema, kinds and market tag.
+    common = dict(
+        partitions_def=partitions,
+        group_name=group,
+        metadata={"dagster/column_schema": bar_column_schema()},
+        kinds={"polars", "parquet"},
+        op_tags={MARKET_TAG: market.market_id},
+    )
 
     @dg.asset(
         key=landed_key,
-        partitions_def=partitions,
-        metadata=schema,
-        group_name=group,
-        kinds={"polars", "parquet"},
-        op_tags=op_tags,
+        **common,
         description=(
             f"{market.market_id} one-minute bars as the vendor delivered them for a session: original bytes kept "
             "under landing/raw/, each file verified against the manifest (size, sha256, record count)."
@@ -125,11 +127,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=staging_key,
         deps=[landed_key],
-        partitions_def=partitions,
-        metadata=schema,
-        group_name=group,
-        kinds={"polars", "parquet"},
-        op_tags=op_tags,
+        **common,
         description=f"{market.market_id} bars normalised and sorted, with every quality gate evaluated.",
         check_specs=[
             session_check_spec(
@@ -166,11 +164,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=production_key,
         deps=[staging_key],
-        partitions_def=partitions,
-        metadata=schema,
-        group_name=group,
-        kinds={"polars", "parquet"},
-        op_tags=op_tags,
+        **common,
         description=(
             f"{market.market_id} production bars (the lake): promoted from staging only when every blocking gate "
             "passed. Readable by DuckDB and polars under lake/production/."
