@@ -22,7 +22,10 @@ def test_make_run_serves_market_assets_and_stops_cleanly(tmp_path):
         for market in ("xnys", "xlon", "xhkg", "crypto"):
             for name in ("landed_bars", "staging_bars", "production_bars", "indicator_features"):
                 assert f"{market}/{name}" in keys
-        assert all(n["isPartitioned"] for n in nodes if n["assetKey"]["path"][0] == "xnys")
+        partitioned = {"/".join(n["assetKey"]["path"]) for n in nodes if n["isPartitioned"]}
+        assert {f"xnys/{name}" for name in ("landed_bars", "production_bars", "backtest_exporter")} <= partitioned
+        assert "xnys/ingestion_lag" in keys and "xnys/ingestion_lag" not in partitioned  # observed, per market
+        assert "incident_response/incident_dashboard" in keys
         daemons = graphql(stack.url, DAEMONS_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
         required = {d["daemonType"]: d for d in daemons if d["required"]}
         assert "SENSOR" in required and "QUEUED_RUN_COORDINATOR" in required
