@@ -7,6 +7,7 @@ production bars against the baseline's, and asks ``indicators.compare_to_baselin
 """
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,6 @@ def snapshot_baseline(store: ObjectStore, incident_id: str, market_id: str, sess
 
 
 def _read(store: ObjectStore, key: str) -> pl.DataFrame:
-    import io
-
     return pl.read_parquet(io.BytesIO(store.get_bytes(key)))
 
 

@@ -13,7 +13,7 @@ import polars as pl
 
 from tradepulse_assets.defs.assets.bars import MARKET_TAG, market_key, session_check_spec
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
-from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
+from tradepulse_assets.defs.resources import ObjectStoreResource, StateResource
 from tradepulse_assets.incidents.control_plane import BACKTEST_EXPORTER, FEATURE_STORE_WRITER, ControlPlane
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
