@@ -87,7 +87,23 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            # The whole group, not only our child (reaped above, so it no longer counts): dagster dev's code
+            # servers can outlive it for their heartbeat timeout (45 s); what is left at the deadline is killed.
+            _wait_for_group(proc.pid, deadline)
             print(f"[make run] stopped {name}", flush=True)
+
+
+def _wait_for_group(pgid: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def wait_for_http(url: str, timeout: float, proc: subprocess.Popen) -> bool:

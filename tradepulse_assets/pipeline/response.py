@@ -96,10 +96,12 @@ class Responder:
         return incident, opened
 
     def start_recovery(self, incident: Incident, *, now: dt.datetime, start, end, message: str) -> Incident:
-        first = incident.state is not IncidentState.RECOVERING
+        """``recovering`` and the recovery-start message, once: sensors call this on every tick that
+        (re)requests a backfill, and the runs themselves are on the Runs page."""
+        if self.engine.store.get(incident.id).state is IncidentState.RECOVERING:
+            return incident
         incident = self.engine.start_recovery(incident.id, now=now, message=message)
-        if first:
-            self.communicate(Stage.RECOVERY_START, incident, range_start=start, range_end=end)
+        self.communicate(Stage.RECOVERY_START, incident, range_start=start, range_end=end)
         return incident
 
     def evaluate(self, incident_id: str, evidence: ec.ExitEvidence) -> ec.ExitEvaluation:

@@ -39,6 +39,13 @@ def processes_with_env(marker: str) -> list[int]:
     return pids
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
+
+
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     request = urllib.request.Request(f"{url}/graphql", body, {"Content-Type": "application/json"})
@@ -76,12 +83,13 @@ class Stack:
                 return time.monotonic() - started
             time.sleep(0.2)
         leftovers = processes_with_env(marker)
+        described = [f"{pid}: {_cmdline(pid)}" for pid in leftovers]
         for pid in leftovers:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        raise AssertionError(f"processes still alive {timeout}s after SIGTERM: {leftovers}")
+        raise AssertionError(f"processes still alive {timeout}s after SIGTERM: {described}")
 
 
 @contextmanager
