@@ -21,6 +21,7 @@ from tradepulse_assets.incidents.model import Incident, IncidentState
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market, MarketRegistry, calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
+from tradepulse_assets.pipeline.response import responder_from_settings
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Manifest, sha256_hex
@@ -218,8 +219,6 @@ def _unmet(incident: Incident) -> str:
 
 def replay_resolution(replay: Replay, incident: Incident) -> Incident:
     """A person records root cause, owner and action (the manual criterion) and resolves."""
-    from tradepulse_assets.pipeline.response import responder_from_settings
-
     responder = responder_from_settings(replay.clocked_settings, lambda: replay.now)
     return responder.resolve(
         incident.id, now=replay.now, root_cause="chaos replay", owners=["chaos"], actions=["replayed"]

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster._core.definitions.partitions.context import partition_loading_context
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
+from tradepulse_assets.defs.jobs import ingest_job_name
 from tradepulse_assets.defs.sensors.lag import lag_sensor_name
 from tradepulse_assets.defs.sensors.publication import publication_sensor_name
 from tradepulse_assets.markets import MarketRegistry
@@ -23,6 +24,7 @@ from tradepulse_assets.pipeline.stream import poll_stream
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
+from tradepulse_assets.vendor.connectors import DirectoryConnector
 
 RUN_KEY_TAG = "dagster/run_key"
 
@@ -82,8 +84,6 @@ class Replay:
 
     def materialize(self, market_id: str, session: dt.date) -> ExecutedRun:
         """What an operator does from the UI: run the market's ingestion job for one session."""
-        from tradepulse_assets.defs.jobs import ingest_job_name
-
         run = self.execute(ingest_job_name(self.registry.get(market_id)), session.isoformat(), {})
         assert run is not None
         return run
@@ -114,8 +114,6 @@ class Replay:
         return executed
 
     def poll_streams(self) -> None:
-        from tradepulse_assets.vendor.connectors import DirectoryConnector
-
         settings = self.clocked_settings
         store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
         db = StateDB(settings.state_db_url)
