@@ -9,6 +9,7 @@ contained, timelined and reported exactly like one a sensor opened. The state DB
 import datetime as dt
 import functools
 
+from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, emit, table
 from tradepulse_assets.incidents.exit_criteria import ExitEvaluation
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
@@ -121,10 +122,7 @@ def _summary_row(incident) -> dict:
 
 @domain_errors
 def _open(args) -> int:
-    try:
-        market = load_registry().get(args.market)
-    except KeyError as exc:
-        raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
+    market = registered_market(args.market)
     if args.end < args.start:
         raise CliError(f"--end {args.end.isoformat()} is before --start {args.start.isoformat()}")
     sessions = calendar_for(market.market_id, market.calendar).sessions(args.start.date(), args.end.date())

@@ -8,9 +8,10 @@ import signal
 import time
 from pathlib import Path
 
+from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, Progress, emit, table
 from tradepulse_assets.cli.vendor_source import connector_for
-from tradepulse_assets.markets import calendar_for, load_registry
+from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.pipeline.stream import landed_watermark, poll_stream, stream_watermark_name
@@ -56,13 +57,6 @@ def register(sub, common) -> None:
     p.set_defaults(handler=_stream)
 
 
-def _market(market_id: str):
-    try:
-        return load_registry().get(market_id)
-    except KeyError as exc:
-        raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
-
-
 def _connector(settings):
     return connector_for(settings.vendor_source, settings)
 
@@ -72,7 +66,7 @@ def _day(text: str) -> dt.date:
 
 
 def _backfill(args) -> int:
-    market = _market(args.market)
+    market = registered_market(args.market)
     settings = load_settings()
     store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
     clock = parse_clock(settings.clock)
@@ -119,7 +113,7 @@ def _backfill(args) -> int:
 def _reseed(args) -> int:
     """Runbook 3.1: validate connectivity and credentials, rebuild the watermark from what was really landed,
     restart ingestion with one poll, and record the restart in the audit trail."""
-    market = _market(args.market)
+    market = registered_market(args.market)
     settings = load_settings()
     clock = parse_clock(settings.clock)
     connector = _connector(settings)
@@ -175,7 +169,7 @@ def _quarantine_status(args) -> int:
 
 
 def _stream(args) -> int:
-    market = _market(args.market)
+    market = registered_market(args.market)
     if not market.is_streaming:
         raise CliError(f"{market.market_id} is a batch market", hint="batch sessions are landed by Dagster")
     settings = load_settings()

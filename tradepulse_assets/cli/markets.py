@@ -3,7 +3,7 @@
 import datetime as dt
 
 from tradepulse_assets.cli.output import CliError, emit, table
-from tradepulse_assets.markets import calendar_for, load_registry
+from tradepulse_assets.markets import Market, calendar_for, load_registry
 from tradepulse_assets.markets.calendars import CalendarError
 
 
@@ -19,6 +19,14 @@ def register(sub, common) -> None:
     sessions.add_argument("--start", required=True, type=dt.date.fromisoformat)
     sessions.add_argument("--end", required=True, type=dt.date.fromisoformat)
     sessions.set_defaults(handler=_sessions)
+
+
+def registered_market(market_id: str) -> Market:
+    """The registry's market, or one clear CLI error naming the known ones."""
+    try:
+        return load_registry().get(market_id)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
 
 
 def _hours_row(market, session) -> dict:
@@ -56,10 +64,7 @@ def _markets(args) -> int:
 
 
 def _sessions(args) -> int:
-    try:
-        market = load_registry().get(args.market)
-    except KeyError as exc:
-        raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
+    market = registered_market(args.market)
     if args.end < args.start:
         raise CliError(f"--end {args.end} is before --start {args.start}")
     try:

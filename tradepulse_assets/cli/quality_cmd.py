@@ -2,9 +2,9 @@
 
 import datetime as dt
 
+from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, emit, table
 from tradepulse_assets.cli.vendor_source import connector_for
-from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.vendor.connectors import VendorError
@@ -23,10 +23,7 @@ def register(sub, common) -> None:
 
 
 def _check(args) -> int:
-    try:
-        market = load_registry().get(args.market)
-    except KeyError as exc:
-        raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
+    market = registered_market(args.market)
     settings = load_settings()
     try:
         results = ingest.preflight(connector_for(args.source, settings), market, args.session)
