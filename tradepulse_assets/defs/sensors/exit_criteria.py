@@ -6,6 +6,8 @@ Dagster's event log, hands them with the lag history to the pure exit criteria, 
 the incident (validating -> consumers resume). People resolve with ``tradepulse-cli incident resolve``.
 """
 
+import dataclasses
+
 import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -105,10 +107,9 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
         for incident in open_incidents:
             evidence = engine.gather_evidence(incident.id, now=now, sla_seconds=sla)
             quality, tolerance = latest_outcomes(context.instance, registry, evidence.affected_partitions)
-            evidence = engine.gather_evidence(
-                incident.id, now=now, sla_seconds=sla,
-                required_quality_checks=REQUIRED_QUALITY, quality=quality,
-                required_tolerance_checks=REQUIRED_TOLERANCE, tolerance=tolerance,
+            evidence = dataclasses.replace(
+                evidence, required_quality_checks=REQUIRED_QUALITY, quality=tuple(quality),
+                required_tolerance_checks=REQUIRED_TOLERANCE, tolerance=tuple(tolerance),
             )
             evaluation = responder.evaluate(incident.id, evidence)
             summaries.append(f"{incident.id}: " + ", ".join(f"{c.name}={c.status}" for c in evaluation.criteria))
