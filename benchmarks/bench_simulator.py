@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from tradepulse_assets.markets import calendar_for, load_registry
-from tradepulse_assets.vendor.simulator import fgn, simulate_session, u_profile
+from tradepulse_assets.feeds.simulator import fgn, simulate_session, u_profile
 
 SESSION = dt.date(2026, 3, 10)
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from tradepulse_assets.cli.output import CliError, emit, table
-from tradepulse_assets.vendor.scenarios import ScenarioError, load_scenario
+from tradepulse_assets.feeds.scenarios import ScenarioError, load_scenario
 
 
 def register(sub, common) -> None:

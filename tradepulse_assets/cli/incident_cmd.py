@@ -19,7 +19,7 @@ from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline.response import Responder, responder_from_settings
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage.state import StateDB, StateDBError
-from tradepulse_assets.vendor.clock import parse_clock
+from tradepulse_assets.core.clock import parse_clock
 
 EXIT_CRITERIA_NOT_MET = 3
 

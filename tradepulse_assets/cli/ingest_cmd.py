@@ -20,8 +20,8 @@ from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.clock import parse_clock
-from tradepulse_assets.vendor.connectors import VendorError
+from tradepulse_assets.core.clock import parse_clock
+from tradepulse_assets.feeds.connectors import VendorError
 
 def register(sub, common) -> None:
     p = sub.add_parser("backfill", help="land, gate and promote a market's sessions in a window", parents=[common])

@@ -7,7 +7,7 @@ from tradepulse_assets.cli.output import CliError, emit, table
 from tradepulse_assets.cli.vendor_source import connector_for
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import load_settings
-from tradepulse_assets.vendor.connectors import VendorError
+from tradepulse_assets.feeds.connectors import VendorError
 
 BLOCKING_FAILED = 1
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets.vendor.clock import parse_clock
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.core.clock import parse_clock
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 SEED = 20261130
 SEED_SESSIONS = 2  # make run watches this many closed sessions per market (TRADEPULSE_LAG_LOOKBACK_SESSIONS)

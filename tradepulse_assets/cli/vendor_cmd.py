@@ -6,15 +6,15 @@ import os
 import sys
 
 from tradepulse_assets.cli.output import CliError, Progress, emit, table
-from tradepulse_assets.vendor.manifest import BarFileError, ManifestError
-from tradepulse_assets.vendor.publisher import (
+from tradepulse_assets.feeds.manifest import BarFileError, ManifestError
+from tradepulse_assets.feeds.publisher import (
     FORMATS,
     PublishError,
     Publisher,
     destination_from_url,
     manifest_for_directory,
 )
-from tradepulse_assets.vendor.scenarios import ScenarioError, catalogue, load_scenario
+from tradepulse_assets.feeds.scenarios import ScenarioError, catalogue, load_scenario
 
 
 def register(sub, common) -> None:
@@ -118,7 +118,7 @@ def _publish(args) -> int:
 
 
 def _serve(args) -> int:
-    from tradepulse_assets.vendor.server import make_server
+    from tradepulse_assets.feeds.server import make_server
 
     if not args.token:
         raise CliError("no token", hint="pass --token or set TRADEPULSE_VENDOR_TOKEN")

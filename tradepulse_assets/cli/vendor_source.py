@@ -3,7 +3,7 @@
 import os
 
 from tradepulse_assets.pipeline.settings import Settings
-from tradepulse_assets.vendor.connectors import Connector, DirectoryConnector, HttpConnector, S3Connector
+from tradepulse_assets.feeds.connectors import Connector, DirectoryConnector, HttpConnector, S3Connector
 
 
 def connector_for(source: str, settings: Settings) -> Connector:

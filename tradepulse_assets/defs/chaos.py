@@ -24,9 +24,9 @@ from tradepulse_assets.pipeline.lag import closed_sessions
 from tradepulse_assets.pipeline.response import responder_from_settings
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Manifest, sha256_hex
-from tradepulse_assets.vendor.publisher import BATCH_LATENCY, Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 STEP = dt.timedelta(seconds=30)
 VENDOR_RESPONSE = dt.timedelta(minutes=10)  # from detection to the vendor's clean re-delivery

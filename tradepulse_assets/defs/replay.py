@@ -24,7 +24,7 @@ from tradepulse_assets.pipeline.stream import poll_stream
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.connectors import DirectoryConnector
+from tradepulse_assets.feeds.connectors import DirectoryConnector
 
 RUN_KEY_TAG = "dagster/run_key"
 

@@ -20,8 +20,8 @@ from tradepulse_assets.quality import GateConfig, GateResult, run_gate_suite
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
-from tradepulse_assets.vendor.connectors import Connector
-from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Fault, Manifest, ManifestFile, parse_bar_file, verify_file
+from tradepulse_assets.feeds.connectors import Connector
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Fault, Manifest, ManifestFile, parse_bar_file, verify_file
 
 RAW_PREFIX = "landing/raw"
 LANDING_GATE = "landing_verification"

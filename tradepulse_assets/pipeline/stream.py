@@ -12,8 +12,8 @@ from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.connectors import Connector
-from tradepulse_assets.vendor.manifest import parse_bar_file, sha256_hex, verify_file
+from tradepulse_assets.feeds.connectors import Connector
+from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_file
 
 STREAM_PREFIX = "landing/stream"
 

@@ -12,9 +12,9 @@ import pytest
 
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline import ingest
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import KINDS, fault_from_dict, scenario_from_dict
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import KINDS, fault_from_dict, scenario_from_dict
 
 REGISTRY = load_registry()
 GATE_KINDS = sorted(k for k, v in KINDS.items() if v["stage"] in ("bytes", "frame") and k != "restatement")

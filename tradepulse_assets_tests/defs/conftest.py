@@ -10,8 +10,8 @@ import pytest
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.settings import Settings
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 
 @dataclass

@@ -22,8 +22,8 @@ from tradepulse_assets.markets import MarketRegistry, calendar_for, load_registr
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply
 
 UTC = dt.timezone.utc

@@ -11,7 +11,7 @@ from tradepulse_assets.markets import load_registry
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.scenarios import FaultSpec
+from tradepulse_assets.feeds.scenarios import FaultSpec
 
 XNYS = load_registry().get("XNYS")
 SESSION = dt.date(2026, 3, 9)

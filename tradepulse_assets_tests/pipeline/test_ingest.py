@@ -10,9 +10,9 @@ from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 UTC = dt.timezone.utc
 REGISTRY = load_registry()

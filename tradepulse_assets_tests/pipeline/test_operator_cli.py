@@ -11,8 +11,8 @@ from tradepulse_assets.pipeline import quarantine
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 SESSION = dt.date(2026, 3, 9)
 NOW = dt.datetime(2026, 3, 9, 21, 0, tzinfo=dt.timezone.utc)

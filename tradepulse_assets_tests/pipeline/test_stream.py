@@ -7,8 +7,8 @@ from tradepulse_assets.pipeline.stream import poll_stream, stream_watermark_name
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
 
 UTC = dt.timezone.utc
 XHKG = load_registry().get("XHKG")

@@ -9,7 +9,7 @@ from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import features
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
-from tradepulse_assets.vendor.simulator import simulate_session
+from tradepulse_assets.feeds.simulator import simulate_session
 
 XNYS = load_registry().get("XNYS")
 SESSION = dt.date(2026, 3, 9)

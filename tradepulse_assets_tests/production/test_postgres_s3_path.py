@@ -31,13 +31,13 @@ from tradepulse_assets.pipeline.ingest import raw_prefix
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.vendor.publisher import (
+from tradepulse_assets.feeds.publisher import (
     Publisher,
     destination_from_url,
     read_manifest,
     session_prefix,
 )
-from tradepulse_assets.vendor.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets_tests.production.location import reconstructable_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -30,7 +30,7 @@ import pytest
 
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets.vendor.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
 from tradepulse_assets_tests.support.browser import (
     Screenshots,
     chromium_missing_reason,

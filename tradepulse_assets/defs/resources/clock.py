@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from tradepulse_assets.vendor.clock import Clock, parse_clock
+from tradepulse_assets.core.clock import Clock, parse_clock
 
 
 class ClockResource(dg.ConfigurableResource):

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from tradepulse_assets.vendor.connectors import Connector, DirectoryConnector, HttpConnector, S3Connector
+from tradepulse_assets.feeds.connectors import Connector, DirectoryConnector, HttpConnector, S3Connector
 
 
 class VendorResource(dg.ConfigurableResource):

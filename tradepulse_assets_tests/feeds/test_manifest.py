@@ -3,7 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tradepulse_assets.vendor.manifest import (
+from tradepulse_assets.feeds.manifest import (
     BarFileError,
     Manifest,
     ManifestError,
@@ -14,7 +14,7 @@ from tradepulse_assets.vendor.manifest import (
     verify_file,
     write_bar_file,
 )
-from tradepulse_assets.vendor.simulator import simulate_session
+from tradepulse_assets.feeds.simulator import simulate_session
 
 SESSION = dt.date(2026, 3, 10)
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tradepulse_assets.vendor.connectors import (
+from tradepulse_assets.feeds.connectors import (
     DirectoryConnector,
     HttpConnector,
     S3Connector,
@@ -17,8 +17,8 @@ from tradepulse_assets.vendor.connectors import (
     VendorNotFound,
     VendorUnavailable,
 )
-from tradepulse_assets.vendor.publisher import LocalDestination, Publisher, S3Destination
-from tradepulse_assets.vendor.server import serve_in_thread
+from tradepulse_assets.feeds.publisher import LocalDestination, Publisher, S3Destination
+from tradepulse_assets.feeds.server import serve_in_thread
 from tradepulse_assets_tests.support.s3 import moto_s3
 
 SESSIONS = [dt.date(2026, 3, 9), dt.date(2026, 3, 10)]

@@ -1,4 +1,4 @@
-"""Vendor side of the platform: the drop format, connectors, the simulator, fault scenarios and the clock.
+"""Market-data feeds: the drop format, connectors, the simulated vendor and its fault scenarios.
 
 Kept separate from ingestion so the platform can be exercised end to end against a vendor it does not
 control: the simulator publishes exactly what a real flat-file or streaming vendor would (manifests,
@@ -6,8 +6,7 @@ restatements, faults), and connectors read a drop the same way whether it sits i
 bucket or behind an HTTP API. This package imports only ``tradepulse_assets.markets``.
 """
 
-from tradepulse_assets.vendor.clock import Clock, ManualClock, SimulatedClock, SystemClock, clock_from_env
-from tradepulse_assets.vendor.manifest import (
+from tradepulse_assets.feeds.manifest import (
     BarFileError,
     Fault,
     Manifest,
@@ -20,15 +19,10 @@ from tradepulse_assets.vendor.manifest import (
 
 __all__ = [
     "BarFileError",
-    "Clock",
     "Fault",
     "Manifest",
     "ManifestError",
     "ManifestFile",
-    "ManualClock",
-    "SimulatedClock",
-    "SystemClock",
-    "clock_from_env",
     "parse_bar_file",
     "sha256_hex",
     "verify_file",

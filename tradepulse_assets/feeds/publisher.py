@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from tradepulse_assets.markets import Market, MarketRegistry, calendar_for, load_registry
-from tradepulse_assets.vendor.manifest import (
+from tradepulse_assets.feeds.manifest import (
     GROUND_TRUTH_DIR,
     MANIFEST_NAME,
     Manifest,
@@ -34,7 +34,7 @@ from tradepulse_assets.vendor.manifest import (
     sha256_hex,
     write_bar_file,
 )
-from tradepulse_assets.vendor.scenarios import (
+from tradepulse_assets.feeds.scenarios import (
     BATCH,
     FaultSpec,
     Scenario,
@@ -45,7 +45,7 @@ from tradepulse_assets.vendor.scenarios import (
     resolve_rows,
     strip,
 )
-from tradepulse_assets.vendor.simulator import simulate_session
+from tradepulse_assets.feeds.simulator import simulate_session
 
 BATCH_LATENCY = dt.timedelta(minutes=2)  # a batch vendor publishes the session this long after the close
 STREAM_LATENCY = dt.timedelta(seconds=5)  # a minute bar is published this long after the minute ends
@@ -236,7 +236,7 @@ def _replays_history(
 
 
 def _count(name: str, data: bytes) -> int:
-    from tradepulse_assets.vendor.manifest import parse_bar_file
+    from tradepulse_assets.feeds.manifest import parse_bar_file
 
     return parse_bar_file(name, data).height
 
@@ -480,7 +480,7 @@ def manifest_for_directory(
     folder keeps its manifest (returns changed=False). Every file is parsed, so a broken file is reported now,
     naming it, rather than at ingestion.
     """
-    from tradepulse_assets.vendor.manifest import describe_file, is_bar_file
+    from tradepulse_assets.feeds.manifest import describe_file, is_bar_file
 
     path = Path(folder)
     if not path.is_dir():

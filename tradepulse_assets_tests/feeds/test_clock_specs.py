@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from tradepulse_assets.vendor.clock import AnchoredClock, ClockError, ManualClock, parse_clock
+from tradepulse_assets.core.clock import AnchoredClock, ClockError, ManualClock, parse_clock
 
 START = dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.timezone.utc)
 

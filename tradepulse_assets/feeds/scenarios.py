@@ -296,7 +296,7 @@ def scenario_from_dict(doc: dict, source: str) -> Scenario:
 
 def packaged_scenarios() -> dict[str, str]:
     """Name -> YAML text of the scenarios shipped in ``vendor/scenarios/``."""
-    folder = resources.files("tradepulse_assets.vendor").joinpath("scenarios")
+    folder = resources.files("tradepulse_assets.feeds").joinpath("scenarios")
     return {p.name.removesuffix(".yaml"): p.read_text() for p in folder.iterdir() if p.name.endswith(".yaml")}
 
 

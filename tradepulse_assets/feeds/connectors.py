@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from tradepulse_assets.vendor.manifest import MANIFEST_NAME, Manifest
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest
 
 SESSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

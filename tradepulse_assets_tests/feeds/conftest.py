@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from tradepulse_assets.markets import load_registry
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.manifest import parse_bar_file
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.manifest import parse_bar_file
 
 
 def read_session(root, market: str, session: dt.date, revision_manifest=None) -> pl.DataFrame:

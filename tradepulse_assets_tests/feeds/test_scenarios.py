@@ -9,17 +9,17 @@ import pytest
 
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.markets.bars import BarSchema
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.manifest import Manifest, verify_file
-from tradepulse_assets.vendor.publisher import BATCH_LATENCY, LocalDestination, Publisher
-from tradepulse_assets.vendor.scenarios import (
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.manifest import Manifest, verify_file
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, LocalDestination, Publisher
+from tradepulse_assets.feeds.scenarios import (
     KINDS,
     ScenarioError,
     catalogue,
     load_scenario,
     scenario_from_dict,
 )
-from tradepulse_assets.vendor.simulator import simulate_session
+from tradepulse_assets.feeds.simulator import simulate_session
 
 from .conftest import read_session
 

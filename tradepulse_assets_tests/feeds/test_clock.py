@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from tradepulse_assets.vendor.clock import (
+from tradepulse_assets.core.clock import (
     ClockError,
     ManualClock,
     SimulatedClock,

@@ -4,11 +4,11 @@ import datetime as dt
 
 import polars as pl
 
-from tradepulse_assets.vendor.clock import ManualClock
-from tradepulse_assets.vendor.connectors import DirectoryConnector
-from tradepulse_assets.vendor.publisher import STREAM_LATENCY, LocalDestination, Publisher
-from tradepulse_assets.vendor.scenarios import scenario_from_dict
-from tradepulse_assets.vendor.simulator import simulate_session
+from tradepulse_assets.core.clock import ManualClock
+from tradepulse_assets.feeds.connectors import DirectoryConnector
+from tradepulse_assets.feeds.publisher import STREAM_LATENCY, LocalDestination, Publisher
+from tradepulse_assets.feeds.scenarios import scenario_from_dict
+from tradepulse_assets.feeds.simulator import simulate_session
 
 from .conftest import read_session
 

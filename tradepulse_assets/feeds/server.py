@@ -14,7 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tradepulse_assets.vendor.manifest import MANIFEST_NAME
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME
 
 MARKET_RE = re.compile(r"^[A-Z0-9]+$")
 SESSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

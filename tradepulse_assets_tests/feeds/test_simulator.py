@@ -6,8 +6,8 @@ import pytest
 
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.markets.bars import BarSchema
-from tradepulse_assets.vendor.publisher import LocalDestination, Publisher
-from tradepulse_assets.vendor.simulator import SimulatorError, fgn, simulate_session
+from tradepulse_assets.feeds.publisher import LocalDestination, Publisher
+from tradepulse_assets.feeds.simulator import SimulatorError, fgn, simulate_session
 
 # Both 2026 DST changes: US clocks move 2026-03-08, UK clocks 2026-03-29.
 DST_RANGES = [(dt.date(2026, 3, 5), dt.date(2026, 3, 11)), (dt.date(2026, 3, 26), dt.date(2026, 4, 1))]

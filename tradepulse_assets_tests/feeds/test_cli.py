@@ -10,8 +10,8 @@ import sys
 import polars as pl
 
 from tradepulse_assets.cli.main import main
-from tradepulse_assets.vendor.connectors import DirectoryConnector, HttpConnector
-from tradepulse_assets.vendor.manifest import write_bar_file
+from tradepulse_assets.feeds.connectors import DirectoryConnector, HttpConnector
+from tradepulse_assets.feeds.manifest import write_bar_file
 
 
 def test_publish_with_a_packaged_scenario_reports_json_and_writes_ground_truth(tmp_path, capsys):
