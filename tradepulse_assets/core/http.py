@@ -117,7 +117,9 @@ class _BoundedRetry(Retry):
         retry.max_retry_after = self.max_retry_after
         return retry
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001
+    def increment(  # noqa: ANN001 - urllib3's signature
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):
         if response is not None and error is None:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is not None and wait > self.max_retry_after:
@@ -269,7 +271,9 @@ class HttpClient:
             f"{method} {origin(url)}: more than {self.policy.max_redirects} redirect(s)"
         )
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str], data: bytes | str | None) -> HttpResponse:
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], data: bytes | str | None
+    ) -> HttpResponse:
         proxies = requests.utils.get_environ_proxies(url)
         try:
             response = self._session().request(
