@@ -15,6 +15,12 @@ from pathlib import Path
 MARKETS_FILE_ENV = "TRADEPULSE_MARKETS_FILE"
 
 
+#: What happens to a delivered symbol outside the market's universe (``unknown_symbols`` in the registry):
+#: ``block`` stops the session at the universe gate; ``promote_with_warning`` promotes it, warns and records a
+#: universe change in the audit trail. Never silent (docs/quality-gates.md).
+UNKNOWN_SYMBOL_POLICIES = ("block", "promote_with_warning")
+
+
 class IngestionMode(str, enum.Enum):
     STREAMING = "streaming"
     BATCH = "batch"
@@ -35,6 +41,7 @@ class Market:
     symbol_prefix: str
     vendor: str
     first_session: dt.date
+    unknown_symbols: str = "block"
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -88,6 +95,12 @@ def _parse_market(source: str, market_id: str, raw: dict) -> Market:
     if sla <= 0 or size <= 0:
         raise RegistryError(f"{source}: market {market_id} needs positive lag_sla_seconds and universe_size")
     first = raw.get("first_session", "2026-01-01")
+    policy = str(raw.get("unknown_symbols", "block"))
+    if policy not in UNKNOWN_SYMBOL_POLICIES:
+        raise RegistryError(
+            f"{source}: market {market_id} unknown_symbols {policy!r} is not one of "
+            + ", ".join(UNKNOWN_SYMBOL_POLICIES)
+        )
     return Market(
         market_id=market_id,
         calendar=str(raw["calendar"]),
@@ -98,6 +111,7 @@ def _parse_market(source: str, market_id: str, raw: dict) -> Market:
         symbol_prefix=str(raw["symbol_prefix"]),
         vendor=str(raw.get("vendor", "simulator")),
         first_session=first if isinstance(first, dt.date) else dt.date.fromisoformat(str(first)),
+        unknown_symbols=policy,
     )
 
 

@@ -16,12 +16,20 @@ import polars as pl
 
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
-from tradepulse_assets.quality import GateConfig, GateResult, run_gate_suite
+from tradepulse_assets.quality import GateConfig, GateResult, config_for_market, run_gate_suite
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
 from tradepulse_assets.feeds.connectors import Connector
-from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Fault, Manifest, ManifestFile, parse_bar_file, verify_file
+from tradepulse_assets.feeds.manifest import (
+    MANIFEST_NAME,
+    Fault,
+    Manifest,
+    ManifestFile,
+    parse_bar_file,
+    sha256_hex,
+    verify_file,
+)
 
 RAW_PREFIX = "landing/raw"
 LANDING_GATE = "landing_verification"
@@ -178,7 +186,7 @@ def preflight(connector: Connector, market: Market, session: dt.date, config: Ga
         bars, calendar_for(market.market_id, market.calendar), session,
         vendor_total=delivery.manifest.record_count, checksums_ok=True,
         landed_at=None, deadline=None,  # nothing landed: freshness is the lag sensors' business
-        expected_symbols=market.symbols, config=config,
+        expected_symbols=market.symbols, config=config_for_market(market, config),
     )
     return [gate, *results]
 
@@ -254,7 +262,7 @@ def stage_session(
         deadline=session_deadline(market, session),
         expected_symbols=market.symbols,
         is_backfill=is_backfill,
-        config=config,
+        config=config_for_market(market, config),
     )
     schema_ok = all(r.passed for r in results if r.gate == "schema")
     staged = normalise(bars) if schema_ok else bars
@@ -262,11 +270,39 @@ def stage_session(
     return StagingOutcome(market.market_id, session, staged, results)
 
 
-def promote_session(store: ObjectStore, market: Market, session: dt.date) -> int:
-    """Staging -> production (the lake). Returns the rows promoted."""
+def promote_session(store: ObjectStore, market: Market, session: dt.date, audit: AuditLog | None = None) -> int:
+    """Staging -> production (the lake). Returns the rows promoted.
+
+    With ``audit``: one ``promotion`` event (sha256 of the production partition, vendor revision), and one
+    ``universe_change`` event per promoted symbol outside the market's universe (its policy let it through
+    with a warning; docs/quality-gates.md).
+    """
     bars = lake.read_frame(store, "staging", market.market_id, session)
-    lake.write_frame(store, "production", market.market_id, session, bars)
+    key = lake.write_frame(store, "production", market.market_id, session, bars)
+    if audit is not None:
+        receipt = read_receipt(store, market.market_id, session) or {}
+        revision = receipt.get("revision")
+        event = {
+            "market": market.market_id,
+            "session": session.isoformat(),
+            "sha256": sha256_hex(store.get_bytes(key)),
+            "revision": revision,
+            "delivery": receipt.get("delivery"),
+        }
+        audit.append({**event, "event": "promotion", "batch": f"r{revision}/production", "rows": bars.height,
+                      "outcome": "promoted"})
+        for symbol, rows in unknown_symbols(bars, market).items():
+            audit.append({**event, "event": "universe_change", "batch": f"r{revision}/{symbol}", "rows": rows,
+                          "outcome": f"added:{symbol}", "symbol": symbol})
     return bars.height
+
+
+def unknown_symbols(bars: pl.DataFrame, market: Market) -> dict[str, int]:
+    """Rows per delivered symbol that is not in the market's universe."""
+    if "symbol" not in bars.columns:
+        return {}
+    counts = bars.filter(~pl.col("symbol").is_in(list(market.symbols))).group_by("symbol").len().sort("symbol")
+    return dict(counts.iter_rows())
 
 
 def read_landing_manifest(store: ObjectStore, market_id: str, session: dt.date) -> Manifest | None:

@@ -1,9 +1,11 @@
 """The quality gates: pure functions from one partition's bars to a ``GateResult``.
 
-Each gate has a public ``check_*`` function for use on its own and an internal ``_*`` form over a
-``PreparedBars`` so ``run_gate_suite`` shares the expensive work (codes, minute indexes, the session grid)
-between gates. Gates never drop or fix data: they flag it with counts and the first offending rows, and the
-verdict (pass/fail, blocking or advisory) is what Dagster turns into an asset check.
+Each gate is one small function over a ``PreparedBars`` (so the suite shares the expensive work: codes, minute
+indexes, the session grid) and is declared once, with its columns and blocking default, in
+``quality.registry``; the suite, the asset checks, the standalone ``check_*`` functions and the table in
+docs/quality-gates.md are all built from that registry. Gates never drop or fix data: they flag it with counts
+and the first offending rows. A gate judges pass/fail only; whether a failure blocks promotion is policy, so
+the registry stamps ``blocking`` on the result (gates here leave it False).
 """
 
 import datetime as dt
@@ -27,7 +29,6 @@ from tradepulse_assets.quality.prepared import (
     ts_from_us,
 )
 from tradepulse_assets.quality.results import (
-    BLOCKING_BY_DEFAULT,
     CALENDAR_ALIGNMENT,
     COMPLETENESS,
     DEFAULT_CONFIG,
@@ -41,6 +42,10 @@ from tradepulse_assets.quality.results import (
     PRICE_SPIKES,
     SCHEMA,
     STALE_PRICES,
+    TRADE_COUNT,
+    UNIVERSE,
+    VOLUME_TRADES,
+    VWAP_RANGE,
     GapWindow,
     GateConfig,
     GateResult,
@@ -62,34 +67,31 @@ REQUIRED = {
     PRICE_SCALE: ("symbol", "ts", "close"),
     STALE_PRICES: ("symbol", "ts", "open", "high", "low", "close"),
     NEGATIVE_VOLUME: ("volume",),
+    VWAP_RANGE: ("open", "high", "low", "close", "vwap"),
+    TRADE_COUNT: ("trade_count",),
+    VOLUME_TRADES: ("volume", "trade_count"),
+    UNIVERSE: ("symbol",),
 }
+#: Relative slack of the vwap range check: vendors round vwap and prices separately (1e-9 of the high).
+VWAP_REL_TOLERANCE = 1e-9
 
 
-def _blocking(gate: str, config: GateConfig) -> bool:
-    overrides = {
-        PRICE_SPIKES: config.spike_blocking,
-        STALE_PRICES: config.stale_blocking,
-        FRESHNESS: config.freshness_blocking,
-    }
-    return overrides.get(gate, gate in BLOCKING_BY_DEFAULT)
-
-
-def not_evaluated(gate: str, reason: str, config: GateConfig) -> GateResult:
+def not_evaluated(gate: str, reason: str) -> GateResult:
     """A gate that could not look at the data because the frame failed the schema where it matters."""
     return GateResult(
         gate=gate,
         passed=False,
-        blocking=_blocking(gate, config),
+        blocking=False,
         summary=f"not evaluated: schema failed ({reason})",
         counts={"evaluated": 0},
         evaluated=False,
     )
 
 
-def _skipped(gate: str, reason: str, config: GateConfig) -> GateResult:
+def _skipped(gate: str, reason: str) -> GateResult:
     """A gate whose optional inputs were not given: nothing to judge, so it does not fail."""
     return GateResult(
-        gate, True, _blocking(gate, config), f"skipped: {reason}", {"evaluated": 0}, evaluated=False
+        gate, True, False, f"skipped: {reason}", {"evaluated": 0}, evaluated=False
     )
 
 
@@ -113,6 +115,11 @@ def _row_evidence(
     return out
 
 
+def _keyed_first(p: PreparedBars, rows: np.ndarray) -> str:
+    """``_first_ts`` when symbol and ts are usable (a row gate still runs on a frame with a broken key)."""
+    return _first_ts(p, rows) if "ts" not in p.problems and "symbol" not in p.problems else ""
+
+
 def _first_ts(p: PreparedBars, rows: np.ndarray) -> str:
     if rows.size == 0:
         return ""
@@ -121,7 +128,7 @@ def _first_ts(p: PreparedBars, rows: np.ndarray) -> str:
 
 
 # --- schema ---------------------------------------------------------------------------------------
-def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
+def schema(p: PreparedBars, config: GateConfig) -> GateResult:
     try:
         BarSchema.validate(p.df, lazy=True)
     except pa_errors.SchemaErrors as exc:
@@ -141,7 +148,7 @@ def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
         return GateResult(
             SCHEMA,
             False,
-            _blocking(SCHEMA, config),
+            False,
             f"schema failed for {p.n_rows} rows: "
             + "; ".join(parts[:6])
             + (" ..." if len(parts) > 6 else ""),
@@ -150,20 +157,17 @@ def _schema(p: PreparedBars, config: GateConfig) -> GateResult:
         )
     except pa_errors.SchemaError as exc:  # raised by pandera for errors it cannot collect lazily
         return GateResult(
-            SCHEMA, False, _blocking(SCHEMA, config), f"schema failed: {exc}", {"failure_cases": 1}
+            SCHEMA, False, False, f"schema failed: {exc}", {"failure_cases": 1}
         )
     return GateResult(
-        SCHEMA, True, _blocking(SCHEMA, config), f"{p.n_rows} rows match BarSchema", {"rows": p.n_rows}
+        SCHEMA, True, False, f"{p.n_rows} rows match BarSchema", {"rows": p.n_rows}
     )
 
 
-def check_schema(bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG) -> GateResult:
-    """pandera ``BarSchema`` (strict) on the collected frame: missing/renamed/extra columns, types, nulls."""
-    return _schema(PreparedBars(bars), config)
 
 
 # --- manifest reconciliation --------------------------------------------------------------------
-def check_manifest_reconciliation(
+def manifest_reconciliation(
     n_rows: int,
     vendor_total: int | None = None,
     checksums_ok: bool | None = None,
@@ -176,7 +180,7 @@ def check_manifest_reconciliation(
     checksum verdict computed by landing."""
     gate = MANIFEST_RECONCILIATION
     if vendor_total is None and checksums_ok is None and vendor_file_counts is None:
-        return _skipped(gate, "no vendor total, file counts or checksum verdict given", config)
+        return _skipped(gate, "no vendor total, file counts or checksum verdict given")
     problems, evidence = [], []
     counts: dict[str, int | float] = {"rows": int(n_rows)}
     if vendor_total is not None:
@@ -202,7 +206,7 @@ def check_manifest_reconciliation(
             problems.append("checksum mismatch against the manifest (quarantine the batch)")
     passed = not problems
     summary = "; ".join(problems) if problems else f"{n_rows} rows reconcile with the vendor manifest"
-    return GateResult(gate, passed, _blocking(gate, config), summary, counts, evidence[: config.max_evidence])
+    return GateResult(gate, passed, False, summary, counts, evidence[: config.max_evidence])
 
 
 # --- row-wise gates ----------------------------------------------------------------------------
@@ -228,10 +232,10 @@ def _flag_counts(
     return counts, first["row"].to_numpy().astype(np.int64), first.drop("row")
 
 
-def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
+def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = OHLC_CONSISTENCY
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     finite_positive = pl.all_horizontal([x.is_finite() & (x > 0) for x in (o, h, lo, c)])
     flags = {
@@ -245,7 +249,7 @@ def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     n_bad = counts["rows_violating"]
     if n_bad == 0:
         return GateResult(
-            gate, True, _blocking(gate, config), f"all {p.n_rows} bars have consistent OHLC", counts
+            gate, True, False, f"all {p.n_rows} bars have consistent OHLC", counts
         )
     evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
     for item, record in zip(evidence, first.iter_rows(named=True)):
@@ -253,45 +257,142 @@ def _ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
     keyed = "ts" not in p.problems and "symbol" not in p.problems
     summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if keyed else "")
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_ohlc_consistency(
-    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """low <= min(open, close), high >= max(open, close), low <= high, every price finite and > 0."""
-    return _ohlc_consistency(PreparedBars(bars), config)
 
 
-def _negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
+def negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = NEGATIVE_VOLUME
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     v = pl.col("volume")
     counts, rows, _ = _flag_counts(p, {"negative": v < 0, "non_finite": ~v.is_finite()}, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
         return GateResult(
-            gate, True, _blocking(gate, config), f"all {p.n_rows} bars have a finite volume >= 0", counts
+            gate, True, False, f"all {p.n_rows} bars have a finite volume >= 0", counts
         )
     evidence = _row_evidence(p, rows, ("symbol", "ts", "volume"))
     summary = f"{n_bad} of {p.n_rows} bars have negative ({counts['negative']}) or NaN/inf ({counts['non_finite']}) volume"
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_negative_volume(
-    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """volume < 0, NaN or infinite."""
-    return _negative_volume(PreparedBars(bars), config)
+
+
+def _absent(p: PreparedBars, gate: str, column: str) -> GateResult | None:
+    """An optional column the vendor did not ship: nothing to judge (null by contract), so the gate passes."""
+    if column in p.df.columns:
+        return None
+    return _skipped(gate, f"no {column} column (optional in the bar schema)")
+
+
+def vwap_range(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = VWAP_RANGE
+    if (absent := _absent(p, gate, "vwap")) is not None:
+        return absent
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason)
+    w = pl.col("vwap")
+    # The bar's envelope: [low, high], widened to open/close where they contradict it (ohlc_consistency owns
+    # that fault; one fault, one gate).
+    lo = pl.min_horizontal("low", "open", "close")
+    h = pl.max_horizontal("high", "open", "close")
+    given = w.is_not_null()
+    slack = VWAP_REL_TOLERANCE * h.abs()  # vendors round the vwap and the prices separately
+    flags = {
+        "non_finite": given & ~w.is_finite(),
+        "below_low": given & w.is_finite() & (w < lo - slack),
+        "above_high": given & w.is_finite() & (w > h + slack),
+    }
+    counts, rows, first = _flag_counts(p, flags, config)
+    counts["rows"] = p.n_rows
+    counts["null"] = int(p.df["vwap"].null_count())
+    n_bad = counts["rows_violating"]
+    if n_bad == 0:
+        summary = f"every vwap of {p.n_rows} bars is null or within [low, high]"
+        return GateResult(gate, True, False, summary, counts)
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "low", "high", "vwap"))
+    for item, record in zip(evidence, first.iter_rows(named=True)):
+        item["violations"] = [name for name, hit in record.items() if hit]
+    detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
+    summary = f"{n_bad} of {p.n_rows} bars have a vwap outside [low, high] ({detail})"
+    summary += _keyed_first(p, rows)
+    return GateResult(gate, False, False, summary, counts, evidence)
+
+
+def trade_count(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = TRADE_COUNT
+    if (absent := _absent(p, gate, "trade_count")) is not None:
+        return absent
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason)
+    counts, rows, _ = _flag_counts(p, {"negative": pl.col("trade_count") < 0}, config)
+    counts["rows"] = p.n_rows
+    counts["null"] = int(p.df["trade_count"].null_count())
+    n_bad = counts["rows_violating"]
+    if n_bad == 0:
+        return GateResult(gate, True, False, f"every trade_count of {p.n_rows} bars is null or >= 0", counts)
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "trade_count"))
+    summary = f"{n_bad} of {p.n_rows} bars have a negative trade_count" + _keyed_first(p, rows)
+    return GateResult(gate, False, False, summary, counts, evidence)
+
+
+def volume_trades(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = VOLUME_TRADES
+    if (absent := _absent(p, gate, "trade_count")) is not None:
+        return absent
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason)
+    n, v = pl.col("trade_count"), pl.col("volume")
+    known = n.is_not_null() & v.is_finite() & (v >= 0) & (n >= 0)  # the other gates own the bad values
+    flags = {
+        "volume_without_trades": known & (n == 0) & (v > 0),
+        "trades_without_volume": known & (n > 0) & (v == 0),
+    }
+    counts, rows, first = _flag_counts(p, flags, config)
+    counts["rows"] = p.n_rows
+    n_bad = counts["rows_violating"]
+    if n_bad == 0:
+        return GateResult(gate, True, False, f"volume and trade_count agree on all {p.n_rows} bars", counts)
+    evidence = _row_evidence(p, rows, ("symbol", "ts", "volume", "trade_count"))
+    for item, record in zip(evidence, first.iter_rows(named=True)):
+        item["violations"] = [name for name, hit in record.items() if hit]
+    detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
+    summary = f"{n_bad} of {p.n_rows} bars: volume and trade_count disagree ({detail})"
+    summary += _keyed_first(p, rows)
+    return GateResult(gate, False, False, summary, counts, evidence)
+
+
+def universe(p: PreparedBars, config: GateConfig) -> GateResult:
+    gate = UNIVERSE
+    if not p.expected_symbols:
+        return _skipped(gate, "no universe given (expected_symbols)")
+    if reason := p.unusable(REQUIRED[gate]):
+        return not_evaluated(gate, reason)
+    known = pl.Series(p.expected_symbols, dtype=pl.String)
+    unknown = ~pl.col("symbol").is_in(known.implode())
+    counts, rows, _ = _flag_counts(p, {"rows_unknown_symbol": unknown}, config)
+    names = p.df.lazy().filter(unknown).select(pl.col("symbol").unique().sort()).collect()["symbol"].to_list()
+    counts.update(rows=p.n_rows, universe=len(p.expected_symbols), unknown_symbols=len(names))
+    if not names:
+        summary = f"every symbol is in the market's universe of {len(known)}"
+        return GateResult(gate, True, False, summary, counts)
+    evidence = [{"symbol": name, "universe_change": "added"} for name in names[: config.max_evidence]]
+    summary = (
+        f"{len(names)} symbol(s) not in the market's universe ({', '.join(names[:5])}"
+        + (" ..." if len(names) > 5 else "")
+        + f"), {counts['rows_unknown_symbol']} rows: a universe change"
+    )
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
 # --- order and identity ------------------------------------------------------------------------
-def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
+def monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = MONOTONIC_TIMESTAMPS
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     codes, ts = p.sym_code, p.ts_us
     if p.n_rows < 2:
         bad_rows = prev_rows = np.zeros(0, dtype=np.int64)
@@ -312,7 +413,7 @@ def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
         counts["symbols_affected"] = int(np.unique(codes[bad_rows]).size)
     if n_bad == 0:
         return GateResult(
-            gate, True, _blocking(gate, config), "timestamps strictly increase per symbol", counts
+            gate, True, False, "timestamps strictly increase per symbol", counts
         )
     head = bad_rows[: config.max_evidence]
     prev_ts = np.array(
@@ -325,20 +426,15 @@ def _monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
         f"{n_bad} bars do not follow their symbol's previous bar in time ({counts['symbols_affected']} symbols)"
         + _first_ts(p, head)
     )
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_monotonic_timestamps(
-    bars: pl.DataFrame | pl.LazyFrame, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """Per symbol, ts strictly increasing in delivery order (a repeated ts also breaks strictness)."""
-    return _monotonic_timestamps(PreparedBars(bars), config)
 
 
-def _duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
+def duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = DUPLICATE_BARS
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     counts_grid = p.cell_counts
     extra = int(p.aligned_cells.size - np.count_nonzero(counts_grid))  # rows beyond the first of their cell
     keys = int(np.count_nonzero(counts_grid > 1)) if extra else 0
@@ -353,18 +449,13 @@ def _duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
             rows = np.sort(np.concatenate([rows, dup["row"].to_numpy()]))
     counts = {"duplicate_rows": extra, "duplicated_keys": keys, "rows": p.n_rows}
     if extra == 0:
-        return GateResult(gate, True, _blocking(gate, config), "no (symbol, ts) appears twice", counts)
+        return GateResult(gate, True, False, "no (symbol, ts) appears twice", counts)
     head = rows[: config.max_evidence]
     evidence = _row_evidence(p, head, ("symbol", "ts", "open", "high", "low", "close", "volume"))
     summary = f"{extra} extra rows repeat {keys} (symbol, ts) keys" + _first_ts(p, head)
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_duplicate_bars(
-    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """(symbol, ts) keys delivered more than once."""
-    return _duplicate_bars(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
 # --- calendar --------------------------------------------------------------------------------------
@@ -393,10 +484,10 @@ def _gap_windows(p: PreparedBars) -> tuple[list[GapWindow], int, int]:
     return out, total, int(market_wide.sum())
 
 
-def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
+def completeness(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = COMPLETENESS
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     spec = p.require_spec()
     n_sym, n_min = len(p.symbols), spec.n_minutes
     if n_sym == 0:
@@ -412,7 +503,7 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
             "symbols": 0,
         }
         summary = f"{spec.label}: no bars delivered and no expected symbols given (whole session missing)"
-        return GateResult(gate, False, _blocking(gate, config), summary, counts, [], [window])
+        return GateResult(gate, False, False, summary, counts, [], [window])
     expected = n_sym * n_min
     present = int(p.presence.sum())
     missing = expected - present
@@ -430,7 +521,7 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
         counts["unexpected_symbols"] = len(unexpected)
     if missing == 0:
         return GateResult(
-            gate, True, _blocking(gate, config), f"{spec.label}: all {expected} expected bars present", counts
+            gate, True, False, f"{spec.label}: all {expected} expected bars present", counts
         )
     windows, total, mw_minutes = _gap_windows(p)
     counts["gap_windows"] = total
@@ -449,18 +540,9 @@ def _completeness(p: PreparedBars, config: GateConfig) -> GateResult:
         f"window(s); first {first.symbol} {first.start.isoformat()}..{first.end.isoformat()}"
         + (f" (first {MAX_GAP_WINDOWS} windows kept)" if total > len(windows) else "")
     )
-    return GateResult(gate, passed, _blocking(gate, config), summary, counts, evidence, windows)
+    return GateResult(gate, passed, False, summary, counts, evidence, windows)
 
 
-def check_completeness(
-    bars,
-    calendar: MarketCalendar,
-    session,
-    expected_symbols: Sequence[str] | None = None,
-    config: GateConfig = DEFAULT_CONFIG,
-) -> GateResult:
-    """Every (symbol, expected minute) present; symbols are ``expected_symbols`` plus those delivered."""
-    return _completeness(PreparedBars(bars, session_spec(calendar, session), expected_symbols), config)
 
 
 def _boundaries(spec: SessionSpec) -> list[tuple[str, dt.datetime]]:
@@ -486,10 +568,10 @@ def _misalignment_reason(ts: dt.datetime, spec: SessionSpec) -> str:
     return "in the trading break"
 
 
-def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
+def calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = CALENDAR_ALIGNMENT
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     spec = p.require_spec()
     bad_rows = np.flatnonzero(~p.aligned)
     n_bad = int(bad_rows.size)
@@ -499,7 +581,7 @@ def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
         return GateResult(
             gate,
             True,
-            _blocking(gate, config),
+            False,
             f"{spec.label}: every bar is an expected minute ({first_open:%H:%M}-{last_close:%H:%M} UTC)",
             counts,
         )
@@ -528,14 +610,9 @@ def _calendar_alignment(p: PreparedBars, config: GateConfig) -> GateResult:
         + _first_ts(p, bad_rows)
         + hint
     )
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_calendar_alignment(
-    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """No bar outside the session's expected minutes (DST shifts, early closes, lunch breaks, local time)."""
-    return _calendar_alignment(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
 # --- prices --------------------------------------------------------------------------------------
@@ -553,10 +630,10 @@ def _cell_evidence(p: PreparedBars, sym: np.ndarray, minute: np.ndarray, **extra
     return out
 
 
-def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
+def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = PRICE_SPIKES
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     r, prev = p.returns
     med = nan_median_rows(r)
     dev = np.abs(r - med[:, None])
@@ -577,7 +654,7 @@ def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
         return GateResult(
             gate,
             True,
-            _blocking(gate, config),
+            False,
             f"no 1-minute return beyond {config.spike_z_threshold} robust z",
             counts,
         )
@@ -600,13 +677,13 @@ def _price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
         f"{n} price spikes (robust z > {config.spike_z_threshold:g}) in {counts['symbols_affected']} symbols; "
         f"largest {first['symbol']} {first['ts']} z={first['robust_z']:.1f}"
     )
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
+def price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = PRICE_SCALE
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     r, prev = p.returns
     jumps = np.abs(r)
     flagged = jumps > config.price_scale_log_threshold  # NaN (no return) compares False
@@ -621,7 +698,7 @@ def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
         return GateResult(
             gate,
             True,
-            _blocking(gate, config),
+            False,
             f"no 1-minute move beyond x{counts['threshold_factor']:g}",
             counts,
         )
@@ -646,27 +723,17 @@ def _price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
         f"{n} one-minute moves beyond x{counts['threshold_factor']:g} in {counts['symbols_affected']} symbols "
         f"(unit or scale error?); first {first['symbol']} {first['ts']} x{first['factor']:.4g}"
     )
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_price_spikes(
-    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """Robust z-score (median/MAD per symbol) of 1-minute log returns; flags, never drops."""
-    return _price_spikes(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
-def check_price_scale(
-    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """A tenfold (default) move within one minute: a unit or scale error, blocking."""
-    return _price_scale(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
-def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
+def stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = STALE_PRICES
     if reason := p.unusable(REQUIRED[gate]):
-        return not_evaluated(gate, reason, config)
+        return not_evaluated(gate, reason)
     close, frozen = p.close_grid, p.frozen_grid
     link = frozen[:, 1:] & frozen[:, :-1] & (close[:, 1:] == close[:, :-1])
     sym, first_link, last_link = runs_of_true(link)
@@ -683,7 +750,7 @@ def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
         return GateResult(
             gate,
             True,
-            _blocking(gate, config),
+            False,
             f"no frozen run of {config.stale_min_minutes}+ minutes",
             counts,
         )
@@ -704,18 +771,13 @@ def _stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
         f"{counts['symbols_affected']} symbols; longest {first['symbol']} {first['ts']}..{first['last_ts']} "
         f"({first['minutes']} min at {first['close']:g})"
     )
-    return GateResult(gate, False, _blocking(gate, config), summary, counts, evidence)
+    return GateResult(gate, False, False, summary, counts, evidence)
 
 
-def check_stale_prices(
-    bars, calendar: MarketCalendar, session, config: GateConfig = DEFAULT_CONFIG
-) -> GateResult:
-    """Runs of o=h=l=c bars with an unchanged close over consecutive expected minutes (a frozen feed)."""
-    return _stale_prices(PreparedBars(bars, session_spec(calendar, session)), config)
 
 
 # --- freshness -------------------------------------------------------------------------------------
-def check_freshness(
+def freshness(
     landed_at: dt.datetime | None,
     deadline: dt.datetime | None,
     *,
@@ -728,7 +790,7 @@ def check_freshness(
     """
     gate = FRESHNESS
     if landed_at is None or deadline is None:
-        return _skipped(gate, "landed_at and deadline not given", config)
+        return _skipped(gate, "landed_at and deadline not given")
     for name, value in (("landed_at", landed_at), ("deadline", deadline)):
         if value.tzinfo is None:
             raise GateInputError(
@@ -743,13 +805,9 @@ def check_freshness(
         return GateResult(
             gate,
             True,
-            _blocking(gate, config),
+            False,
             f"on time, {-late:.0f} s before the deadline ({stamp})",
             counts,
         )
-    return GateResult(gate, False, _blocking(gate, config), f"late by {late:.0f} s ({stamp})", counts)
+    return GateResult(gate, False, False, f"late by {late:.0f} s ({stamp})", counts)
 
-
-def gate_is_blocking(gate: str, config: GateConfig = DEFAULT_CONFIG) -> bool:
-    """Whether ``gate`` stops promotion under ``config`` (Dagster declares its asset checks from this)."""
-    return _blocking(gate, config)

@@ -9,9 +9,11 @@ metadata shown in the UI can never disagree.
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: Stable gate names: Dagster asset-check names and the names the vendor fault scenarios expect.
+#: Stable gate names: Dagster asset-check names and the names the vendor fault scenarios expect. Which gates
+#: run, on which columns and whether they block is declared once, in ``quality.registry``.
 SCHEMA = "schema"
 MANIFEST_RECONCILIATION = "manifest_reconciliation"
 OHLC_CONSISTENCY = "ohlc_consistency"
@@ -24,37 +26,10 @@ PRICE_SCALE = "price_scale"
 STALE_PRICES = "stale_prices"
 NEGATIVE_VOLUME = "negative_volume"
 FRESHNESS = "freshness"
-
-GATE_NAMES: tuple[str, ...] = (
-    SCHEMA,
-    MANIFEST_RECONCILIATION,
-    OHLC_CONSISTENCY,
-    DUPLICATE_BARS,
-    MONOTONIC_TIMESTAMPS,
-    COMPLETENESS,
-    CALENDAR_ALIGNMENT,
-    PRICE_SPIKES,
-    PRICE_SCALE,
-    STALE_PRICES,
-    NEGATIVE_VOLUME,
-    FRESHNESS,
-)
-
-#: Gates whose failure stops promotion staging -> production (``GateConfig`` can change the non-fixed ones).
-BLOCKING_BY_DEFAULT: frozenset[str] = frozenset(
-    {
-        SCHEMA,
-        MANIFEST_RECONCILIATION,
-        OHLC_CONSISTENCY,
-        DUPLICATE_BARS,
-        MONOTONIC_TIMESTAMPS,
-        COMPLETENESS,
-        CALENDAR_ALIGNMENT,
-        PRICE_SCALE,
-        STALE_PRICES,
-        NEGATIVE_VOLUME,
-    }
-)
+VWAP_RANGE = "vwap_range"
+TRADE_COUNT = "trade_count"
+VOLUME_TRADES = "volume_trades"
+UNIVERSE = "universe"
 
 MAX_EVIDENCE_ROWS = 20
 #: Gap windows carried in Dagster metadata (the result itself keeps them all, the backfill needs every one).
@@ -74,20 +49,20 @@ class GateConfig:
     - ``stale_min_minutes``: a run of at least this many consecutive minutes with o=h=l=c and an unchanged close
       is a frozen feed.
     - ``completeness_min_coverage``: share of expected (symbol, minute) bars that must be present.
-    - ``freshness_blocking``: lateness is owned by the lag metrics and the incident engine; blocking late but
-      correct data would only delay recovery, so freshness warns by default.
+    - ``blocking``: per-gate overrides of the registry's blocking default, e.g. ``{"universe": False}`` for a
+      market whose policy promotes unknown symbols with a warning, or ``{"freshness": True}``.
     """
 
     spike_z_threshold: float = 100.0
-    spike_blocking: bool = False
     price_scale_log_threshold: float = math.log(10.0)
     stale_min_minutes: int = 10
-    stale_blocking: bool = True
     completeness_min_coverage: float = 1.0
-    freshness_blocking: bool = False
     max_evidence: int = MAX_EVIDENCE_ROWS
+    blocking: Mapping[str, bool] | tuple[tuple[str, bool], ...] = ()
 
     def __post_init__(self) -> None:
+        pairs = self.blocking.items() if isinstance(self.blocking, Mapping) else self.blocking
+        object.__setattr__(self, "blocking", tuple(sorted((str(k), bool(v)) for k, v in pairs)))  # hashable
         if self.spike_z_threshold <= 0 or self.price_scale_log_threshold <= 0:
             raise ValueError("GateConfig: spike_z_threshold and price_scale_log_threshold must be positive")
         if self.stale_min_minutes < 2:

@@ -1,7 +1,7 @@
-"""The gate suite: every gate over one partition in one pass, sharing the prepared frame.
+"""The gate suite: every registered gate over one partition in one pass, sharing the prepared frame.
 
-Order matters only for reading: schema first (the other gates say "not evaluated" where the schema broke a
-column they need), then reconciliation, row rules, identity and order, the calendar, prices, freshness.
+The gates and their order come from ``quality.registry`` (schema first: the other gates say "not evaluated"
+where the schema broke a column they need).
 """
 
 import datetime as dt
@@ -10,23 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from tradepulse_assets.markets.calendars import MarketCalendar
-from tradepulse_assets.quality import gates as g
 from tradepulse_assets.quality.prepared import PreparedBars, session_spec
+from tradepulse_assets.quality.registry import GATES, SuiteInputs
 from tradepulse_assets.quality.results import DEFAULT_CONFIG, GateConfig, GateResult
-
-_DATA_GATES = (
-    g._schema,
-    None,  # manifest reconciliation: inputs are not in the frame
-    g._ohlc_consistency,
-    g._duplicate_bars,
-    g._monotonic_timestamps,
-    g._completeness,
-    g._calendar_alignment,
-    g._price_spikes,
-    g._price_scale,
-    g._stale_prices,
-    g._negative_volume,
-)
 
 
 def run_gate_suite(
@@ -47,26 +33,20 @@ def run_gate_suite(
     """All gates on one partition, in ``GATE_NAMES`` order.
 
     ``session`` is a session date (or several, to validate a backfill span in one go); ``expected_symbols``
-    (e.g. ``market.symbols``) lets completeness see a symbol that is missing altogether.
+    (e.g. ``market.symbols``) is the market's universe: completeness sees a symbol missing altogether, and the
+    universe gate sees a symbol that is not in it.
     """
-    prepared = PreparedBars(bars, session_spec(calendar, session), expected_symbols)
-    results = []
-    for gate in _DATA_GATES:
-        if gate is None:
-            results.append(
-                g.check_manifest_reconciliation(
-                    prepared.n_rows,
-                    vendor_total,
-                    checksums_ok,
-                    vendor_file_counts=vendor_file_counts,
-                    landed_file_counts=landed_file_counts,
-                    config=config,
-                )
-            )
-        else:
-            results.append(gate(prepared, config))
-    results.append(g.check_freshness(landed_at, deadline, is_backfill=is_backfill, config=config))
-    return results
+    inputs = SuiteInputs(
+        PreparedBars(bars, session_spec(calendar, session), expected_symbols),
+        vendor_total=vendor_total,
+        checksums_ok=checksums_ok,
+        vendor_file_counts=vendor_file_counts,
+        landed_file_counts=landed_file_counts,
+        landed_at=landed_at,
+        deadline=deadline,
+        is_backfill=is_backfill,
+    )
+    return [spec.run(inputs, config) for spec in GATES]
 
 
 def suite_passed(results: Iterable[GateResult], blocking_only: bool = True) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from tradepulse_assets.markets import calendar_for, load_registry
-from tradepulse_assets.markets.bars import BAR_COLUMNS
+from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 
 MINUTE_VOL = 1e-3  # a 1-minute log-return scale typical of liquid equities
 
@@ -42,9 +42,12 @@ def clean_session(market_id: str, session: dt.date, seed: int = 7, symbols=None)
             "low": low.ravel(),
             "close": close.ravel(),
             "volume": volume.ravel(),
+            # the optional columns, as the simulator ships them (derived: no extra random draws)
+            "trade_count": np.maximum(1, volume // 80).astype(np.int64).ravel(),
+            "vwap": ((open_ + high + low + close) / 4.0).ravel(),
         }
     )
-    return frame.cast(BAR_COLUMNS)
+    return frame.cast({**BAR_COLUMNS, **OPTIONAL_BAR_COLUMNS})
 
 
 def bars(rows: list[tuple]) -> pl.DataFrame:

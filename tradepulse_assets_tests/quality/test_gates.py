@@ -288,7 +288,7 @@ def test_freshness_warns_by_default_and_never_fails_a_backfill():
     late = check_freshness(utc(2026, 3, 5, 21, 7), deadline)
     assert not late.passed and not late.blocking and late.counts["seconds_late"] == 120
     assert check_freshness(
-        utc(2026, 3, 5, 21, 7), deadline, config=GateConfig(freshness_blocking=True)
+        utc(2026, 3, 5, 21, 7), deadline, config=GateConfig(blocking={"freshness": True})
     ).blocking
     backfill = check_freshness(utc(2026, 3, 9, 10), deadline, is_backfill=True)
     assert backfill.passed and not backfill.blocking

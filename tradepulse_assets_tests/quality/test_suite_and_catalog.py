@@ -7,7 +7,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tradepulse_assets.markets import calendar_for
+from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.quality import (
     GATE_NAMES,
     failed_gates,
@@ -34,6 +34,7 @@ def test_suite_reports_every_gate_in_contract_order():
         checksums_ok=True,
         landed_at=utc(2026, 3, 5, 21, 2),
         deadline=utc(2026, 3, 5, 21, 5),
+        expected_symbols=load_registry().get("XNYS").symbols,
     )
     assert [r.gate for r in results] == list(GATE_NAMES)
     assert all(r.passed and r.evaluated for r in results)
@@ -76,7 +77,7 @@ def test_suite_passed_counts_blocking_gates_only_by_default():
     hit = (pl.col("symbol") == "NY001") & (pl.col("ts") == utc(2026, 3, 5, 16))
     frame = frame.with_columns(
         pl.when(hit).then(pl.col(c) * 1.25).otherwise(pl.col(c)).alias(c)
-        for c in ("open", "high", "low", "close")
+        for c in ("open", "high", "low", "close", "vwap")
     )
     results = run_gate_suite(frame, XNYS, DAY)
     assert failed_gates(results) == ["price_spikes"]
@@ -120,6 +121,7 @@ def test_health_catalog_roundtrip_and_duckdb_view(tmp_path):
     assert unhealthy == [
         ("XNYS", dt.date(2026, 3, 6), "negative_volume"),
         ("XNYS", dt.date(2026, 3, 6), "schema"),
+        ("XNYS", dt.date(2026, 3, 6), "volume_trades"),  # needs volume: not evaluated = failed
     ]
     counts = json.loads(
         con.execute(

@@ -18,9 +18,8 @@ from tradepulse_assets.markets import Market
 from tradepulse_assets.markets.bars import BarSchema
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.stream import LandedStreamConnector
-from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult
+from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
 from tradepulse_assets.quality.catalog import write_health
-from tradepulse_assets.quality.gates import gate_is_blocking
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.home import HEALTH_CATALOG, home_path, tradepulse_home
 
@@ -76,6 +75,7 @@ def check_result(result: GateResult) -> dg.AssetCheckResult:
 
 def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     partitions = session_partitions(market)
+    gate_config = config_for_market(market, GATE_CONFIG)  # the market's universe policy decides that gate
     group = market.market_id.lower()
     landed_key, staging_key, production_key = (
         market_key(market, n) for n in ("landed_bars", "staging_bars", "production_bars")
@@ -131,7 +131,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         description=f"{market.market_id} bars normalised and sorted, with every quality gate evaluated.",
         check_specs=[
             session_check_spec(
-                gate, staging_key, partitions, blocking=gate_is_blocking(gate, GATE_CONFIG),
+                gate, staging_key, partitions, blocking=gate_is_blocking(gate, gate_config),
                 description=f"Quality gate {gate} (docs/quality-gates.md)",
             )
             for gate in GATE_NAMES
@@ -143,7 +143,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         session = session_of_key(context.partition_key)
         store = object_store.store()
         outcome = ingest.stage_session(
-            store, market, session, is_backfill=INCIDENT_TAG in context.run.tags, config=GATE_CONFIG
+            store, market, session, is_backfill=INCIDENT_TAG in context.run.tags, config=gate_config
         )
         write_health(
             home_path(HEALTH_CATALOG), market.market_id, session, outcome.results,
@@ -176,7 +176,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         session = session_of_key(context.partition_key)
         store = object_store.store()
-        rows = ingest.promote_session(store, market, session)
+        audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+        rows = ingest.promote_session(store, market, session, audit)
         metadata = {"rows": rows, "session": str(session)}
         incident_id = context.run.tags.get(INCIDENT_TAG)
         if incident_id:  # a backfill: reconcile with vendor totals and checksums, on the incident's record

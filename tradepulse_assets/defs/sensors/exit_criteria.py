@@ -20,8 +20,7 @@ from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.dashboard import render_dashboard
 from tradepulse_assets.pipeline.ingest import LANDING_GATE
-from tradepulse_assets.quality import GATE_NAMES
-from tradepulse_assets.quality.gates import gate_is_blocking
+from tradepulse_assets.quality import GATE_NAMES, gate_is_blocking
 
 REQUIRED_QUALITY = (LANDING_GATE, *(g for g in GATE_NAMES if gate_is_blocking(g, GATE_CONFIG)))
 REQUIRED_TOLERANCE = (TOLERANCE_CHECK,)
