@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, Progress, emit, table
-from tradepulse_assets.cli.vendor_source import connector_for
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
@@ -22,6 +21,7 @@ from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.core.clock import parse_clock
 from tradepulse_assets.feeds.connectors import VendorError
+from tradepulse_assets.feeds.sources import connector_for
 
 def register(sub, common) -> None:
     p = sub.add_parser("backfill", help="land, gate and promote a market's sessions in a window", parents=[common])
@@ -58,7 +58,7 @@ def register(sub, common) -> None:
 
 
 def _connector(settings):
-    return connector_for(settings.vendor_source, settings)
+    return connector_for(settings.vendor_source, s3_endpoint_url=settings.s3_endpoint_url)
 
 
 def _day(text: str) -> dt.date:

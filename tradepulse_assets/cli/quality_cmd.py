@@ -4,7 +4,7 @@ import datetime as dt
 
 from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, emit, table
-from tradepulse_assets.cli.vendor_source import connector_for
+from tradepulse_assets.feeds.sources import connector_for
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.feeds.connectors import VendorError
@@ -26,7 +26,7 @@ def _check(args) -> int:
     market = registered_market(args.market)
     settings = load_settings()
     try:
-        results = ingest.preflight(connector_for(args.source, settings), market, args.session)
+        results = ingest.preflight(connector_for(args.source, s3_endpoint_url=settings.s3_endpoint_url), market, args.session)
     except ingest.NotPublished as exc:
         raise CliError(str(exc), hint="the vendor has not delivered this session (yet)") from None
     except VendorError as exc:

@@ -16,7 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest
+import polars as pl
+
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, parse_bar_file
 
 SESSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -46,6 +48,13 @@ class Connector(Protocol):
     def read_file(self, market: str, session: dt.date, name: str) -> bytes: ...
 
     def check_connectivity(self) -> None: ...
+
+
+def file_parser(connector: Connector, market: str, session: dt.date) -> Callable[[str, bytes], pl.DataFrame]:
+    """How a connector's files become bars: a vendor format (``feeds/formats.py``) decodes its own files for
+    the session; the drop format parses by extension."""
+    parser = getattr(connector, "parser", None)
+    return parser(market, session) if parser is not None else parse_bar_file
 
 
 def _sessions_from_names(names) -> list[dt.date]:
@@ -122,18 +131,28 @@ class S3Connector:
         ) as exc:
             raise VendorUnavailable(f"{what}: S3 endpoint unreachable ({type(exc).__name__})") from None
 
-    def list_sessions(self, market: str) -> list[dt.date]:
-        prefix = self._key(market) + "/"
-        names, token = [], None
+    def get_key(self, key: str, what: str) -> bytes:
+        """The bytes of ``key`` (already prefixed), with this connector's error mapping."""
+        return self._call(f"{self._url(key)} ({what})", self.client.get_object, Bucket=self.bucket, Key=key)[
+            "Body"
+        ].read()
+
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The names directly under ``prefix`` (folders without their trailing ``/``, then objects)."""
+        folders, objects, token = [], [], None
         while True:
             kwargs = dict(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
             if token:
                 kwargs["ContinuationToken"] = token
             page = self._call(f"list {self._url(prefix)}", self.client.list_objects_v2, **kwargs)
-            names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            folders += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            objects += [o["Key"][len(prefix) :] for o in page.get("Contents", [])]
             token = page.get("NextContinuationToken")
             if not token:
-                return _sessions_from_names(names)
+                return folders + objects
+
+    def list_sessions(self, market: str) -> list[dt.date]:
+        return _sessions_from_names(self.list_prefixes(self._key(market) + "/"))
 
     def read_manifest(self, market: str, session: dt.date) -> Manifest | None:
         key = self._key(market, session.isoformat(), MANIFEST_NAME)
@@ -198,6 +217,10 @@ class HttpConnector:
         raise VendorUnavailable(
             f"GET {url} ({what}): unavailable after {self.retries + 1} attempt(s) ({last})"
         )
+
+    def get(self, path: str, what: str) -> bytes:
+        """GET ``path`` under the base URL with this connector's token, retries and error mapping."""
+        return self._get(path, what)
 
     def list_sessions(self, market: str) -> list[dt.date]:
         body = self._get(f"/v1/{market}/sessions", f"sessions of {market}")

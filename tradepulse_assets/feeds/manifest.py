@@ -242,8 +242,10 @@ def _csv_text(frame: pl.DataFrame) -> bytes:
     return frame.write_csv().encode()
 
 
-def verify_file(entry: ManifestFile, data: bytes) -> list[Fault]:
-    """Landing verification of one file against its manifest entry: size, sha256, then record count."""
+def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[Fault]:
+    """Landing verification of one file against its manifest entry: size, sha256, then record count.
+
+    ``parse(name, data)`` decodes the file (a vendor format passes its own decoder)."""
     faults = []
     if len(data) != entry.size:
         faults.append(
@@ -267,7 +269,7 @@ def verify_file(entry: ManifestFile, data: bytes) -> list[Fault]:
             )
         )
     try:
-        rows = parse_bar_file(entry.name, data).height
+        rows = parse(entry.name, data).height
     except BarFileError as exc:
         faults.append(Fault("parse", entry.name, str(exc)))
         return faults

@@ -167,6 +167,22 @@ KINDS: dict[str, dict[str, Any]] = {
             "after_minutes": 90,
         },
     ),
+    "symbology_gap": dict(
+        stage="vendor",
+        gate="landing_verification",
+        description="(formats with a symbology file: Databento) some instruments have no symbol on the "
+        "session's date, so their records cannot be attributed; the drop format has no symbology to damage",
+        example={"kind": "symbology_gap", "market": "XNYS", "session": "2026-03-10", "symbols": 1},
+    ),
+}
+
+# Faults real vendors show, as the catalogue kinds the simulator uses to rehearse them (docs/vendors.md).
+VENDOR_FAULTS = {
+    "degraded day (Databento condition.json)": "condition_degraded",
+    "missing day file": "stall",
+    "hash mismatch (job manifest.json sha256)": "checksum_corruption",
+    "corrupt or truncated day file": "truncated_file",
+    "symbology gap (instrument without a symbol)": "symbology_gap",
 }
 
 
@@ -481,6 +497,12 @@ def _condition(value):
     return apply
 
 
+def _symbology_gap(plan, spec, rng):
+    """Only recorded here: a vendor encoder with symbology (``feeds/vendor_publish.py``) leaves these out."""
+    symbols = _symbols(plan, spec, rng, 1)
+    plan.damage(spec, "file", symbols=symbols, details={"symbols": symbols})
+
+
 def _schema_mismatch(plan, spec, rng):
     mode = spec.params.get("mode", "rename")
     column = spec.params.get("column", "volume")
@@ -632,6 +654,7 @@ _APPLY = {
     "negative_volume": _negative_volume,
     "local_timestamps": _local_timestamps,
     "restatement": _restatement,
+    "symbology_gap": _symbology_gap,
 }
 
 

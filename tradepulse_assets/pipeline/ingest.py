@@ -20,13 +20,12 @@ from tradepulse_assets.quality import GateConfig, GateResult, config_for_market,
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
-from tradepulse_assets.feeds.connectors import Connector
+from tradepulse_assets.feeds.connectors import Connector, file_parser
 from tradepulse_assets.feeds.manifest import (
     MANIFEST_NAME,
     Fault,
     Manifest,
     ManifestFile,
-    parse_bar_file,
     sha256_hex,
     verify_file,
 )
@@ -124,11 +123,12 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> De
         raise NotPublished(f"{market_id} {session}: the vendor has published no manifest yet")
     if manifest.condition in ("pending", "missing"):
         raise NotPublished(f"{market_id} {session}: vendor condition is {manifest.condition!r}")
+    parse = file_parser(connector, market_id, session)  # the drop format by extension, a vendor format its own
     files = []
     for entry in manifest.files:
         data = connector.read_file(market_id, session, entry.name)
-        faults = tuple(verify_file(entry, data))
-        files.append(DeliveredFile(entry, data, faults, None if faults else parse_bar_file(entry.name, data)))
+        faults = tuple(verify_file(entry, data, parse))
+        files.append(DeliveredFile(entry, data, faults, None if faults else parse(entry.name, data)))
     return Delivery(manifest, tuple(files))
 
 

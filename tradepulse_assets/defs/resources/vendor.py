@@ -1,9 +1,13 @@
-"""The vendor drop a market ingests from: a directory, an S3 bucket (dagster-aws) or an HTTP API."""
+"""The vendor drops markets ingest from: a directory, an S3 bucket or an HTTP API, in each market's format.
+
+Wiring only: which connector reads which market is ``tradepulse_assets.feeds.sources.connector_for`` (the one
+dispatch the CLI uses too).
+"""
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
-from tradepulse_assets.feeds.connectors import Connector, DirectoryConnector, HttpConnector, S3Connector
+from tradepulse_assets.feeds.connectors import Connector
+from tradepulse_assets.feeds.sources import connector_for
 
 
 class VendorResource(dg.ConfigurableResource):
@@ -16,10 +20,10 @@ class VendorResource(dg.ConfigurableResource):
     timeout_seconds: float = 10.0
 
     def connector(self) -> Connector:
-        if self.source.startswith("s3://"):
-            bucket, _, prefix = self.source[len("s3://"):].partition("/")
-            client = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.aws_region).get_client()
-            return S3Connector(client, bucket, prefix)
-        if self.source.startswith(("http://", "https://")):
-            return HttpConnector(self.source, token=self.token or "", timeout=self.timeout_seconds)
-        return DirectoryConnector(self.source)
+        return connector_for(
+            self.source,
+            token=self.token,
+            s3_endpoint_url=self.s3_endpoint_url,
+            aws_region=self.aws_region,
+            timeout=self.timeout_seconds,
+        )
