@@ -102,13 +102,17 @@ def parse_mapping(options: dict, where: str) -> Mapping:
     )  # fmt: skip
 
 
-def apply_scale(values, scale: float):
-    """``values * scale``, computed as a division when ``1/scale`` is whole (1e-4, 1e-9...): ``n / 10_000`` is
-    the double nearest the decimal, which ``n * 0.0001`` is not always, and bars must match to the bit."""
+def apply_scale(values: pl.Series, scale: float) -> pl.Series:
+    """``values * scale``, as a numpy division when ``1/scale`` is whole (1e-4, 1e-9...): ``n / 10_000`` is the
+    double nearest the decimal, which ``n * 0.0001`` is not always (and polars may multiply by the reciprocal
+    even when asked to divide), and bars must match to the bit."""
     if scale == 1.0:
         return values
     inverse = 1.0 / scale
-    return values / round(inverse) if abs(inverse - round(inverse)) < 1e-9 * inverse else values * scale
+    if abs(inverse - round(inverse)) < 1e-9 * inverse:
+        scaled = pl.Series(values.name, values.cast(pl.Float64).to_numpy() / round(inverse))
+        return scaled.fill_nan(None) if values.null_count() else scaled
+    return values * scale
 
 
 def _read(name: str, data: bytes) -> pl.DataFrame:
