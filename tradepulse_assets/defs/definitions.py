@@ -18,6 +18,7 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
+from tradepulse_assets.feeds.sources import validate_vendors
 from tradepulse_assets.pipeline.settings import Settings, load_settings
 from tradepulse_assets.markets import MarketRegistry, load_registry
 
@@ -45,6 +46,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 def build_definitions(registry: MarketRegistry | None = None, settings: Settings | None = None) -> dg.Definitions:
     registry = registry or load_registry()
+    validate_vendors(registry)  # a vendor table's typo stops the code location here, with the field named
     settings = settings or load_settings()
     assets: list = [quarantine_batches, DASHBOARD_SPEC]
     ingest_jobs = {market.market_id: build_ingest_job(market) for market in registry}
