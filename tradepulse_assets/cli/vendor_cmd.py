@@ -33,6 +33,12 @@ def register(sub, common) -> None:
     publish.add_argument("--format", choices=sorted(FORMATS), default="parquet")
     publish.add_argument("--by-minute", action="store_true", help="one file per minute (streaming layout)")
     publish.add_argument(
+        "--as-vendor",
+        action="store_true",
+        help="publish in the format of the market's vendor in the registry (Databento job, flat files, mapped) "
+        "under <dest>/<market>/ (docs/vendors.md)",
+    )
+    publish.add_argument(
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL"),
         help="S3 endpoint (MinIO, moto...); default $AWS_ENDPOINT_URL",
@@ -94,9 +100,19 @@ def _publish(args) -> int:
             str(result.session), f"{result.status} r{result.revision or '-'} {result.records} bars{damage}"
         )
 
-    results = publisher.publish_range(
-        market.market_id, args.start, args.end, by_minute=args.by_minute, on_session=report
-    )
+    if args.as_vendor:
+        from tradepulse_assets.feeds.vendor_publish import publish_vendor
+
+        spec = publisher.registry.vendor_of(market.market_id)
+        if spec.is_drop_format:
+            raise CliError(f"{market.market_id}'s vendor {spec.name!r} delivers our drop format; drop --as-vendor")
+        results = publish_vendor(publisher, dest, spec, market.market_id, sessions)
+        for result in results:
+            report(result)
+    else:
+        results = publisher.publish_range(
+            market.market_id, args.start, args.end, by_minute=args.by_minute, on_session=report
+        )
     rows = [r.to_dict() for r in results]
     summary = {
         "market": market.market_id,

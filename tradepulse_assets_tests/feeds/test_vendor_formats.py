@@ -383,3 +383,25 @@ def test_flat_files_over_s3_and_http(tmp_path, file_server):
         faults, bars = land(connector, SESSIONS[1])
         assert faults == [] and bars.equals(reference(s3_publisher, SESSIONS[1], bars.columns))
         assert connector.list_sessions("XNYS")[-2:] == SESSIONS
+
+
+def test_cli_publishes_in_the_markets_vendor_format_and_quality_check_reads_it(tmp_path, monkeypatch, capsys):
+    from tradepulse_assets.cli.main import main
+
+    registry = tmp_path / "markets.toml"
+    registry.write_text(registry_text(hk_vendor="simulator"))
+    monkeypatch.setenv("TRADEPULSE_MARKETS_FILE", str(registry))
+    args = ["vendor", "publish", "--market", "XNYS", "--start", "2026-03-09", "--end", "2026-03-10", "--dest",
+            str(tmp_path / "vendor"), "--seed", "3", "--as-vendor", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in out["results"]] == ["published", "published"]
+    (job,) = (tmp_path / "vendor" / "XNYS").iterdir()
+    assert (job / "xnas-itch-20260310.ohlcv-1m.dbn.zst").is_file()
+    code = main(["quality", "check", "--source", str(tmp_path / "vendor"), "--market", "XNYS", "--session",
+                 "2026-03-10", "--json"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["passed"] is True and report["blocking_failures"] == []  # every gate, pre-flight
+    registry.write_text(registry_text(vendor="simulator"))  # a drop-format market has no vendor format
+    assert main(args) != 0
+    assert "delivers our drop format" in capsys.readouterr().err
