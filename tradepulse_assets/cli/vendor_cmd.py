@@ -35,7 +35,8 @@ def register(sub, common) -> None:
     publish.add_argument(
         "--as-vendor",
         action="store_true",
-        help="publish in the format of the market's vendor in the registry (Databento job, flat files, mapped) "
+        help="publish in the format of the market's vendor in the registry (Databento job, flat files, "
+        "mapped) "
         "under <dest>/<market>/ (docs/vendors.md)",
     )
     publish.add_argument(
@@ -105,7 +106,9 @@ def _publish(args) -> int:
 
         spec = publisher.registry.vendor_of(market.market_id)
         if spec.is_drop_format:
-            raise CliError(f"{market.market_id}'s vendor {spec.name!r} delivers our drop format; drop --as-vendor")
+            raise CliError(
+                f"{market.market_id}'s vendor {spec.name!r} delivers our drop format; drop --as-vendor"
+            )
         results = publish_vendor(publisher, dest, spec, market.market_id, sessions)
         for result in results:
             report(result)

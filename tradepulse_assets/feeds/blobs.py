@@ -28,7 +28,7 @@ class Blobs(Protocol):
         ...
 
     def list(self, folder: str = "") -> list[str]:
-        """Names directly under ``folder`` (files and sub-folders); ``VendorError`` if the transport cannot."""
+        """Names directly under ``folder`` (files and folders); ``VendorError`` if the transport cannot."""
         ...
 
     def check(self) -> None: ...
@@ -37,7 +37,11 @@ class Blobs(Protocol):
 def safe_relative(path: str, where: str) -> str:
     """``path`` normalised, refusing absolute paths, ``..`` and hidden/underscore components."""
     parts = PurePosixPath(path).parts
-    if not path or path.startswith("/") or any(p in ("", ".", "..") or p.startswith((".", "_")) for p in parts):
+    if (
+        not path
+        or path.startswith("/")
+        or any(p in ("", ".", "..") or p.startswith((".", "_")) for p in parts)
+    ):
         raise VendorNotFound(f"{where}: invalid relative path {path!r}")
     return "/".join(parts)
 
@@ -106,7 +110,9 @@ class HttpBlobs:
         return self._http.get("/" + safe_relative(path, self.url), path)
 
     def list(self, folder: str = "") -> list[str]:
-        raise VendorError(f"{self.url}: an HTTP vendor folder cannot be listed; point the source at one job folder")
+        raise VendorError(
+            f"{self.url}: an HTTP vendor folder cannot be listed; point the source at one job folder"
+        )
 
     def check(self) -> None:
         pass  # nothing to ask without knowing a file; the first read reports an unreachable vendor

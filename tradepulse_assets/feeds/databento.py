@@ -47,9 +47,17 @@ CONDITION = "condition.json"
 SYMBOLOGY = "symbology.json"
 SUPPORT_FILES = (METADATA, CONDITION, SYMBOLOGY)
 SYMBOLOGY_KEYS = (
-    "result", "symbols", "stype_in", "stype_out", "start_date", "end_date", "partial", "not_found", "message",
+    "result",
+    "symbols",
+    "stype_in",
+    "stype_out",
+    "start_date",
+    "end_date",
+    "partial",
+    "not_found",
+    "message",
     "status",
-)  # fmt: skip
+)
 FIXED_PRICE_UNITS = dbn.FIXED_PRICE_SCALE  # 1e9 units per 1.0: divide (exact), never multiply by 1e-9
 DEFAULT_PUBLISHER_ID = 1
 
@@ -91,7 +99,9 @@ def parse_symbology(doc, where: str) -> tuple[SymbolInterval, ...]:
             try:
                 intervals.append(
                     SymbolInterval(
-                        int(entry["s"]), dt.date.fromisoformat(entry["d0"]), dt.date.fromisoformat(entry["d1"]),
+                        int(entry["s"]),
+                        dt.date.fromisoformat(entry["d0"]),
+                        dt.date.fromisoformat(entry["d1"]),
                         raw_symbol,
                     )
                 )
@@ -108,10 +118,17 @@ def symbology_doc(intervals: list[SymbolInterval], start: dt.date, end: dt.date)
             {"d0": iv.start.isoformat(), "d1": iv.end.isoformat(), "s": str(iv.instrument_id)}
         )
     return {
-        "result": result, "symbols": sorted(result), "stype_in": "raw_symbol", "stype_out": "instrument_id",
-        "start_date": start.isoformat(), "end_date": end.isoformat(), "partial": [], "not_found": [],
-        "message": "OK", "status": 0,
-    }  # fmt: skip
+        "result": result,
+        "symbols": sorted(result),
+        "stype_in": "raw_symbol",
+        "stype_out": "instrument_id",
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "partial": [],
+        "not_found": [],
+        "message": "OK",
+        "status": 0,
+    }
 
 
 def _intervals_frame(intervals: tuple[SymbolInterval, ...]) -> pl.DataFrame:
@@ -162,7 +179,9 @@ def parse_job_manifest(doc, where: str) -> dict[str, BatchFile]:
             algo, _, digest = str(entry["hash"]).partition(":")
             if algo != "sha256" or len(digest) != 64:
                 raise ValueError(f"hash {entry['hash']!r} is not sha256:<64 hex>")
-            files[str(entry["filename"])] = BatchFile(str(entry["filename"]), int(entry["size"]), digest.lower())
+            files[str(entry["filename"])] = BatchFile(
+                str(entry["filename"]), int(entry["size"]), digest.lower()
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"{where}: bad file entry {entry!r} ({type(exc).__name__}: {exc})") from None
     return files
@@ -200,15 +219,21 @@ def load_job(read, folder: str, where: str) -> BatchJob:
     if not isinstance(meta, dict) or "dataset" not in meta:
         raise ManifestError(f"{where}/{METADATA}: no 'dataset'")
     if meta.get("schema", SCHEMA) != SCHEMA:
-        raise ManifestError(f"{where}/{METADATA}: schema {meta.get('schema')!r}, this connector reads {SCHEMA}")
+        raise ManifestError(
+            f"{where}/{METADATA}: schema {meta.get('schema')!r}, this connector reads {SCHEMA}"
+        )
     conditions = {}
     for entry in support[CONDITION] if isinstance(support[CONDITION], list) else [None]:
         try:
             day, condition = dt.date.fromisoformat(entry["date"]), str(entry["condition"])
         except (KeyError, TypeError, ValueError):
-            raise ManifestError(f"{where}/{CONDITION}: bad entry {entry!r}, expected {{date, condition}}") from None
+            raise ManifestError(
+                f"{where}/{CONDITION}: bad entry {entry!r}, expected {{date, condition}}"
+            ) from None
         if condition not in CONDITIONS:
-            raise ManifestError(f"{where}/{CONDITION}: {day} condition {condition!r} not in {', '.join(CONDITIONS)}")
+            raise ManifestError(
+                f"{where}/{CONDITION}: {day} condition {condition!r} not in {', '.join(CONDITIONS)}"
+            )
         conditions[day] = condition
     return BatchJob(
         folder=folder,
@@ -243,7 +268,9 @@ def decode_records(name: str, data: bytes) -> tuple[dbn.Metadata, list]:
     except (RuntimeError, ValueError, dbn.DBNError) as exc:
         raise BarFileError(name, f"DBN: {exc}") from None
     if decoder.buffer():
-        raise BarFileError(name, f"DBN: {len(decoder.buffer())} bytes after the last whole record (truncated)")
+        raise BarFileError(
+            name, f"DBN: {len(decoder.buffer())} bytes after the last whole record (truncated)"
+        )
     if not decoded or not isinstance(decoded[0], dbn.Metadata):
         raise BarFileError(name, "DBN: no metadata header")
     return decoded[0], decoded[1:]
@@ -262,9 +289,14 @@ def decode_ohlcv(
         raise BarFileError(name, f"DBN schema {metadata.schema}, expected {SCHEMA}")
     wrong = [r for r in records if not isinstance(r, dbn.OHLCVMsg)]
     if wrong:
-        raise BarFileError(name, f"{len(wrong)} record(s) are not OHLCV bars (first: {type(wrong[0]).__name__})")
+        raise BarFileError(
+            name, f"{len(wrong)} record(s) are not OHLCV bars (first: {type(wrong[0]).__name__})"
+        )
     prices = ("open", "high", "low", "close")
-    column = lambda name, dtype: np.fromiter((getattr(r, name) for r in records), dtype, len(records))  # noqa: E731
+
+    def column(field_name: str, dtype) -> np.ndarray:
+        return np.fromiter((getattr(r, field_name) for r in records), dtype, len(records))
+
     frame = pl.DataFrame(
         {
             "instrument_id": column("instrument_id", np.uint32),
@@ -281,15 +313,28 @@ def decode_ohlcv(
     mapped = frame.join(_intervals_frame(symbology), on="instrument_id", how="left").filter(
         pl.col("symbol").is_null() | ((pl.col("day") >= pl.col("d0")) & (pl.col("day") < pl.col("d1")))
     )
-    lost = frame.join(mapped.select("instrument_id", "ts_event"), on=["instrument_id", "ts_event"], how="anti")
-    unmapped = pl.concat([lost.select("instrument_id", "day"), mapped.filter(pl.col("symbol").is_null())
-                          .select("instrument_id", "day")]).unique().sort("instrument_id", "day")  # fmt: skip
+    lost = frame.join(
+        mapped.select("instrument_id", "ts_event"), on=["instrument_id", "ts_event"], how="anti"
+    )
+    unmapped = (
+        pl.concat(
+            [
+                lost.select("instrument_id", "day"),
+                mapped.filter(pl.col("symbol").is_null()).select("instrument_id", "day"),
+            ]
+        )
+        .unique()
+        .sort("instrument_id", "day")
+    )
     if unmapped.height == 0 and mapped.height != frame.height:
-        raise BarFileError(name, "symbology overlap: an instrument has two symbols on one date in symbology.json")
+        raise BarFileError(
+            name, "symbology overlap: an instrument has two symbols on one date in symbology.json"
+        )
     if unmapped.height:
         pairs = ", ".join(f"{r['instrument_id']}@{r['day']}" for r in unmapped.head(5).iter_rows(named=True))
         raise BarFileError(
-            name, f"symbology gap: {unmapped.height} instrument-day(s) have no symbol in symbology.json ({pairs})"
+            name,
+            f"symbology gap: {unmapped.height} instrument-day(s) have no symbol in symbology.json ({pairs})",
         )
     return mapped.select("symbol", "ts", *prices, "volume").sort("ts", "symbol")
 
@@ -306,21 +351,40 @@ def encode_ohlcv(
     """
     start = int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()) * 1_000_000_000
     metadata = dbn.Metadata(
-        dataset=dataset, start=start, end=start + 86_400 * 1_000_000_000, stype_in=dbn.SType.RAW_SYMBOL,
-        stype_out=dbn.SType.INSTRUMENT_ID, schema=dbn.Schema.OHLCV_1M, symbols=sorted(instrument_ids),
-    )  # fmt: skip
+        dataset=dataset,
+        start=start,
+        end=start + 86_400 * 1_000_000_000,
+        stype_in=dbn.SType.RAW_SYMBOL,
+        stype_out=dbn.SType.INSTRUMENT_ID,
+        schema=dbn.Schema.OHLCV_1M,
+        symbols=sorted(instrument_ids),
+    )
     bars = bars.sort("ts", "symbol")
     ts = bars["ts"].dt.epoch("ns").to_numpy()
-    prices = {c: np.rint(bars[c].to_numpy() * FIXED_PRICE_UNITS).astype(np.int64) for c in ("open", "high", "low", "close")}
+    prices = {
+        c: np.rint(bars[c].to_numpy() * FIXED_PRICE_UNITS).astype(np.int64)
+        for c in ("open", "high", "low", "close")
+    }
     volume = bars["volume"].to_numpy()
     if np.any(volume < 0) or np.any(volume != np.rint(volume)):
         raise ValueError(f"{dataset} {day}: DBN volumes are unsigned whole numbers")
     ids = [instrument_ids[s] for s in bars["symbol"].to_list()]
     body = b"".join(
-        bytes(dbn.OHLCVMsg(dbn.RType.OHLCV_1M, publisher_id, ids[i], int(ts[i]), int(prices["open"][i]),
-                           int(prices["high"][i]), int(prices["low"][i]), int(prices["close"][i]), int(volume[i])))
+        bytes(
+            dbn.OHLCVMsg(
+                dbn.RType.OHLCV_1M,
+                publisher_id,
+                ids[i],
+                int(ts[i]),
+                int(prices["open"][i]),
+                int(prices["high"][i]),
+                int(prices["low"][i]),
+                int(prices["close"][i]),
+                int(volume[i]),
+            )
+        )
         for i in range(bars.height)
-    )  # fmt: skip
+    )
     out = io.BytesIO()
     transcoder = dbn.Transcoder(out, dbn.Encoding.DBN, dbn.Compression.ZSTD, has_metadata=True)
     transcoder.write(metadata.encode() + body)
@@ -385,7 +449,9 @@ class DatabentoLayout:
                 return None  # the day file is missing: not delivered (the lag sensor decides when it is late)
             job = having[-1]
             entry = job.day_file(day)
-            files.append(VendorFile(entry.filename, join(job.folder, entry.filename), entry.size, entry.sha256))
+            files.append(
+                VendorFile(entry.filename, join(job.folder, entry.filename), entry.size, entry.sha256)
+            )
             owners[entry.filename] = job
             conditions.append(said[-1] if said else "pending")
             revision = max(revision, len(dict.fromkeys(j.day_file(day).sha256 for j in having)))

@@ -24,31 +24,51 @@ COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "
 DEFAULT_PATH = "{session:%Y}/{session:%m}/{session}.csv.gz"
 UNIVERSES = ("registry", "all")
 _SCHEMA = {
-    "ticker": pl.String, "volume": pl.Float64, "open": pl.Float64, "close": pl.Float64, "high": pl.Float64,
-    "low": pl.Float64, "window_start": pl.Int64, "transactions": pl.Int64,
-}  # fmt: skip
+    "ticker": pl.String,
+    "volume": pl.Float64,
+    "open": pl.Float64,
+    "close": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "window_start": pl.Int64,
+    "transactions": pl.Int64,
+}
 
 
 def decode_minute_aggs(
-    name: str, data: bytes, market: Market, window: tuple[dt.datetime, dt.datetime], universe: str = "registry"
+    name: str,
+    data: bytes,
+    market: Market,
+    window: tuple[dt.datetime, dt.datetime],
+    universe: str = "registry",
 ) -> pl.DataFrame:
     try:
         text = gzip.decompress(data) if name.endswith(".gz") else data
         frame = pl.read_csv(io.BytesIO(text), schema_overrides=_SCHEMA)
     except (OSError, EOFError, gzip.BadGzipFile, pl.exceptions.PolarsError) as exc:
-        raise BarFileError(name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise BarFileError(
+            name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise BarFileError(name, f"missing column(s) {', '.join(missing)} (minute aggregates need {', '.join(COLUMNS)})")
+        raise BarFileError(
+            name, f"missing column(s) {', '.join(missing)} (minute aggregates need {', '.join(COLUMNS)})"
+        )
     start, end = (int(t.timestamp()) * 1_000_000_000 for t in window)
     frame = frame.filter((pl.col("window_start") >= start) & (pl.col("window_start") < end))
     if universe == "registry":
         frame = frame.filter(pl.col("ticker").is_in(list(market.symbols)))
     ts = pl.from_epoch("window_start", time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
     return frame.select(
-        pl.col("ticker").alias("symbol"), ts.alias("ts"), "open", "high", "low", "close", "volume",
+        pl.col("ticker").alias("symbol"),
+        ts.alias("ts"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
         pl.col("transactions").alias("trade_count"),
-    ).sort("ts", "symbol")  # fmt: skip
+    ).sort("ts", "symbol")
 
 
 def encode_minute_aggs(bars: pl.DataFrame) -> bytes:
@@ -58,17 +78,24 @@ def encode_minute_aggs(bars: pl.DataFrame) -> bytes:
     frame = bars.sort("ts", "symbol").select(
         pl.col("symbol").alias("ticker"),
         volume.cast(pl.Int64) if whole else volume,
-        "open", "close", "high", "low",
+        "open",
+        "close",
+        "high",
+        "low",
         pl.col("ts").dt.epoch("ns").alias("window_start"),
-        (pl.col("trade_count") if "trade_count" in bars.columns else pl.lit(None, pl.Int64)).alias("transactions"),
-    )  # fmt: skip
+        (pl.col("trade_count") if "trade_count" in bars.columns else pl.lit(None, pl.Int64)).alias(
+            "transactions"
+        ),
+    )
     return gzip.compress(frame.write_csv().encode(), compresslevel=6, mtime=0)
 
 
 def check_options(options: dict, where: str) -> dict:
     unknown = sorted(set(options) - {"path", "universe"})
     if unknown:
-        raise ValueError(f"{where}: unknown option(s) {', '.join(unknown)} for flat_minute_aggs (path, universe)")
+        raise ValueError(
+            f"{where}: unknown option(s) {', '.join(unknown)} for flat_minute_aggs (path, universe)"
+        )
     universe = options.get("universe", "registry")
     if universe not in UNIVERSES:
         raise ValueError(f"{where}: universe {universe!r} is not one of {', '.join(UNIVERSES)}")

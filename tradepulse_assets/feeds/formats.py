@@ -51,8 +51,9 @@ class SessionDelivery:
 
 
 class Layout(Protocol):
-    def locate(self, blobs: Blobs, market: Market, session: dt.date, window: tuple[dt.datetime, dt.datetime]
-               ) -> SessionDelivery | None: ...  # fmt: skip
+    def locate(
+        self, blobs: Blobs, market: Market, session: dt.date, window: tuple[dt.datetime, dt.datetime]
+    ) -> SessionDelivery | None: ...
 
     def sessions(self, blobs: Blobs, market: Market) -> list[dt.date]: ...
 
@@ -89,7 +90,9 @@ class FormatConnector:
             self._located[session] = delivery
         return delivery
 
-    def _count(self, delivery: SessionDelivery, session: dt.date, file: VendorFile, data: bytes, digest: str) -> int:
+    def _count(
+        self, delivery: SessionDelivery, session: dt.date, file: VendorFile, data: bytes, digest: str
+    ) -> int:
         key = (self.blobs.url, file.path, digest, session)
         if key not in _COUNT_CACHE:
             try:
@@ -122,9 +125,14 @@ class FormatConnector:
             )
         published = delivery.published_at or session_window(self.market, session)[1]
         return Manifest(
-            market=market, session=session, revision=delivery.revision, published_at=published,
-            condition=delivery.condition, files=tuple(entries), vendor=self.vendor,
-        )  # fmt: skip
+            market=market,
+            session=session,
+            revision=delivery.revision,
+            published_at=published,
+            condition=delivery.condition,
+            files=tuple(entries),
+            vendor=self.vendor,
+        )
 
     def read_file(self, market: str, session: dt.date, name: str) -> bytes:
         self._check_market(market)
@@ -160,16 +168,20 @@ def render_path(pattern: str, market: Market, session: dt.date) -> str:
 def check_pattern(pattern, where: str) -> str:
     """A path pattern names the session (else every session would read the same file) and renders."""
     if not isinstance(pattern, str) or "{session" not in pattern:
-        raise ValueError(f"{where}: path pattern {pattern!r} must contain {{session}} (e.g. '{{session}}.csv.gz')")
+        raise ValueError(
+            f"{where}: path pattern {pattern!r} must contain {{session}} (e.g. '{{session}}.csv.gz')"
+        )
     try:
         pattern.format(session=dt.date(2026, 3, 9), market="XNYS")
     except (KeyError, ValueError, IndexError) as exc:
-        raise ValueError(f"{where}: path pattern {pattern!r} does not render ({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{where}: path pattern {pattern!r} does not render ({type(exc).__name__}: {exc})"
+        ) from None
     return pattern
 
 
 class PatternLayout:
-    """The session's bars are one file whose path the pattern gives; ``decode(name, data, market, window)``."""
+    """The session's bars are one file at the pattern's path; ``decode(name, data, market, window)``."""
 
     def __init__(self, pattern: str, decode, condition: str = "available"):
         self.pattern, self._decode, self.condition = pattern, decode, condition

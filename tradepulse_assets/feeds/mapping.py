@@ -40,7 +40,16 @@ from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 
 TIME_UNITS = ("text", "s", "ms", "us", "ns")
 BAR_LABELS = ("start", "end")
-OPTIONS = ("file", "columns", "time_zone", "time_unit", "bar_label", "price_scale", "volume_scale", "universe")
+OPTIONS = (
+    "file",
+    "columns",
+    "time_zone",
+    "time_unit",
+    "bar_label",
+    "price_scale",
+    "volume_scale",
+    "universe",
+)
 PRICES = ("open", "high", "low", "close", "vwap")
 
 
@@ -74,7 +83,9 @@ def parse_mapping(options: dict, where: str) -> Mapping:
     known = {*BAR_COLUMNS, *OPTIONAL_BAR_COLUMNS}
     extra = sorted(set(columns) - known)
     if extra:
-        raise ValueError(f"{where} columns: {', '.join(extra)} are not bar columns ({', '.join(sorted(known))})")
+        raise ValueError(
+            f"{where} columns: {', '.join(extra)} are not bar columns ({', '.join(sorted(known))})"
+        )
     missing = [c for c in BAR_COLUMNS if c not in columns]
     if missing:
         raise ValueError(f"{where} columns: missing {', '.join(missing)}")
@@ -84,8 +95,14 @@ def parse_mapping(options: dict, where: str) -> Mapping:
     try:
         zoneinfo.ZoneInfo(str(zone))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{where} time_zone: {zone!r} is not an IANA time zone (e.g. America/New_York)") from None
-    checks = (("time_unit", TIME_UNITS, "text"), ("bar_label", BAR_LABELS, "start"), ("universe", ("all", "registry"), "all"))
+        raise ValueError(
+            f"{where} time_zone: {zone!r} is not an IANA time zone (e.g. America/New_York)"
+        ) from None
+    checks = (
+        ("time_unit", TIME_UNITS, "text"),
+        ("bar_label", BAR_LABELS, "start"),
+        ("universe", ("all", "registry"), "all"),
+    )
     for key, allowed, default in checks:
         if options.get(key, default) not in allowed:
             raise ValueError(f"{where} {key}: {options[key]!r} is not one of {', '.join(allowed)}")
@@ -96,16 +113,20 @@ def parse_mapping(options: dict, where: str) -> Mapping:
             raise ValueError(f"{where} {key}: {value!r} must be a positive number")
         scales[key] = float(value)
     return Mapping(
-        file=pattern, columns=tuple(columns.items()), time_zone=str(zone),
-        time_unit=options.get("time_unit", "text"), bar_label=options.get("bar_label", "start"),
-        universe=options.get("universe", "all"), **scales,
-    )  # fmt: skip
+        file=pattern,
+        columns=tuple(columns.items()),
+        time_zone=str(zone),
+        time_unit=options.get("time_unit", "text"),
+        bar_label=options.get("bar_label", "start"),
+        universe=options.get("universe", "all"),
+        **scales,
+    )
 
 
 def apply_scale(values: pl.Series, scale: float) -> pl.Series:
-    """``values * scale``, as a numpy division when ``1/scale`` is whole (1e-4, 1e-9...): ``n / 10_000`` is the
-    double nearest the decimal, which ``n * 0.0001`` is not always (and polars may multiply by the reciprocal
-    even when asked to divide), and bars must match to the bit."""
+    """``values * scale``, as a numpy division when ``1/scale`` is whole (1e-4, 1e-9...): ``n / 10_000`` is
+    the double nearest the decimal, which ``n * 0.0001`` is not always (and polars may multiply by the
+    reciprocal even when asked to divide), and bars must match to the bit."""
     if scale == 1.0:
         return values
     inverse = 1.0 / scale
@@ -122,17 +143,25 @@ def _read(name: str, data: bytes) -> pl.DataFrame:
         text = gzip.decompress(data) if name.lower().endswith(".gz") else data
         return pl.read_csv(io.BytesIO(text), infer_schema=False)
     except Exception as exc:  # noqa: BLE001 - every parser failure is one typed error naming the file
-        raise BarFileError(name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise BarFileError(
+            name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 def _timestamps(mapping: Mapping, column: pl.Series) -> pl.Series:
     if mapping.time_unit != "text":
         values = column.cast(pl.Int64, strict=True)
-        ts = pl.from_epoch(values, time_unit=mapping.time_unit).dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        ts = (
+            pl.from_epoch(values, time_unit=mapping.time_unit)
+            .dt.cast_time_unit("us")
+            .dt.replace_time_zone("UTC")
+        )
     elif column.dtype == pl.String:
         ts = column.str.to_datetime(time_unit="us", strict=True)
     else:
-        ts = column.cast(pl.Datetime("us", column.dtype.time_zone if isinstance(column.dtype, pl.Datetime) else None))
+        ts = column.cast(
+            pl.Datetime("us", column.dtype.time_zone if isinstance(column.dtype, pl.Datetime) else None)
+        )
     if ts.dtype.time_zone is None:
         ts = ts.dt.replace_time_zone(mapping.time_zone, ambiguous="raise", non_existent="raise")
     ts = ts.dt.convert_time_zone("UTC")
@@ -145,7 +174,9 @@ def decode_mapped(mapping: Mapping, name: str, data: bytes, market: Market) -> p
     theirs = mapping.theirs
     absent = [f"{their!r} (for {ours})" for ours, their in theirs.items() if their not in raw.columns]
     if absent:
-        raise BarFileError(name, f"missing column(s) {', '.join(absent)}; the file has {', '.join(raw.columns)}")
+        raise BarFileError(
+            name, f"missing column(s) {', '.join(absent)}; the file has {', '.join(raw.columns)}"
+        )
     try:
         out = {}
         for ours, their in theirs.items():
@@ -156,7 +187,13 @@ def decode_mapped(mapping: Mapping, name: str, data: bytes, market: Market) -> p
                 out[ours] = col.cast(pl.String)
             else:
                 typed = col.cast({**BAR_COLUMNS, **OPTIONAL_BAR_COLUMNS}[ours], strict=True)
-                scale = mapping.price_scale if ours in PRICES else mapping.volume_scale if ours == "volume" else 1.0
+                scale = (
+                    mapping.price_scale
+                    if ours in PRICES
+                    else mapping.volume_scale
+                    if ours == "volume"
+                    else 1.0
+                )
                 out[ours] = apply_scale(typed, scale)
     except (pl.exceptions.PolarsError, ValueError) as exc:
         raise BarFileError(name, f"column {their!r} (for {ours}): {str(exc).splitlines()[0]}") from None

@@ -5,7 +5,8 @@ and a vendor format is one more axis of the same choice. The platform has one ve
 (``TRADEPULSE_VENDOR_SOURCE``: a directory, ``s3://bucket/prefix`` or ``http(s)://``); each market's vendor in
 the registry says what it delivers:
 
-- the built-in vendors (``simulator``, ``user``) deliver our drop format under ``<source>/<market>/<session>/``;
+- the built-in vendors (``simulator``, ``user``) deliver our drop format under
+  ``<source>/<market>/<session>/``;
 - a ``[vendors.<name>]`` table with ``format = "databento" | "flat_minute_aggs" | "mapped"`` reads that
   market's files under ``<source>/<market>/``, or under the table's own ``source`` (``{market}`` is
   replaced), with the bearer token from the environment variable its ``token_env`` names.
@@ -55,11 +56,15 @@ def layout_for(spec: VendorSpec) -> Layout:
             checked = flat_options(options, where)
             return PatternLayout(
                 checked["path"],
-                lambda name, data, market, window: decode_minute_aggs(name, data, market, window, checked["universe"]),
+                lambda name, data, market, window: decode_minute_aggs(
+                    name, data, market, window, checked["universe"]
+                ),
             )
         if spec.format == "mapped":
             mapping = parse_mapping(options, where)
-            return PatternLayout(mapping.file, lambda name, data, market, window: decode_mapped(mapping, name, data, market))
+            return PatternLayout(
+                mapping.file, lambda name, data, market, window: decode_mapped(mapping, name, data, market)
+            )
     except ValueError as exc:
         raise RegistryError(str(exc)) from None
     raise RegistryError(f"{where}: format {spec.format!r} has no connector")
@@ -70,7 +75,9 @@ def validate_vendors(registry: MarketRegistry) -> None:
     for spec in registry.vendors:
         token_env = spec.options.get("token_env")
         if token_env is not None and not (isinstance(token_env, str) and token_env.isidentifier()):
-            raise RegistryError(f"{registry.source}: [vendors.{spec.name}] token_env {token_env!r} is not a variable name")
+            raise RegistryError(
+                f"{registry.source}: [vendors.{spec.name}] token_env {token_env!r} is not a variable name"
+            )
         try:
             layout_for(spec)
         except RegistryError as exc:
@@ -78,7 +85,11 @@ def validate_vendors(registry: MarketRegistry) -> None:
 
 
 def _join(url: str, part: str) -> str:
-    return f"{url.rstrip('/')}/{part}" if url.startswith(("s3://", "http://", "https://")) else os.path.join(url, part)
+    return (
+        f"{url.rstrip('/')}/{part}"
+        if url.startswith(("s3://", "http://", "https://"))
+        else os.path.join(url, part)
+    )
 
 
 class RoutingConnector:
@@ -143,7 +154,9 @@ def connector_for(
     def s3_client():
         import boto3
 
-        return boto3.client("s3", endpoint_url=s3_endpoint_url, region_name=aws_region or env.get("AWS_REGION"))
+        return boto3.client(
+            "s3", endpoint_url=s3_endpoint_url, region_name=aws_region or env.get("AWS_REGION")
+        )
 
     default = drop_connector(source, token, timeout, s3_client)
     by_market: dict[str, Connector] = {}
@@ -151,7 +164,11 @@ def connector_for(
         spec = registry.vendor_of(market.market_id)
         if spec.is_drop_format:
             continue
-        base = spec.source.replace("{market}", market.market_id) if spec.source else _join(source, market.market_id)
+        base = (
+            spec.source.replace("{market}", market.market_id)
+            if spec.source
+            else _join(source, market.market_id)
+        )
         vendor_token = env.get(spec.options["token_env"], "") if "token_env" in spec.options else token
         blobs = blobs_from_url(base, token=vendor_token, timeout=timeout, s3_client_factory=s3_client)
         by_market[market.market_id] = FormatConnector(market, spec.name, blobs, layout_for(spec))

@@ -18,9 +18,15 @@ import polars as pl
 from tradepulse_assets.feeds import databento, flatfiles
 from tradepulse_assets.feeds.formats import render_path, session_window
 from tradepulse_assets.feeds.mapping import encode_mapped, parse_mapping
-from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Destination, Publisher, PublishResult, write_ground_truth
-from tradepulse_assets.feeds.sources import format_options
+from tradepulse_assets.feeds.publisher import (
+    BATCH_LATENCY,
+    Destination,
+    Publisher,
+    PublishResult,
+    write_ground_truth,
+)
 from tradepulse_assets.feeds.scenarios import SessionPlan, apply_byte_faults, resolve_rows, strip
+from tradepulse_assets.feeds.sources import format_options
 from tradepulse_assets.markets.registry import VendorSpec
 
 INSTRUMENT_ID_BASE = 1000
@@ -29,9 +35,16 @@ RENUMBERED_ID_BASE = 50_000  # an instrument id a symbol moves to mid-range (see
 
 def _result(plan: SessionPlan, status: str, files: int = 0, records: int = 0) -> PublishResult:
     return PublishResult(
-        plan.market.market_id, plan.session, status, 1, files, records, plan.condition, None,
+        plan.market.market_id,
+        plan.session,
+        status,
+        1,
+        files,
+        records,
+        plan.condition,
+        None,
         [d.kind for d in plan.damages],
-    )  # fmt: skip
+    )
 
 
 def _bars(plan: SessionPlan) -> pl.DataFrame:
@@ -64,14 +77,22 @@ def _publish_day_files(
 
 
 def publish_flat_files(
-    publisher: Publisher, dest: Destination, market_id: str, sessions: list[dt.date], path: str = flatfiles.DEFAULT_PATH
+    publisher: Publisher,
+    dest: Destination,
+    market_id: str,
+    sessions: list[dt.date],
+    path: str = flatfiles.DEFAULT_PATH,
 ) -> list[PublishResult]:
     """Per-day ``.csv.gz`` minute aggregates under ``<market>/`` (flat files carry no condition)."""
     market = publisher.market(market_id)
     return _publish_day_files(
-        publisher, dest, market_id, sessions, market_id,
+        publisher,
+        dest,
+        market_id,
+        sessions,
+        market_id,
         lambda plan, bars: (render_path(path, market, plan.session), flatfiles.encode_minute_aggs(bars)),
-    )  # fmt: skip
+    )
 
 
 def publish_mapped(
@@ -116,8 +137,14 @@ def _without(intervals, symbols: set[str], day: dt.date) -> list[databento.Symbo
         if iv.start < day:
             out.append(databento.SymbolInterval(iv.instrument_id, iv.start, day, iv.symbol))
         if day + dt.timedelta(days=1) < iv.end:
-            out.append(databento.SymbolInterval(iv.instrument_id, day + dt.timedelta(days=1), iv.end, iv.symbol))
+            out.append(
+                databento.SymbolInterval(iv.instrument_id, day + dt.timedelta(days=1), iv.end, iv.symbol)
+            )
     return out
+
+
+def _midnight_ns(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()) * 1_000_000_000
 
 
 def job_id_for(dataset: str, market_id: str, sessions: list[dt.date], seed: int) -> str:
@@ -150,7 +177,9 @@ def publish_databento_job(
     job_id = job_id or job_id_for(dataset, market_id, sessions, publisher.seed)
     hashed, stored, conditions, results, done = {}, {}, [], [], None
     for plan, day in zip(plans, days):
-        conditions.append({"date": day.isoformat(), "condition": plan.condition, "last_modified_date": day.isoformat()})
+        conditions.append(
+            {"date": day.isoformat(), "condition": plan.condition, "last_modified_date": day.isoformat()}
+        )
         gaps = {s for d in plan.damages if d.kind == "symbology_gap" for s in d.symbols}
         intervals = _without(intervals, gaps, day) if gaps else intervals
         if plan.stall_at is not None:  # the missing day file
@@ -158,8 +187,11 @@ def publish_databento_job(
             write_ground_truth(dest, plan, [s.name for s in publisher.scenarios])
             continue
         bars = _bars(plan)
-        ids = {iv.symbol: iv.instrument_id for iv in _intervals(symbols, start, end, instrument_changes or {})
-               if iv.start <= day < iv.end}  # fmt: skip
+        ids = {
+            iv.symbol: iv.instrument_id
+            for iv in _intervals(symbols, start, end, instrument_changes or {})
+            if iv.start <= day < iv.end
+        }
         name = databento.day_file_name(dataset, day)
         hashed[name] = databento.encode_ohlcv(dataset, day, bars, ids)
         stored[name] = apply_byte_faults(plan, {name: hashed[name]})[name]
@@ -167,22 +199,33 @@ def publish_databento_job(
         done = max(filter(None, (done, close)))
         results.append(_result(plan, "published", 1, bars.height))
         write_ground_truth(dest, plan, [s.name for s in publisher.scenarios])
-    epoch_ns = lambda t: int(t.timestamp()) * 1_000_000_000  # noqa: E731 - a one-line conversion
-    midnight = lambda d: dt.datetime.combine(d, dt.time(), dt.timezone.utc)  # noqa: E731
     support = {
         databento.METADATA: {
-            "id": job_id, "dataset": dataset, "schema": databento.SCHEMA, "symbols": ",".join(symbols),
-            "stype_in": "raw_symbol", "stype_out": "instrument_id", "start": epoch_ns(midnight(start)),
-            "end": epoch_ns(midnight(end)), "encoding": "dbn", "compression": "zstd", "split_duration": "day",
-            "state": "done", "ts_process_done": (done or midnight(end)).isoformat().replace("+00:00", "Z"),
+            "id": job_id,
+            "dataset": dataset,
+            "schema": databento.SCHEMA,
+            "symbols": ",".join(symbols),
+            "stype_in": "raw_symbol",
+            "stype_out": "instrument_id",
+            "start": _midnight_ns(start),
+            "end": _midnight_ns(end),
+            "encoding": "dbn",
+            "compression": "zstd",
+            "split_duration": "day",
+            "state": "done",
+            "ts_process_done": (done or dt.datetime.combine(end, dt.time(), dt.timezone.utc))
+            .isoformat()
+            .replace("+00:00", "Z"),
         },
         databento.CONDITION: conditions,
         databento.SYMBOLOGY: databento.symbology_doc(intervals, start, end),
-    }  # fmt: skip
+    }
     support_bytes = {name: databento.dumps(doc) for name, doc in support.items()}
     folder = f"{market_id}/{job_id}"
-    manifest = [databento.manifest_entry(n, d, f"https://api.databento.com/v0/batch/download/SIM/{job_id}")
-                for n, d in sorted({**hashed, **support_bytes}.items())]  # fmt: skip
+    manifest = [
+        databento.manifest_entry(n, d, f"https://api.databento.com/v0/batch/download/SIM/{job_id}")
+        for n, d in sorted({**hashed, **support_bytes}.items())
+    ]
     for name, data in {**stored, **support_bytes}.items():
         dest.put(f"{folder}/{name}", data)
     dest.put(f"{folder}/{databento.MANIFEST}", databento.dumps(manifest))  # last: the job is complete
@@ -190,7 +233,12 @@ def publish_databento_job(
 
 
 def publish_vendor(
-    publisher: Publisher, dest: Destination, spec: VendorSpec, market_id: str, sessions: list[dt.date], **kwargs
+    publisher: Publisher,
+    dest: Destination,
+    spec: VendorSpec,
+    market_id: str,
+    sessions: list[dt.date],
+    **kwargs,
 ) -> list[PublishResult]:
     """Publish ``sessions`` of a market in ``spec``'s format (the one entry point the CLI uses)."""
     if spec.format == "databento":
@@ -199,7 +247,11 @@ def publish_vendor(
         )[1]
     if spec.format == "flat_minute_aggs":
         return publish_flat_files(
-            publisher, dest, market_id, sessions, flatfiles.check_options(format_options(spec), spec.name)["path"]
+            publisher,
+            dest,
+            market_id,
+            sessions,
+            flatfiles.check_options(format_options(spec), spec.name)["path"],
         )
     if spec.format == "mapped":
         return publish_mapped(publisher, dest, spec, market_id, sessions)

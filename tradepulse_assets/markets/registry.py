@@ -172,12 +172,14 @@ def _check_vendor_use(source: str, markets: tuple[Market, ...], vendors: tuple[V
         spec = declared.get(market.vendor)
         if spec is None and market.vendor not in BUILTIN_VENDORS:
             raise RegistryError(
-                f"{source}: market {market.market_id} names vendor {market.vendor!r}, which is neither built in "
+                f"{source}: market {market.market_id} names vendor {market.vendor!r}, which is neither "
+                f"built in "
                 f"({', '.join(BUILTIN_VENDORS)}) nor declared as [vendors.{market.vendor}]"
             )
         if spec is not None and not spec.is_drop_format and market.is_streaming:
             raise RegistryError(
-                f"{source}: market {market.market_id} streams, but vendor {spec.name!r} delivers {spec.format} "
+                f"{source}: market {market.market_id} streams, but vendor {spec.name!r} delivers "
+                f"{spec.format} "
                 "files per day; only the drop format carries minute micro-batches"
             )
 

@@ -25,10 +25,14 @@ from tradepulse_assets.storage.state import StateDB
 SESSION = dt.date(2026, 3, 9)
 SEED = 11  # the platform fixture publishes our drop format with this seed
 VENDOR_TABLES = {
-    "databento": '[vendors.databento-xnas]\nformat = "databento"\ndataset = "XNAS.ITCH"\nsource = "{root}/{{market}}"\n',
+    "databento": (
+        '[vendors.databento-xnas]\nformat = "databento"\ndataset = "XNAS.ITCH"\n'
+        'source = "{root}/{{market}}"\n'
+    ),
     "flat": '[vendors.flat]\nformat = "flat_minute_aggs"\nsource = "{root}/{{market}}"\n',
     "mapped": (
-        '[vendors.acme]\nformat = "mapped"\nsource = "{root}/{{market}}"\nfile = "{{session:%Y%m%d}}_bars.csv.gz"\n'
+        '[vendors.acme]\nformat = "mapped"\nsource = "{root}/{{market}}"\n'
+        'file = "{{session:%Y%m%d}}_bars.csv.gz"\n'
         'time_zone = "America/New_York"\nbar_label = "end"\nprice_scale = 0.0001\n'
         '[vendors.acme.columns]\nsymbol = "RIC"\nts = "Time"\nopen = "Open"\nhigh = "High"\nlow = "Low"\n'
         'close = "Last"\nvolume = "Volume"\ntrade_count = "Trades"\n'
@@ -36,14 +40,23 @@ VENDOR_TABLES = {
 }
 VENDOR_NAMES = {"databento": "databento-xnas", "flat": "flat", "mapped": "acme"}
 VENDOR_COLUMNS = {
-    "databento": ["symbol", "ts", "open", "high", "low", "close", "volume"],  # OHLCV-1m: no trade count, no vwap
+    "databento": [
+        "symbol",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    ],  # OHLCV-1m: no trade count, no vwap
     "flat": ["symbol", "ts", "open", "high", "low", "close", "volume", "trade_count"],
     "mapped": ["symbol", "ts", "open", "high", "low", "close", "volume", "trade_count"],
 }
 
 
 def use_vendor(monkeypatch, tmp_path: Path, kind: str) -> Path:
-    """Point XNYS at vendor ``kind`` (files under the returned root) through a registry file, as a firm would."""
+    """Point XNYS at vendor ``kind`` (files under the returned root) through a registry file, as a firm
+    would."""
     root = tmp_path / f"vendor-{kind}"
     packaged = resources.files("tradepulse_assets.config").joinpath("markets.toml").read_text()
     head, _, tail = packaged.partition("[markets.XNYS]")
@@ -132,12 +145,20 @@ def incident_after_ingest(platform, market: str = "XNYS") -> tuple[dict[str, boo
 @pytest.mark.parametrize(
     "kind, fault",
     [
-        ("databento", FaultSpec("truncated_file", "XNYS", SESSION, SESSION, {"keep_fraction": 0.6})),  # corrupt DBN
-        ("databento", FaultSpec("checksum_corruption", "XNYS", SESSION, SESSION, {"bytes": 8})),  # hash mismatch
+        (
+            "databento",
+            FaultSpec("truncated_file", "XNYS", SESSION, SESSION, {"keep_fraction": 0.6}),
+        ),  # corrupt DBN
+        (
+            "databento",
+            FaultSpec("checksum_corruption", "XNYS", SESSION, SESSION, {"bytes": 8}),
+        ),  # hash mismatch
         ("flat", FaultSpec("truncated_file", "XNYS", SESSION, SESSION, {"keep_fraction": 0.6})),
     ],
 )
-def test_a_corrupt_vendor_file_opens_the_incident_our_format_opens(platform, monkeypatch, tmp_path, kind, fault):
+def test_a_corrupt_vendor_file_opens_the_incident_our_format_opens(
+    platform, monkeypatch, tmp_path, kind, fault
+):
     # Our format on another market (one market's open incident of a cause would absorb the second fault).
     platform.publish("XLON", SESSION, FaultSpec(fault.kind, "XLON", SESSION, SESSION, fault.params))
     our_checks, our_incident = incident_after_ingest(platform, "XLON")
@@ -161,7 +182,9 @@ def test_a_symbology_gap_opens_an_incident_and_lands_nothing(platform, monkeypat
     assert outcome == {"landing_verification": False}
     assert incident is not None and incident.cause == "schema_mismatch"  # an unparseable delivery, as ours
     assert "symbology gap" in incident.description  # the landing fault, named, reaches the incident
-    assert not LocalObjectStore(platform.home / "store").exists(lake.partition_key("production", "XNYS", SESSION))
+    assert not LocalObjectStore(platform.home / "store").exists(
+        lake.partition_key("production", "XNYS", SESSION)
+    )
 
 
 @pytest.mark.slow

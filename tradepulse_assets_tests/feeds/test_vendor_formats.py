@@ -30,6 +30,7 @@ from tradepulse_assets.markets import load_registry
 from tradepulse_assets.markets.registry import RegistryError, VendorSpec, parse_registry
 from tradepulse_assets_tests.support.s3 import moto_s3
 
+UTC = dt.timezone.utc
 XNYS = load_registry().get("XNYS")
 SESSIONS = [dt.date(2026, 3, 9), dt.date(2026, 3, 10)]
 TOKEN = "vendor-files-token"
@@ -43,10 +44,18 @@ MAPPED = VendorSpec(
         "time_zone": "America/New_York",
         "bar_label": "end",
         "price_scale": 0.0001,
-        "columns": {"symbol": "RIC", "ts": "Time", "open": "Open", "high": "High", "low": "Low", "close": "Last",
-                    "volume": "Volume", "trade_count": "Trades"},
+        "columns": {
+            "symbol": "RIC",
+            "ts": "Time",
+            "open": "Open",
+            "high": "High",
+            "low": "Low",
+            "close": "Last",
+            "volume": "Volume",
+            "trade_count": "Trades",
+        },
     },
-)  # fmt: skip
+)
 
 
 def reference(publisher: Publisher, session: dt.date, columns) -> pl.DataFrame:
@@ -80,11 +89,18 @@ def test_databento_job_decodes_to_the_simulators_bars_across_an_instrument_id_ch
     job, results = publish_databento_job(
         publisher, publisher.dest, "XNYS", SESSIONS, instrument_changes={"NY003": SESSIONS[1]}
     )
+    assert [r.status for r in results] == ["published", "published"]
     folder = tmp_path / "XNYS" / job
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["manifest.json", "metadata.json", "condition.json", "symbology.json",
-         "xnas-itch-20260309.ohlcv-1m.dbn.zst", "xnas-itch-20260310.ohlcv-1m.dbn.zst"]
-    )  # fmt: skip
+        [
+            "manifest.json",
+            "metadata.json",
+            "condition.json",
+            "symbology.json",
+            "xnas-itch-20260309.ohlcv-1m.dbn.zst",
+            "xnas-itch-20260310.ohlcv-1m.dbn.zst",
+        ]
+    )
     symbology = json.loads((folder / "symbology.json").read_text())
     assert [e["s"] for e in symbology["result"]["NY003"]] == ["1003", "50003"]  # two ids, one symbol
     # The files are real DBN: Databento's own decoder reads them, prices in fixed-point 1e-9 units.
@@ -95,8 +111,7 @@ def test_databento_job_decodes_to_the_simulators_bars_across_an_instrument_id_ch
     assert isinstance(first, dbn.OHLCVMsg) and first.ts_event == 1773149400 * 10**9  # 13:30 UTC bar start
     manifest_entries = json.loads((folder / "manifest.json").read_text())
     day = next(e for e in manifest_entries if e["filename"].endswith("20260310.ohlcv-1m.dbn.zst"))
-    assert day["hash"] == "sha256:" + hashlib.sha256(
-        (folder / day["filename"]).read_bytes()).hexdigest()  # fmt: skip
+    assert day["hash"] == "sha256:" + hashlib.sha256((folder / day["filename"]).read_bytes()).hexdigest()
 
     connector = databento_connector(tmp_path)
     for session in SESSIONS:
@@ -110,17 +125,31 @@ def test_databento_job_decodes_to_the_simulators_bars_across_an_instrument_id_ch
 def test_a_renamed_instrument_is_labelled_with_the_symbol_valid_on_each_date():
     day1, day2 = SESSIONS
     bars = pl.DataFrame(
-        {"symbol": ["AAA"], "ts": [dt.datetime(2026, 3, 9, 14, 0, tzinfo=dt.timezone.utc)], "open": [10.0],
-         "high": [10.5], "low": [9.5], "close": [10.25], "volume": [100.0]}
-    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))  # fmt: skip
+        {
+            "symbol": ["AAA"],
+            "ts": [dt.datetime(2026, 3, 9, 14, 0, tzinfo=dt.timezone.utc)],
+            "open": [10.0],
+            "high": [10.5],
+            "low": [9.5],
+            "close": [10.25],
+            "volume": [100.0],
+        }
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     data1 = databento.encode_ohlcv("XNAS.ITCH", day1, bars, {"AAA": 7})
-    data2 = databento.encode_ohlcv("XNAS.ITCH", day2, bars.with_columns(pl.col("ts") + dt.timedelta(days=1)),
-                                   {"AAA": 7})  # fmt: skip
+    data2 = databento.encode_ohlcv(
+        "XNAS.ITCH", day2, bars.with_columns(pl.col("ts") + dt.timedelta(days=1)), {"AAA": 7}
+    )
     # instrument 7 traded as OLD until 03-10, as NEW from then on
-    symbology = (databento.SymbolInterval(7, day1, day2, "OLD"), databento.SymbolInterval(7, day2, SESSIONS[1] +
-                 dt.timedelta(days=1), "NEW"))  # fmt: skip
-    window = lambda d: (dt.datetime.combine(d, dt.time(13, 30), dt.timezone.utc),  # noqa: E731
-                        dt.datetime.combine(d, dt.time(20), dt.timezone.utc))  # fmt: skip
+    symbology = (
+        databento.SymbolInterval(7, day1, day2, "OLD"),
+        databento.SymbolInterval(7, day2, SESSIONS[1] + dt.timedelta(days=1), "NEW"),
+    )
+
+    def window(d):
+        return dt.datetime.combine(d, dt.time(13, 30), dt.timezone.utc), dt.datetime.combine(
+            d, dt.time(20), UTC
+        )
+
     assert databento.decode_ohlcv("a.dbn.zst", data1, symbology, window(day1))["symbol"].to_list() == ["OLD"]
     assert databento.decode_ohlcv("b.dbn.zst", data2, symbology, window(day2))["symbol"].to_list() == ["NEW"]
 
@@ -135,18 +164,29 @@ def test_databento_faults_surface_at_landing_named(tmp_path):
     assert bars is None and {f.check for f in faults} >= {"sha256"}  # the job manifest's hash, verified
     faults, bars = land(connector, SESSIONS[1])
     assert bars is None and [f.check for f in faults] == ["parse"]
-    (gap_damage,) = [d for d in publisher.plan("XNYS", SESSIONS[1]).damages if d.kind == "symbology_gap"]
+    (gap,) = [d for d in publisher.plan("XNYS", SESSIONS[1]).damages if d.kind == "symbology_gap"]
     assert "symbology gap" in faults[0].message and "20260310" in faults[0].file
+    assert f"{1000 + sorted(XNYS.symbols).index(gap.symbols[0])}@2026-03-10" in faults[0].message
 
 
 def test_truncated_or_garbage_dbn_is_a_parse_error_naming_the_file():
     bars = pl.DataFrame(
-        {"symbol": ["A"] * 50, "ts": [dt.datetime(2026, 3, 9, 14, i, tzinfo=dt.timezone.utc) for i in range(50)],
-         "open": [1.0] * 50, "high": [1.0] * 50, "low": [1.0] * 50, "close": [1.0] * 50, "volume": [5.0] * 50}
-    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))  # fmt: skip
+        {
+            "symbol": ["A"] * 50,
+            "ts": [dt.datetime(2026, 3, 9, 14, i, tzinfo=dt.timezone.utc) for i in range(50)],
+            "open": [1.0] * 50,
+            "high": [1.0] * 50,
+            "low": [1.0] * 50,
+            "close": [1.0] * 50,
+            "volume": [5.0] * 50,
+        }
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     data = databento.encode_ohlcv("XNAS.ITCH", SESSIONS[0], bars, {"A": 1})
     symbology = (databento.SymbolInterval(1, SESSIONS[0], SESSIONS[1], "A"),)
-    window = (dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 9, 20, tzinfo=dt.timezone.utc))
+    window = (
+        dt.datetime(2026, 3, 9, 13, 30, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 3, 9, 20, tzinfo=dt.timezone.utc),
+    )
     assert databento.decode_ohlcv("d.dbn.zst", data, symbology, window).height == 50
     for broken in (data[:-1], data[: len(data) // 2], b"\x28\xb5\x2f\xfd" + b"garbage" * 20):
         with pytest.raises(BarFileError, match=r"d\.dbn\.zst"):
@@ -156,7 +196,9 @@ def test_truncated_or_garbage_dbn_is_a_parse_error_naming_the_file():
 def test_degraded_and_missing_days_map_onto_our_conditions(tmp_path):
     degraded = FaultSpec("condition_degraded", "XNYS", SESSIONS[0], SESSIONS[0], {})
     missing = FaultSpec("stall", "XNYS", SESSIONS[1], SESSIONS[1], {"at_minute": 0})
-    publisher = Publisher(LocalDestination(tmp_path), seed=11, scenarios=(Scenario("t", "", (degraded, missing)),))
+    publisher = Publisher(
+        LocalDestination(tmp_path), seed=11, scenarios=(Scenario("t", "", (degraded, missing)),)
+    )
     job, results = publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS)
     assert [r.status for r in results] == ["published", "stalled"]
     conditions = json.loads((tmp_path / "XNYS" / job / "condition.json").read_text())
@@ -200,7 +242,10 @@ def test_flat_files_decode_to_the_simulators_bars_within_the_session_and_univers
     assert text.splitlines()[0] == "ticker,volume,open,close,high,low,window_start,transactions"
     # The vendor's day file also carries pre-market bars and tickers outside our universe: not ours.
     lines = text.splitlines()
-    extra = ["ZZZZ,100,1.0,1.0,1.0,1.0,1773063000000000000,3", f"NY000,100,1.0,1.0,1.0,1.0,{1773036000 * 10**9},3"]
+    extra = [
+        "ZZZZ,100,1.0,1.0,1.0,1.0,1773063000000000000,3",
+        f"NY000,100,1.0,1.0,1.0,1.0,{1773036000 * 10**9},3",
+    ]
     path.write_bytes(gzip.compress("\n".join(lines + extra).encode() + b"\n"))
     connector = FormatConnector(XNYS, "flat", DirectoryBlobs(tmp_path / "XNYS"), layout_for(FLAT))
     for session in SESSIONS:
@@ -235,10 +280,23 @@ def test_mapped_delivery_in_local_time_with_scaled_prices_round_trips(tmp_path):
         ({"price_scale": 0}, "price_scale.*positive"),
         ({"colour": "red"}, "unknown option.*colour"),
         ({"columns": {"symbol": "RIC"}}, "columns: missing ts"),
-        ({"columns": {"symbol": "a", "ts": "b", "open": "c", "high": "d", "low": "e", "close": "f", "volume": "g",
-                      "bid": "h"}}, "bid are not bar columns"),
+        (
+            {
+                "columns": {
+                    "symbol": "a",
+                    "ts": "b",
+                    "open": "c",
+                    "high": "d",
+                    "low": "e",
+                    "close": "f",
+                    "volume": "g",
+                    "bid": "h",
+                }
+            },
+            "bid are not bar columns",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_mapping_is_validated_with_the_field_named(change, message):
     spec = VendorSpec("acme", "mapped", options={**MAPPED.options, **change})
     with pytest.raises(RegistryError, match=r"\[vendors\.acme\].*" + message):
@@ -247,7 +305,9 @@ def test_a_mapping_is_validated_with_the_field_named(change, message):
 
 def test_a_file_lacking_a_mapped_column_is_a_parse_fault_naming_it(tmp_path):
     (tmp_path / "XNYS").mkdir()
-    pl.DataFrame({"RIC": ["NY000"], "Time": ["2026-03-09T09:31:00"]}).write_csv(tmp_path / "XNYS" / "2026-03-09.csv")
+    pl.DataFrame({"RIC": ["NY000"], "Time": ["2026-03-09T09:31:00"]}).write_csv(
+        tmp_path / "XNYS" / "2026-03-09.csv"
+    )
     spec = VendorSpec("acme", "mapped", options={**MAPPED.options, "file": "{session}.csv"})
     connector = FormatConnector(XNYS, "acme", DirectoryBlobs(tmp_path / "XNYS"), layout_for(spec))
     (fault,) = land(connector, SESSIONS[0])[0]
@@ -312,7 +372,9 @@ def test_the_one_dispatch_routes_each_market_to_its_format(tmp_path):
     assert isinstance(connector, RoutingConnector)
     assert isinstance(connector.connector("XNYS"), FormatConnector)
     assert type(connector.connector("XHKG")).__name__ == "DirectoryConnector"
-    plain = connector_for(str(tmp_path), registry=parse_registry(registry_text(vendor="simulator"), "t"), environ={})
+    plain = connector_for(
+        str(tmp_path), registry=parse_registry(registry_text(vendor="simulator"), "t"), environ={}
+    )
     assert type(plain).__name__ == "DirectoryConnector"
     http = connector_for("http://127.0.0.1:9/", registry=registry, environ={"TRADEPULSE_VENDOR_TOKEN": "t0k"})
     assert http.default.timeout == 10.0 and "t0k" not in repr(http)  # the CLI path now has the timeout too
@@ -322,7 +384,7 @@ def test_the_one_dispatch_routes_each_market_to_its_format(tmp_path):
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self.send_error(401)
             return
@@ -353,7 +415,9 @@ def test_databento_job_over_s3_and_http(tmp_path, file_server):
         for path in (tmp_path / "local" / "XNYS").rglob("*"):
             if path.is_file():
                 dest.put(f"XNYS/{path.relative_to(tmp_path / 'local' / 'XNYS')}", path.read_bytes())
-        connector = FormatConnector(XNYS, "db", S3Blobs(client, s3.bucket, "jobs/XNYS"), layout_for(DATABENTO))
+        connector = FormatConnector(
+            XNYS, "db", S3Blobs(client, s3.bucket, "jobs/XNYS"), layout_for(DATABENTO)
+        )
         faults, bars = land(connector, SESSIONS[1])
         assert faults == [] and bars.equals(reference(publisher, SESSIONS[1], bars.columns))
     root, url = file_server
@@ -361,7 +425,9 @@ def test_databento_job_over_s3_and_http(tmp_path, file_server):
     connector = FormatConnector(XNYS, "db", HttpBlobs(f"{url}/XNYS", token=TOKEN), layout_for(DATABENTO))
     faults, bars = land(connector, SESSIONS[0])
     assert faults == [] and bars.equals(reference(publisher, SESSIONS[0], bars.columns))
-    refused = FormatConnector(XNYS, "db", HttpBlobs(f"{url}/XNYS", token="wrong", retries=0), layout_for(DATABENTO))
+    refused = FormatConnector(
+        XNYS, "db", HttpBlobs(f"{url}/XNYS", token="wrong", retries=0), layout_for(DATABENTO)
+    )
     with pytest.raises(VendorAuthError):
         refused.read_manifest("XNYS", SESSIONS[0])
 
@@ -391,17 +457,44 @@ def test_cli_publishes_in_the_markets_vendor_format_and_quality_check_reads_it(t
     registry = tmp_path / "markets.toml"
     registry.write_text(registry_text(hk_vendor="simulator"))
     monkeypatch.setenv("TRADEPULSE_MARKETS_FILE", str(registry))
-    args = ["vendor", "publish", "--market", "XNYS", "--start", "2026-03-09", "--end", "2026-03-10", "--dest",
-            str(tmp_path / "vendor"), "--seed", "3", "--as-vendor", "--json"]  # fmt: skip
+    args = [
+        "vendor",
+        "publish",
+        "--market",
+        "XNYS",
+        "--start",
+        "2026-03-09",
+        "--end",
+        "2026-03-10",
+        "--dest",
+        str(tmp_path / "vendor"),
+        "--seed",
+        "3",
+        "--as-vendor",
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in out["results"]] == ["published", "published"]
     (job,) = (tmp_path / "vendor" / "XNYS").iterdir()
     assert (job / "xnas-itch-20260310.ohlcv-1m.dbn.zst").is_file()
-    code = main(["quality", "check", "--source", str(tmp_path / "vendor"), "--market", "XNYS", "--session",
-                 "2026-03-10", "--json"])  # fmt: skip
+    code = main(
+        [
+            "quality",
+            "check",
+            "--source",
+            str(tmp_path / "vendor"),
+            "--market",
+            "XNYS",
+            "--session",
+            "2026-03-10",
+            "--json",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["passed"] is True and report["blocking_failures"] == []  # every gate, pre-flight
+    assert (
+        code == 0 and report["passed"] is True and report["blocking_failures"] == []
+    )  # every gate, pre-flight
     registry.write_text(registry_text(vendor="simulator"))  # a drop-format market has no vendor format
     assert main(args) != 0
     assert "delivers our drop format" in capsys.readouterr().err
