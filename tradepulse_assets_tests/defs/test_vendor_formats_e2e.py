@@ -5,7 +5,11 @@ minute-aggregate flat files, a TOML-mapped CSV); both land, pass every gate and 
 production bars. Vendor faults open the incident our own format opens for the same damage.
 """
 
+import contextlib
+import dataclasses
 import datetime as dt
+import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import dagster as dg
 import pytest
 
 from tradepulse_assets.defs.assets.bars import build_bar_assets
+from tradepulse_assets.defs.definitions import build_resources
 from tradepulse_assets.feeds.publisher import LocalDestination, Publisher
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.feeds.vendor_publish import publish_vendor
@@ -21,6 +26,8 @@ from tradepulse_assets.markets import load_registry
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
+from tradepulse_assets_tests.support.file_server import serve_files
+from tradepulse_assets_tests.support.s3 import moto_s3
 
 SESSION = dt.date(2026, 3, 9)
 SEED = 11  # the platform fixture publishes our drop format with this seed
@@ -112,6 +119,57 @@ def test_a_vendor_session_passes_every_gate_and_matches_our_format(platform, mon
     landed = LocalObjectStore(platform.home / "store").list_keys("landing/raw/market=XNYS/session=2026-03-09")
     if kind == "databento":  # the vendor's original bytes are what landing keeps
         assert any(k.endswith("xnas-itch-20260309.ohlcv-1m.dbn.zst") for k in landed)
+
+
+@pytest.mark.slow  # the feeds tests cover both transports quickly; this is the same through Dagster
+@pytest.mark.parametrize("transport", ["s3", "http"])
+def test_a_databento_job_lands_from_s3_and_https_through_the_one_dispatch(
+    platform, monkeypatch, tmp_path, transport
+):
+    platform.publish("XNYS", SESSION)
+    assert materialize(platform).success
+    ours = production(platform)
+    local = use_vendor(monkeypatch, tmp_path, "databento")
+    publish_as_vendor(local, "databento")
+    (job,) = (local / "XNYS").iterdir()
+    registry_file = Path(os.environ["TRADEPULSE_MARKETS_FILE"])
+    with contextlib.ExitStack() as stack:
+        if transport == "s3":
+            s3 = stack.enter_context(moto_s3("databento-jobs"))
+            for path in job.iterdir():
+                s3.client().put_object(
+                    Bucket=s3.bucket, Key=f"jobs/XNYS/{job.name}/{path.name}", Body=path.read_bytes()
+                )
+            source = f"s3://{s3.bucket}/jobs/{{market}}"
+            for key, value in (
+                ("AWS_ACCESS_KEY_ID", s3.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY", s3.secret_access_key),
+            ):
+                monkeypatch.setenv(key, value)
+            settings = dataclasses.replace(platform.settings, s3_endpoint_url=s3.endpoint_url)
+        else:  # one job folder served over HTTP with a bearer token named by token_env
+            url = stack.enter_context(serve_files(job.parent, "db-files-token"))
+            source = f"{url}/{job.name}"
+            monkeypatch.setenv("DATABENTO_FILES_TOKEN", "db-files-token")
+            settings = platform.settings
+        text = registry_file.read_text().replace(f'source = "{local}/{{market}}"', f'source = "{source}"')
+        assert f'source = "{source}"' in text  # the market now reads from S3 / HTTP only
+        if transport == "s3":
+            shutil.rmtree(local / "XNYS")  # nothing left on disk to fall back to
+        registry_file.write_text(
+            text + ('token_env = "DATABENTO_FILES_TOKEN"\n' if transport == "http" else "")
+        )
+        result = dg.materialize(
+            build_bar_assets(load_registry().get("XNYS")),
+            partition_key=SESSION.isoformat(),
+            resources=build_resources(settings),
+            instance=platform.instance,
+            raise_on_error=False,
+        )
+    assert result.success, transport
+    assert checks(result)["landing_verification"] is True
+    theirs = production(platform)
+    assert theirs.equals(ours.select(theirs.columns))
 
 
 # --- faults open the incident our format opens ----------------------------------------------------------
