@@ -103,26 +103,25 @@ class FormatConnector:
                 _COUNT_CACHE.popitem(last=False)
         return _COUNT_CACHE[key]
 
+    def _entry(self, delivery: SessionDelivery, session: dt.date, file: VendorFile) -> ManifestFile:
+        """Our manifest entry for a vendor file; ``VendorNotFound`` when it is not there."""
+        known = (self.blobs.url, file.path, file.sha256, session)
+        if file.sha256 and file.size is not None and known in _COUNT_CACHE:  # a sensor asking again
+            return ManifestFile(file.name, file.size, file.sha256, _COUNT_CACHE[known])
+        data = self._read(file.path)
+        digest = file.sha256 or sha256_hex(data)
+        size = file.size if file.size is not None else len(data)
+        return ManifestFile(file.name, size, digest, self._count(delivery, session, file, data, digest))
+
     def read_manifest(self, market: str, session: dt.date) -> Manifest | None:
         self._check_market(market)
         delivery = self._delivery(session)
         if delivery is None:
             return None
-        entries = []
-        for file in delivery.files:
-            try:
-                data = self._read(file.path)
-            except VendorNotFound:
-                return None  # listed by the vendor but not (yet) there: a download in progress
-            actual = sha256_hex(data)
-            entries.append(
-                ManifestFile(
-                    name=file.name,
-                    size=file.size if file.size is not None else len(data),
-                    sha256=file.sha256 or actual,
-                    record_count=self._count(delivery, session, file, data, file.sha256 or actual),
-                )
-            )
+        try:
+            entries = [self._entry(delivery, session, file) for file in delivery.files]
+        except VendorNotFound:
+            return None  # listed by the vendor but not (yet) there: a download in progress
         published = delivery.published_at or session_window(self.market, session)[1]
         return Manifest(
             market=market,

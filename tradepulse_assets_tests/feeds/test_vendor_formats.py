@@ -481,3 +481,23 @@ def test_cli_publishes_in_the_markets_vendor_format_and_quality_check_reads_it(t
     registry.write_text(registry_text(vendor="simulator"))  # a drop-format market has no vendor format
     assert main(args) != 0
     assert "delivers our drop format" in capsys.readouterr().err
+
+
+def test_a_sensor_asking_again_does_not_download_the_day_file_again(tmp_path):
+    publisher = Publisher(LocalDestination(tmp_path), seed=11)
+    publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS[:1])
+    reads = []
+
+    class Counting(DirectoryBlobs):
+        def get(self, path):
+            reads.append(path)
+            return super().get(path)
+
+    def manifest():
+        connector = FormatConnector(XNYS, "db", Counting(tmp_path / "XNYS"), layout_for(DATABENTO))
+        return connector.read_manifest("XNYS", SESSIONS[0])  # a new connector per tick, as the sensors do
+
+    first = manifest()
+    assert any(p.endswith(".dbn.zst") for p in reads)
+    reads.clear()
+    assert manifest() == first and not any(p.endswith(".dbn.zst") for p in reads)  # only the job's JSON files
