@@ -9,12 +9,15 @@ Every write replaces the partition atomically, so re-running a step is idempoten
 """
 
 import datetime as dt
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from tradepulse_assets.markets import Market, calendar_for
+from tradepulse_assets.pipeline.ownership import RevisionRefused, SessionLedger
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.quality import GateConfig, GateResult, config_for_market, run_gate_suite
 from tradepulse_assets.storage import lake
@@ -62,6 +65,7 @@ class LandingOutcome:
     bars: pl.DataFrame | None
     landed_at: dt.datetime
     faults: list[Fault] = field(default_factory=list)
+    digest: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +82,7 @@ class LandingOutcome:
     def to_metadata(self) -> dict:
         return {
             "revision": self.manifest.revision,
+            "digest": self.digest,
             "condition": self.manifest.condition,
             "files": len(self.files),
             "rows": self.rows,
@@ -115,6 +120,19 @@ class Delivery:
     def faults(self) -> list[Fault]:
         return [f for file in self.files for f in file.faults]
 
+    @property
+    def digest(self) -> str:
+        """The delivery's identity: the manifest and the bytes actually served (a corrupt file and its fixed
+        re-delivery under the same manifest are two deliveries)."""
+        return delivery_digest(self.manifest.to_json(), [(f.entry.name, f.data) for f in self.files])
+
+
+def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> str:
+    h = hashlib.sha256(manifest_bytes)
+    for name, data in sorted(files):
+        h.update(f"\n{name}:{hashlib.sha256(data).hexdigest()}".encode())
+    return h.hexdigest()
+
 
 def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> Delivery:
     """Read the manifest and files and check each file against the manifest (size, sha256, records)."""
@@ -140,11 +158,27 @@ def combined_bars(delivery: Delivery) -> tuple[pl.DataFrame | None, list[Fault]]
     return (bars if not faults else None), faults
 
 
+RevisionGuard = Callable[[Manifest, str], None]
+
+
 def land_session(
-    connector: Connector, store: ObjectStore, audit: AuditLog, market: Market, session: dt.date, now: dt.datetime
+    connector: Connector, store: ObjectStore, audit: AuditLog, market: Market, session: dt.date,
+    now: dt.datetime, guard: RevisionGuard | None = None,
 ) -> LandingOutcome:
+    """Land the vendor's delivery. ``guard(manifest, digest)`` may refuse it (``RevisionRefused``) before
+    anything is written: the refusal is audited and the landed bytes, receipt and production stay as they were."""
     delivery = fetch_delivery(connector, market.market_id, session)
     manifest = delivery.manifest
+    digest = delivery.digest
+    if guard is not None:
+        try:
+            guard(manifest, digest)
+        except RevisionRefused as exc:
+            audit.append({
+                "event": "landing", "market": market.market_id, "session": session.isoformat(),
+                "batch": f"r{manifest.revision}/*", "rows": 0, "sha256": digest, "outcome": f"refused: {exc}",
+            })
+            raise
     prefix = raw_prefix(market.market_id, session)
     store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
     landed = []
@@ -167,7 +201,7 @@ def land_session(
     bars, faults = combined_bars(delivery)
     if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)
-    outcome = LandingOutcome(market.market_id, session, manifest, landed, bars, now, faults)
+    outcome = LandingOutcome(market.market_id, session, manifest, landed, bars, now, faults, digest)
     receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "ok": outcome.ok}
     store.put_bytes(f"{prefix}/{RECEIPT_NAME}", dumps(receipt), content_type="application/json")
     return outcome
@@ -303,6 +337,44 @@ def unknown_symbols(bars: pl.DataFrame, market: Market) -> dict[str, int]:
         return {}
     counts = bars.filter(~pl.col("symbol").is_in(list(market.symbols))).group_by("symbol").len().sort("symbol")
     return dict(counts.iter_rows())
+
+
+def ledger_guard(ledger: SessionLedger, market_id: str, session: dt.date) -> RevisionGuard:
+    """The revision rule as a landing guard: nothing lower (or equal with other bytes) replaces production."""
+    return lambda manifest, digest: ledger.check_revision(market_id, session, manifest.revision, digest)
+
+
+@dataclass(frozen=True)
+class ExclusiveOutcome:
+    landing: LandingOutcome
+    staging: StagingOutcome | None
+    promoted_rows: int | None
+
+
+def ingest_session_exclusively(
+    connector: Connector, store: ObjectStore, audit: AuditLog, ledger: SessionLedger, market: Market,
+    session: dt.date, now: dt.datetime, holder: str, *, wait: dt.timedelta = dt.timedelta(minutes=5),
+    is_backfill: bool = False, config: GateConfig = GateConfig(),
+) -> ExclusiveOutcome:
+    """Land, stage and promote one session as its sole owner (the lease), revisions only moving forward.
+
+    The same steps the Dagster assets run one per asset; this composition serves code that runs a session
+    outside a Dagster run (tests of the ownership rules, tools)."""
+    ledger.acquire(market.market_id, session, holder, wait=wait)
+    try:
+        landed = land_session(connector, store, audit, market, session, now,
+                              guard=ledger_guard(ledger, market.market_id, session))
+        if not landed.ok:
+            return ExclusiveOutcome(landed, None, None)
+        staged = stage_session(store, market, session, is_backfill=is_backfill, config=config)
+        if not staged.promotable:
+            return ExclusiveOutcome(landed, staged, None)
+        rows = []
+        ledger.record_promotion(market.market_id, session, landed.manifest.revision, landed.digest, holder,
+                                promote=lambda: rows.append(promote_session(store, market, session)))
+        return ExclusiveOutcome(landed, staged, rows[0])
+    finally:
+        ledger.release(market.market_id, session, holder)
 
 
 def read_landing_manifest(store: ObjectStore, market_id: str, session: dt.date) -> Manifest | None:
