@@ -7,6 +7,7 @@ from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
+from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
 from tradepulse_assets.defs.sensors.publication import build_publication_sensor
@@ -50,9 +51,11 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     settings = settings or load_settings()
     assets: list = [quarantine_batches, DASHBOARD_SPEC]
     ingest_jobs = {market.market_id: build_ingest_job(market) for market in registry}
+    consumer_jobs = [build_consumer_job(market) for market in registry]
     sensors: list = [
         build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job),
         build_exit_criteria_sensor(registry),
+        build_catchup_sensor(registry, consumer_jobs),
     ]
     for market in registry:
         assets += [*build_bar_assets(market), *build_feature_assets(market), lag_asset_spec(market)]
@@ -61,7 +64,7 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,
-        jobs=[*ingest_jobs.values(), quarantine_job, chaos_followups_job],
+        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, chaos_followups_job],
         schedules=[chaos_followups_schedule],
         sensors=sensors,
         resources=build_resources(settings),

@@ -68,7 +68,7 @@ class Replay:
         return bool(self.instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
     def execute(self, job_name: str, partition: str | None, tags: dict[str, str], sensor: str = "operator",
-                run_key: str | None = None) -> ExecutedRun | None:
+                run_key: str | None = None, asset_selection=None) -> ExecutedRun | None:
         if self._already_ran(run_key):
             return None
         job = self.definitions().resolve_job_def(job_name)
@@ -77,6 +77,7 @@ class Replay:
             partition_key=partition,
             tags={**tags, **({RUN_KEY_TAG: run_key} if run_key else {})},
             raise_on_error=False,
+            asset_selection=asset_selection,
         )
         run = ExecutedRun(self.now, sensor, job_name, partition, run_key, result.run_id, result.success)
         self.runs.append(run)
@@ -108,7 +109,8 @@ class Replay:
         executed = []
         for request in data.run_requests or []:
             job_name = request.job_name or sensor.job_name
-            run = self.execute(job_name, request.partition_key, dict(request.tags), sensor_name, request.run_key)
+            run = self.execute(job_name, request.partition_key, dict(request.tags), sensor_name, request.run_key,
+                               request.asset_selection)
             if run is not None:
                 executed.append(run)
         return executed
@@ -133,6 +135,7 @@ class Replay:
             executed += self.tick(lag_sensor_name(market))
         executed += self.tick("quality_failure_sensor")
         executed += self.tick("exit_criteria_sensor")
+        executed += self.tick("consumer_catchup_sensor")
         return executed
 
     def run_until(self, done: Callable[[], bool], interval: dt.timedelta, limit: int) -> int:

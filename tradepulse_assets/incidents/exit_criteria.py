@@ -22,10 +22,13 @@ Criteria and their precise meaning:
    (including the DST and session-boundary gates) has its latest result passing.
 4. ``indicator_tolerances`` (automatic): the same for the indicator tolerance gates (the strategy
    teams' sign-off that derived signals are within tolerance of the pre-incident baselines).
-5. ``resolution_recorded`` (manual): root cause, at least one owner and one action recorded.
+5. ``consumers_caught_up`` (evaluated automatically, required for resolution only): no consumer partition
+   of an affected session is still skipped because a hold paused it (containment undone completely). It
+   cannot gate ``validating``: the holds are released there, and only then can the consumers catch up.
+6. ``resolution_recorded`` (manual): root cause, at least one owner and one action recorded.
 
 ``automatic_met``: criteria 1-4 are met (the incident may go to ``validating`` and consumers
-resume). ``all_met``: all five (the incident may be resolved).
+resume). ``all_met``: all six (the incident may be resolved).
 """
 
 import datetime as dt
@@ -34,11 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MET, NOT_MET, PENDING = "met", "not_met", "pending"
-STABLE, BACKFILLS, QUALITY, TOLERANCE, RESOLUTION = (
+STABLE, BACKFILLS, QUALITY, TOLERANCE, CONSUMERS_CAUGHT_UP, RESOLUTION = (
     "ingestion_stable",
     "backfills_reconciled",
     "quality_suite_green",
     "indicator_tolerances",
+    "consumers_caught_up",
     "resolution_recorded",
 )
 AUTOMATIC = (STABLE, BACKFILLS, QUALITY, TOLERANCE)
@@ -97,6 +101,7 @@ class ExitEvidence:
     root_cause: str | None = None
     owners: Sequence[str] = ()
     actions: Sequence[str] = ()
+    skipped_consumers: Sequence[tuple[str, str, str]] = ()  # (market, consumer, session) still skipped
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,18 @@ def _checks(name: str, what: str, required: Sequence[str], outcomes: Sequence[Ch
     return CriterionResult(name, status, True, summary, ev)
 
 
+def _consumers(evidence: ExitEvidence) -> CriterionResult:
+    affected = set(evidence.affected_partitions)
+    behind = sorted({(m, c, s) for m, c, s in evidence.skipped_consumers if (m, s) in affected})
+    listed = [f"{m}/{c}/{s}" for m, c, s in behind]
+    if behind:
+        return CriterionResult(CONSUMERS_CAUGHT_UP, PENDING, False,
+                               f"{len(behind)} consumer partition(s) skipped by a hold, not yet re-run",
+                               {"skipped": listed[:MAX_LISTED], "count": len(behind)})
+    return CriterionResult(CONSUMERS_CAUGHT_UP, MET, False, "every consumer partition skipped by a hold was re-run",
+                           {"skipped": [], "count": 0})
+
+
 def _resolution(evidence: ExitEvidence) -> CriterionResult:
     lacking = [n for n, v in (("root cause", evidence.root_cause), ("owners", evidence.owners),
                               ("actions", evidence.actions)) if not v]
@@ -282,6 +299,7 @@ def evaluate(evidence: ExitEvidence) -> ExitEvaluation:
                     evidence.affected_partitions),
             _checks(TOLERANCE, "tolerance gates", evidence.required_tolerance_checks, evidence.tolerance,
                     evidence.affected_partitions),
+            _consumers(evidence),
             _resolution(evidence),
         ),
     )

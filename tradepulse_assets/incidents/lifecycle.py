@@ -117,6 +117,13 @@ class IncidentEngine:
             reason = f"applied {', '.join(applied)}" if applied else "nothing to pause for this cause"
             self.store.transition(incident_id, S.CONTAINED, now=now, reason=reason)
 
+    def reclassify(self, incident_id: str, cause: str, *, now: dt.datetime, reason: str) -> Incident:
+        """Rename an open incident by stronger evidence and apply that cause's containment too."""
+        self.store.reclassify(incident_id, cause, now=now, reason=reason)
+        self._contain(incident_id, now=now)
+        self.write_artefacts(incident_id)
+        return self.store.get(incident_id)
+
     # -- recover -----------------------------------------------------------------------------------
     def start_recovery(self, incident_id: str, *, now: dt.datetime, message: str = "") -> Incident:
         """``contained -> recovering`` (a backfill or reseed was launched); a no-op when already recovering."""

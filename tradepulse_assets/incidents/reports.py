@@ -114,16 +114,32 @@ def _seconds(a: dt.datetime | None, b: dt.datetime | None) -> float | None:
     return (b - a).total_seconds() if a and b else None
 
 
-def incident_durations(incident: Incident, gaps: Sequence[GapWindow] = ()) -> dict[str, float | None]:
-    """Time to detect (fault start -> opened), contain (opened -> contained), recover (opened ->
+def first_evidence(events: Sequence[IncidentEvent]) -> dt.datetime | None:
+    """The earliest ``evidence_at`` the detections recorded: when the platform could first see the fault
+    (the lag crossing its SLA, the landing that found the corruption)."""
+    stamps = []
+    for event in events:
+        raw = (event.data or {}).get("evidence_at")
+        if raw:
+            stamp = dt.datetime.fromisoformat(raw)
+            stamps.append(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc))
+    return min(stamps) if stamps else None
+
+
+def incident_durations(incident: Incident, gaps: Sequence[GapWindow] = (),
+                       events: Sequence[IncidentEvent] = ()) -> dict[str, float | None]:
+    """Time to detect (the fault's first evidence -> opened), contain (opened -> contained), recover (opened ->
     validating: data restored and checked) and resolve (opened -> resolved), in seconds.
 
-    The fault start is the earliest gap or scope window start; unknown when the incident has neither.
+    The first evidence is the earliest ``evidence_at`` of the detections; without one, the earliest gap or scope
+    window start; unknown when the incident has neither. Never negative: evidence found after the incident
+    opened (e.g. the corruption behind a lag incident) detected nothing late.
     """
     starts = [g.start for g in gaps] + [w.start for w in incident.scope.windows]
-    fault_start = min(starts) if starts else None
+    fault_start = first_evidence(events) or (min(starts) if starts else None)
+    detect = _seconds(fault_start, incident.opened_at)
     return {
-        "time_to_detect": _seconds(fault_start, incident.opened_at),
+        "time_to_detect": max(0.0, detect) if detect is not None else None,
         "time_to_contain": _seconds(incident.opened_at, incident.contained_at),
         "time_to_recover": _seconds(incident.opened_at, incident.validating_at),
         "time_to_resolve": _seconds(incident.opened_at, incident.resolved_at),
@@ -137,7 +153,7 @@ def render_postmortem(
     backfills: Sequence[BackfillRecord] = (),
 ) -> str:
     """``postmortem.md`` draft: summary, timeline, root cause, actions, owners, detect/contain/recover."""
-    d = incident_durations(incident, gaps)
+    d = incident_durations(incident, gaps, events)
     missing = sum(g.missing_minutes for g in gaps)
     reconciled = sum(1 for b in backfills if b.verdict == "reconciled")
     lines = [

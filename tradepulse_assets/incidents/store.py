@@ -361,6 +361,36 @@ class IncidentStore:
             for r in rows
         ]
 
+    def quarantined_for(self, market: str, session: str) -> list[QuarantinedBatch]:
+        """Every batch of one market session, across incidents (the launch decision's "already quarantined")."""
+        rows = self.db.query(
+            "SELECT * FROM incident_quarantine WHERE market = ? AND session = ? ORDER BY quarantined_at, batch_id",
+            (market, session),
+        )
+        return [
+            QuarantinedBatch(r["incident_id"], r["batch_id"], r["market"], r["session"], r["location"], r["reason"],
+                             from_iso(r["quarantined_at"]))
+            for r in rows
+        ]
+
+    def reclassify(self, incident_id: str, cause: str, *, now: dt.datetime, reason: str) -> Incident:
+        """Name an open incident by stronger evidence (a late delivery found corrupt is a checksum mismatch).
+
+        Its fingerprint follows the cause, so later detections of either kind join it; when another open
+        incident already has the new fingerprint, the cause stays and the evidence is only logged."""
+        fp = fingerprint(cause, self.get(incident_id).market)
+        with self.db.transaction() as tx:
+            tx.lock(f"incident-fingerprint:{fp}")
+            current = self._get(tx, incident_id)
+            clash = tx.query_one("SELECT id FROM incidents WHERE fingerprint = ? AND state <> 'resolved' AND id <> ?",
+                                 (fp, incident_id))
+            if clash is None and current.is_open and current.cause != cause:
+                tx.execute("UPDATE incidents SET cause = ?, fingerprint = ?, updated_at = ? WHERE id = ?",
+                           (cause, fp, to_iso(now), incident_id))
+                self._event(tx, incident_id, now, "reclassified", f"cause {current.cause} -> {cause}: {reason}",
+                            {"from": current.cause, "to": cause})
+            return self._get(tx, incident_id)
+
     def record_backfill(
         self,
         incident_id: str,

@@ -150,6 +150,13 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> De
     return Delivery(manifest, tuple(files))
 
 
+def served_digest(connector: Connector, manifest: Manifest) -> str:
+    """``Delivery.digest`` of what the vendor serves now, without parsing: what a launcher compares with the
+    deliveries already quarantined (a re-delivery of fixed bytes under the same manifest is a new delivery)."""
+    files = [(e.name, connector.read_file(manifest.market, manifest.session, e.name)) for e in manifest.files]
+    return delivery_digest(manifest.to_json(), files)
+
+
 def combined_bars(delivery: Delivery) -> tuple[pl.DataFrame | None, list[Fault]]:
     """All verified files as one frame, plus every fault (a schema clash between files is one)."""
     bars, combine_faults = _combine([f.bars for f in delivery.files if f.bars is not None],

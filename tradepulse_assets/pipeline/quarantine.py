@@ -10,6 +10,7 @@ import json
 import re
 
 from tradepulse_assets.incidents.store import IncidentStore
+from tradepulse_assets.pipeline.decisions import short_digest
 from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, raw_prefix
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
@@ -22,8 +23,15 @@ class QuarantineError(LookupError):
     pass
 
 
-def batch_id_for(market_id: str, session: dt.date, revision: int, run_id: str) -> str:
-    return f"{market_id}-{session.isoformat()}-r{revision}-{run_id[:8]}"
+def batch_id_for(market_id: str, session: dt.date, revision: int, digest: str) -> str:
+    """One batch per distinct delivery: named by its revision and delivery digest, so a second failure of the
+    same bytes is the same batch (idempotent) and changed bytes are a new one."""
+    return f"{market_id}-{session.isoformat()}-r{revision}-{short_digest(digest)}"
+
+
+def digest_of_batch(batch_id: str) -> str:
+    """The delivery-digest prefix a batch id carries (``batch_id_for``)."""
+    return batch_id.rsplit("-", 1)[-1]
 
 
 def partition_key_for(incident_id: str, batch_id: str) -> str:
@@ -38,15 +46,15 @@ def split_partition_key(key: str) -> tuple[str, str]:
 
 
 def register(
-    incidents: IncidentStore, incident_id: str, market_id: str, session: dt.date, revision: int, run_id: str,
+    incidents: IncidentStore, incident_id: str, market_id: str, session: dt.date, revision: int, digest: str,
     reason: str, now: dt.datetime,
 ) -> str:
-    """Record the batch on the incident (idempotent per run) and return its partition key.
+    """Record the batch on the incident (idempotent per delivery) and return its partition key.
 
-    Each failed landing run of a session is its own batch (named by revision and run): a second delivery of
-    the same revision may carry different bytes, and both are kept.
+    A batch is one distinct delivery (revision and delivery digest): a second delivery of the same revision
+    with other bytes is another batch, and both are kept; the same bytes failing again add nothing.
     """
-    batch_id = batch_id_for(market_id, session, revision, run_id)
+    batch_id = batch_id_for(market_id, session, revision, digest)
     incidents.add_quarantined_batch(
         incident_id,
         batch_id=batch_id,

@@ -119,8 +119,15 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     replay.step()
     assert len(replay.runs) == runs_before
 
-    # Vendor liaison: the vendor re-delivers the file intact (same manifest); after the cool-down the
-    # backfill fetches it again.
+    # Nothing changed at the vendor: no retry, however long we wait (never on a timer alone), and the lag
+    # breach joins the incident (one fault, one incident) without a second quarantine.
+    for _ in range(12):
+        replay.advance(INTERVAL)
+        replay.step()
+    assert len(replay.runs) == runs_before and len(incidents.quarantined_batches(incident.id)) == 1
+    assert incidents.get(incident.id).cause == "checksum_mismatch"
+
+    # Vendor liaison: the vendor re-delivers the file intact (same manifest): a new delivery, fetched at once.
     fixed_dir = platform.home.parent / "vendor-fixed"
     Publisher(destination_from_url(str(fixed_dir)), seed=5).publish_session("XNYS", SESSION)
     intact = (fixed_dir / "XNYS" / "2026-03-10" / name).read_bytes()
@@ -130,7 +137,8 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
         lambda: any(r.success and r.partition == "2026-03-10" for r in replay.runs), INTERVAL, limit=30
     )
     (retry,) = [r for r in replay.runs if r.success and r.partition == "2026-03-10"]
-    assert retry.sensor == "xnys_lag_sensor"  # the lag sensor's backfill, after the SLA and the cool-down
+    assert retry.sensor == "xnys_publication_sensor"  # the first launcher to see the changed delivery
+    assert len([r for r in replay.runs if r.partition == "2026-03-10" and r.job == "xnys_ingest"]) == 2
     assert incidents.list() == [incidents.get(incident.id)]  # the breach joined the incident: one fault, one incident
     assert store.exists(lake.partition_key("production", "XNYS", SESSION))
     (record,) = incidents.backfills(incident.id)
@@ -143,10 +151,24 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
         pytest.fail(f"not validating: {json.dumps(incidents.get(incident.id).last_evaluation, indent=1)[:3000]}")
     assert not control.is_paused("XNYS", "feature_store_writer")
     assert control.promotions_frozen("XNYS")  # until a person resolves
+
+    # Containment undone completely: the paused consumers recorded no materialisation for the backfilled
+    # session; once released, exactly those partitions are re-run, and the exit criteria say so.
+    consumers = [dg.AssetKey(["xnys", c]) for c in ("feature_store_writer", "backtest_exporter")]
+    replay.run_until(lambda: all(platform.instance.get_materialized_partitions(k) >= {"2026-03-10"}
+                                 for k in consumers), INTERVAL, limit=4)
+    catch_up = [r for r in replay.runs if r.sensor == "consumer_catchup_sensor"]
+    assert sorted(r.partition for r in catch_up) == ["2026-03-10", "2026-03-10"] and all(r.success for r in catch_up)
+    for key in consumers:
+        made = platform.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=["2026-03-10"]), limit=10).records
+        assert {m.run_id for m in made} <= {r.run_id for r in catch_up}  # the paused backfill made none
+    replay.advance(INTERVAL)
+    replay.step()
     evaluation = incidents.get(incident.id).last_evaluation
     assert {c["name"]: c["status"] for c in evaluation["criteria"]} == {
         "ingestion_stable": "met", "backfills_reconciled": "met", "quality_suite_green": "met",
-        "indicator_tolerances": "met", "resolution_recorded": "pending",
+        "indicator_tolerances": "met", "consumers_caught_up": "met", "resolution_recorded": "pending",
     }
 
     # A person records the root cause and resolves through the CLI.

@@ -5,6 +5,7 @@ blocking quality gates are declared on the assets (``check_specs``), so a failin
 skips promotion, and the failure sensor opens the incident and quarantines the batch.
 """
 
+import datetime as dt
 import functools
 import warnings
 
@@ -12,11 +13,21 @@ import dagster as dg
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
-from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource, VendorResource
+from tradepulse_assets.defs.resources import (
+    ClockResource,
+    NotificationsResource,
+    ObjectStoreResource,
+    StateResource,
+    VendorResource,
+)
+from tradepulse_assets.incidents.communications import Stage
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
+from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
 from tradepulse_assets.markets.bars import BarSchema
-from tradepulse_assets.pipeline import ingest
+from tradepulse_assets.pipeline import decisions, ingest
+from tradepulse_assets.pipeline.ownership import LeaseHeld, RevisionRefused, SessionLedger
+from tradepulse_assets.pipeline.response import Responder, open_incident_covering
 from tradepulse_assets.pipeline.stream import LandedStreamConnector
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
 from tradepulse_assets.quality.catalog import write_health
@@ -26,6 +37,39 @@ from tradepulse_assets.storage.home import HEALTH_CATALOG, home_path, tradepulse
 MARKET_TAG = "tradepulse/market"
 GATE_CONFIG = GateConfig()
 INCIDENT_TAG = "tradepulse/incident"
+ATTEMPT_TAG = "tradepulse/attempt"  # decisions.attempt_key: one landing attempt, whoever launched it
+# A run waits this long for another run of the same session (e.g. a UI launch racing a sensor) to finish.
+LEASE_WAIT = dt.timedelta(minutes=10)
+
+
+def run_holder(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def holder_is_alive(instance: dg.DagsterInstance):
+    """A run-held lease ends with its run (a run that failed after landing holds nothing)."""
+
+    def alive(holder: str) -> bool:
+        if not holder.startswith("run:"):
+            return True  # another kind of holder (a tool): its expiry decides
+        run = instance.get_run_by_id(holder[len("run:"):])
+        return run is not None and not run.is_finished
+
+    return alive
+
+
+def session_incident(db, run_tags, market_id: str, session) -> str | None:
+    """The incident a run of this session reports into (any launcher: sensor, UI, CLI)."""
+    covering = open_incident_covering(IncidentStore(db), market_id, session)
+    return decisions.attach_incident(run_tags.get(INCIDENT_TAG), covering.id if covering else None)
+
+
+def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now) -> None:
+    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor requests one)."""
+    incident = responder.engine.store.get(incident_id)
+    if decisions.backfill_started_stage(True, incident.state.value):
+        responder.start_recovery(incident, now=now, start=session, end=session,
+                                 message=f"backfill of {market_id} {session} started")
 
 
 def market_key(market: Market, name: str) -> dg.AssetKey:
@@ -108,6 +152,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         vendor: VendorResource,
         object_store: ObjectStoreResource,
         clock: ClockResource,
+        state: StateResource,
+        notifications: NotificationsResource,
     ) -> dg.MaterializeResult:
         session = session_of_key(context.partition_key)
         audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
@@ -115,10 +161,28 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         connector = vendor.connector()
         if market.is_streaming:  # built from what the streaming ingestor landed, reconciled with the vendor
             connector = LandedStreamConnector(store, connector)
+        db = state.db()
+        ledger = SessionLedger(db)
+        holder = run_holder(context.run.run_id)
+        where = {"market": market.market_id, "session": str(session)}
+        try:  # one owner per session for the whole land -> stage -> promote, whoever launched the run
+            ledger.acquire(market.market_id, session, holder, wait=LEASE_WAIT,
+                           is_alive=holder_is_alive(context.instance))
+        except LeaseHeld as exc:
+            raise dg.Failure(description=str(exc), metadata=where) from None
+        incident_id = session_incident(db, context.run.tags, market.market_id, session)
+        if incident_id:
+            responder = Responder(db, store, notifications.dispatcher, clock.clock().now)
+            announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now())
         try:
-            outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now())
+            outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now(),
+                                          guard=ingest.ledger_guard(ledger, market.market_id, session))
         except ingest.NotPublished as exc:
-            raise dg.Failure(description=str(exc), metadata={"market": market.market_id, "session": str(session)})
+            ledger.release(market.market_id, session, holder)
+            raise dg.Failure(description=str(exc), metadata=where) from None
+        except RevisionRefused as exc:
+            ledger.release(market.market_id, session, holder)
+            raise dg.Failure(description=f"refused: {exc}", metadata={**where, "refused": True}) from None
         gate = ingest.landing_gate(outcome)
         if not gate.passed:
             context.log.error(f"{market.market_id} {session}: {gate.summary}")
@@ -177,12 +241,27 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         session = session_of_key(context.partition_key)
         store = object_store.store()
         audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
-        rows = ingest.promote_session(store, market, session, audit)
-        metadata = {"rows": rows, "session": str(session)}
-        incident_id = context.run.tags.get(INCIDENT_TAG)
-        if incident_id:  # a backfill: reconcile with vendor totals and checksums, on the incident's record
-            receipt = ingest.read_receipt(store, market.market_id, session) or {}
-            record = IncidentEngine(state.db()).record_backfill(
+        db = state.db()
+        ledger = SessionLedger(db)
+        holder = run_holder(context.run.run_id)
+        receipt = ingest.read_receipt(store, market.market_id, session) or {}
+        revision = int(receipt.get("revision", 0))
+        promoted = []
+        try:  # the lake write and the revision record change together, under this run's lease
+            ledger.acquire(market.market_id, session, holder, wait=LEASE_WAIT,
+                           is_alive=holder_is_alive(context.instance))
+            ledger.record_promotion(market.market_id, session, revision, receipt.get("digest"), holder,
+                                    promote=lambda: promoted.append(ingest.promote_session(store, market, session, audit)))
+        except (LeaseHeld, RevisionRefused) as exc:
+            raise dg.Failure(description=f"promotion refused: {exc}",
+                             metadata={"market": market.market_id, "session": str(session)}) from None
+        finally:
+            ledger.release(market.market_id, session, holder)
+        rows = promoted[0]
+        metadata = {"rows": rows, "session": str(session), "revision": revision}
+        incident_id = session_incident(db, context.run.tags, market.market_id, session)
+        if incident_id:  # a recovery, whoever launched it: reconcile with vendor totals and checksums
+            record = IncidentEngine(db).record_backfill(
                 incident_id, market.market_id, str(session), rows, int(receipt.get("vendor_total", -1)),
                 bool(receipt.get("ok")), now=clock.clock().now(), run_id=context.run.run_id,
                 details={"revision": receipt.get("revision"), "raw_prefix": receipt.get("raw_prefix")},

@@ -2,8 +2,10 @@
 
 ``indicator_features`` computes Kuramoto, Ricci and Hurst from production bars and carries the
 tolerance gate (blocking the consumers) that compares a recomputation with the pre-incident baseline.
-The consumers (feature-store writer, backtest exporter) honour the control plane: while paused they
-write nothing and say so.
+The consumers (feature-store writer, backtest exporter) honour the control plane: while paused they write
+nothing, record no materialisation (``output_required=False``: the step yields nothing, so the partition is
+not marked as made), log why, and leave a skip record that the catch-up sensor turns into exactly one re-run
+of that partition once the hold is released.
 """
 
 import io
@@ -13,11 +15,12 @@ import polars as pl
 
 from tradepulse_assets.defs.assets.bars import MARKET_TAG, market_key, session_check_spec
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
-from tradepulse_assets.defs.resources import ObjectStoreResource, StateResource
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.incidents.control_plane import BACKTEST_EXPORTER, FEATURE_STORE_WRITER, ControlPlane
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
 from tradepulse_assets.pipeline import features as feature_pipeline
+from tradepulse_assets.pipeline.catchup import ConsumerSkips
 from tradepulse_assets.pipeline.dashboard import sparkline
 from tradepulse_assets.storage import lake
 
@@ -110,26 +113,36 @@ def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
         )
 
     def consumer(name: str, description: str, export_prefix: str):
+        key = market_key(market, name)
+
         @dg.asset(
-            key=market_key(market, name),
+            key=key,
             deps=[features_key],
             partitions_def=partitions,
             group_name=group,
             kinds={"parquet"},
             op_tags=op_tags,
             description=description,
+            output_required=False,
         )
         def _consumer(
             context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
-        ) -> dg.MaterializeResult:
+            clock: ClockResource,
+        ):
             session = session_of_key(context.partition_key)
-            control = ControlPlane(state.db())
+            db = state.db()
+            control = ControlPlane(db)
+            skips = ConsumerSkips(db)
             if control.is_paused(market.market_id, name):
-                status = control.toggle_status(market.market_id, name)
-                context.log.warning(f"{name} for {market.market_id} is paused by the control plane; wrote nothing")
-                return dg.MaterializeResult(
-                    metadata={"paused": True, "written": 0, "holds": [h.holder for h in status.holds]}
-                )
+                holds = [h.holder for h in control.toggle_status(market.market_id, name).holds]
+                reason = f"{name} for {market.market_id} is paused by the control plane ({', '.join(holds)})"
+                skips.record(market.market_id, name, session, reason=reason, run_id=context.run.run_id,
+                             now=clock.clock().now())
+                context.log.warning(f"skipped {market.market_id} {session}: {reason}; wrote nothing, "
+                                    "the catch-up sensor re-runs it when the hold is released")
+                yield dg.AssetObservation(asset_key=key, partition=context.partition_key,
+                                          metadata={"skipped": reason, "holds": holds})
+                return
             store = object_store.store()
             written = 0
             for table in feature_pipeline.FEATURE_TABLES:
@@ -138,7 +151,8 @@ def build_feature_assets(market: Market) -> list[dg.AssetsDefinition]:
                 frame.with_columns(pl.lit(market.market_id).alias("market_id")).write_parquet(buffer)
                 store.put_bytes(f"{export_prefix}/{table}/{market.market_id}/{session}.parquet", buffer.getvalue())
                 written += frame.height
-            return dg.MaterializeResult(metadata={"paused": False, "written": written})
+            caught_up = skips.clear(market.market_id, name, session)
+            yield dg.MaterializeResult(metadata={"paused": False, "written": written, "caught_up": caught_up})
 
         return _consumer
 

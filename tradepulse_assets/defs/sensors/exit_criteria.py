@@ -18,6 +18,7 @@ from tradepulse_assets.defs.resources import ClockResource, NotificationsResourc
 from tradepulse_assets.defs.sensors.common import build_responder
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.markets import MarketRegistry
+from tradepulse_assets.pipeline.catchup import ConsumerSkips
 from tradepulse_assets.pipeline.dashboard import render_dashboard
 from tradepulse_assets.pipeline.ingest import LANDING_GATE
 from tradepulse_assets.quality import GATE_NAMES, gate_is_blocking
@@ -102,6 +103,7 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
             return dg.SensorResult(asset_events=[dashboard_observation([], engine.db, now)],
                                    skip_reason="no open incident")
         sla = {m.market_id: m.lag_sla_seconds for m in registry}
+        skipped = tuple((r.skip.market, r.skip.consumer, r.skip.session) for r in ConsumerSkips(engine.db).outstanding())
         summaries = []
         for incident in open_incidents:
             evidence = engine.gather_evidence(incident.id, now=now, sla_seconds=sla)
@@ -109,6 +111,7 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
             evidence = dataclasses.replace(
                 evidence, required_quality_checks=REQUIRED_QUALITY, quality=tuple(quality),
                 required_tolerance_checks=REQUIRED_TOLERANCE, tolerance=tuple(tolerance),
+                skipped_consumers=skipped,
             )
             evaluation = responder.evaluate(incident.id, evidence)
             summaries.append(f"{incident.id}: " + ", ".join(f"{c.name}={c.status}" for c in evaluation.criteria))

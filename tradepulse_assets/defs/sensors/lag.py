@@ -1,17 +1,17 @@
 """Lag sensors, one per market: SLA breach -> incident (contained) + backfill of exactly the missing sessions.
 
-A session counts as present once it reached production. Run keys carry the incident, the session and the
-vendor's manifest revision, so a repeated tick (or a tick replayed after a crash) launches nothing twice,
-while a vendor restatement (new revision) gets a fresh attempt. At most ``MAX_BACKFILLS_PER_TICK`` runs are
-requested per tick.
+A session counts as present once it reached production. Whether to launch a missing session is
+``decisions.decide_launch``, the rule the publication sensor follows too: one attempt per (session, revision,
+delivery digest) whoever launches it, so the two sensors never launch one partition twice, and a quarantined
+delivery is retried only when the vendor changed it (never on a timer). At most ``MAX_BACKFILLS_PER_TICK`` runs
+are requested per tick. "Backfill initiated" is announced by the run when it starts, not here.
 """
 
 import datetime as dt
 
 import dagster as dg
 
-from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG, market_key
-from tradepulse_assets.defs.partitions import key_of_session
+from tradepulse_assets.defs.assets.bars import market_key
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -19,8 +19,14 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
-from tradepulse_assets.defs.sensors.common import build_responder, materialized_sessions
+from tradepulse_assets.defs.sensors.common import (
+    build_responder,
+    launch_request,
+    materialized_sessions,
+    session_view,
+)
 from tradepulse_assets.markets import Market
+from tradepulse_assets.pipeline import decisions
 from tradepulse_assets.pipeline.lag import measure_lag
 from tradepulse_assets.pipeline.response import open_incident_covering
 from tradepulse_assets.pipeline.stream import stream_watermark_name
@@ -28,13 +34,18 @@ from tradepulse_assets.pipeline.stream import stream_watermark_name
 MAX_BACKFILLS_PER_TICK = 4
 LAG_SENSOR_INTERVAL_SECONDS = 30
 BACKFILL_TAG = "tradepulse/backfill"
-# After a backfill attempt was quarantined, wait this long before fetching the same revision again.
-RETRY_COOLDOWN = dt.timedelta(minutes=5)
 
 
-def backfill_run_key(incident_id: str, market_id: str, session: dt.date, revision: int, attempt: int) -> str:
-    """One run per incident, session, vendor revision and quarantined attempt: repeated ticks launch nothing."""
-    return f"backfill:{incident_id}:{market_id}:{session}:r{revision}:a{attempt}"
+def breach_evidence_at(reading, first_observed: dt.datetime | None) -> dt.datetime:
+    """When the lag crossed the SLA (not the session's open), but not before the platform first measured this
+    market's lag: a platform started on a day-old breach could not have seen it earlier."""
+    crossed = reading.measured_at - dt.timedelta(seconds=max(0.0, reading.lag_seconds - reading.sla_seconds))
+    return max(crossed, first_observed) if first_observed else crossed
+
+
+def first_lag_sample(db, market_id: str) -> dt.datetime | None:
+    row = db.query("SELECT MIN(measured_at) AS first FROM lag_samples WHERE market = ?", (market_id,))
+    return dt.datetime.fromisoformat(row[0]["first"]) if row and row[0]["first"] else None
 
 
 def _open_or_attach(responder, market: Market, reading, now: dt.datetime):
@@ -54,7 +65,9 @@ def _open_or_attach(responder, market: Market, reading, now: dt.datetime):
                 f"{market.market_id} ingestion lag {reading.lag_seconds:.0f}s exceeds the "
                 f"{market.lag_sla_seconds}s SLA"
             ),
-            data=reading.to_metadata(),
+            data={**reading.to_metadata(),
+                  "evidence_at": breach_evidence_at(reading, first_lag_sample(responder.engine.db,
+                                                                               market.market_id)).isoformat()},
         )
     known = {(w.market, w.start, w.end, w.missing_minutes) for w in store.gap_windows(covering.id)}
     fresh = [w for w in reading.gap_windows if (w.market, w.start, w.end, w.missing_minutes) not in known]
@@ -107,10 +120,11 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
         now = clock.clock().now()
         db = state.db()
         watermark = db.get_watermark(stream_watermark_name(market.market_id))
+        promoted = materialized_sessions(context.instance, market_key(market, "production_bars"))
         reading = measure_lag(
             market,
             now,
-            materialized_sessions(context.instance, market_key(market, "production_bars")),
+            promoted,
             stream_watermark=dt.datetime.fromisoformat(watermark) if watermark else None,
             lookback=lookback_sessions,
         )
@@ -134,31 +148,22 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
         responder = build_responder(object_store, state, notifications, clock)
         incident, opened = _open_or_attach(responder, market, reading, now)
         connector = vendor.connector()
-        quarantined = responder.engine.store.quarantined_batches(incident.id)
-        requests = []
-        for session in reading.missing_sessions[:MAX_BACKFILLS_PER_TICK]:
-            manifest = connector.read_manifest(market.market_id, session)
-            if manifest is None or manifest.condition not in ("available", "degraded"):
-                continue  # nothing published yet: backfilling now would only fail; the next tick retries
-            failed = [b for b in quarantined if b.market == market.market_id and b.session == str(session)]
-            if failed and now - max(b.quarantined_at for b in failed) < RETRY_COOLDOWN:
-                continue
-            requests.append(
-                dg.RunRequest(
-                    partition_key=key_of_session(session),
-                    run_key=backfill_run_key(incident.id, market.market_id, session, manifest.revision, len(failed)),
-                    tags={INCIDENT_TAG: incident.id, BACKFILL_TAG: "true", MARKET_TAG: market.market_id},
-                )
-            )
-        if requests:
-            keys = [r.partition_key for r in requests]
-            responder.start_recovery(
-                incident, now=now, start=min(reading.missing_sessions), end=max(reading.missing_sessions),
-                message=f"backfill requested for {market.market_id} sessions {', '.join(keys)}",
-            )
+        requests, waiting = [], []
+        for session in reading.missing_sessions:
+            if len(requests) >= MAX_BACKFILLS_PER_TICK:
+                break
+            view = session_view(context.instance, connector, object_store.store(), db, market, session, promoted)
+            decision = decisions.decide_launch(view)
+            if decision.launch:
+                decision = decisions.Decision(decision.action, decision.reason, decision.attempt_key,
+                                              decision.incident_id or incident.id)
+                requests.append(launch_request(decision, market, session, **{BACKFILL_TAG: "true"}))
+            else:
+                waiting.append(decision.reason)
         context.log.info(
             f"{market.market_id}: lag {reading.lag_seconds:.0f}s > SLA; incident {incident.id} "
-            f"({'opened' if opened else 'joined'}); {len(requests)} backfill run(s) requested"
+            f"({'opened' if opened else 'joined'}); {len(requests)} backfill run(s) requested; "
+            + "; ".join(waiting)
         )
         return dg.SensorResult(run_requests=requests, asset_events=[observation])
 

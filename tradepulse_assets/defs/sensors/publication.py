@@ -1,17 +1,19 @@
 """Publication sensors, one per market: ingest a session as soon as the vendor publishes it.
 
-This is the normal path (the lag sensor only catches what did not arrive or did not land). A session is
-launched once per vendor revision. A restatement of a session already in production (a new revision) is
-never a silent overwrite: it opens a ``vendor_restatement`` incident first, which snapshots the features
-as the pre-incident baseline, and the re-ingestion runs as that incident's backfill so the tolerance gate
-compares the recomputed indicators with the baseline. A run for a session that an open incident covers
-carries the incident tag, so its landing is recorded as that incident's backfill.
+This is the normal path (the lag sensor only catches what did not arrive or did not land). Whether to launch
+is ``decisions.decide_launch``, the same rule the lag sensor and the CLI follow: one attempt per (session,
+revision, delivery digest) whoever launches it, nothing while a run of the session is in flight, a quarantined
+delivery only once the vendor changed it, and a rollback never (refused once, in the audit trail).
+
+A restatement of a session already in production (a higher revision) is never a silent overwrite: it opens a
+``vendor_restatement`` incident first, which snapshots the features as the pre-incident baseline, and the
+re-ingestion runs as that incident's backfill so the tolerance gate compares the recomputed indicators with the
+baseline.
 """
 
 import dagster as dg
 
-from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG, market_key
-from tradepulse_assets.defs.partitions import key_of_session
+from tradepulse_assets.defs.assets.bars import market_key
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -19,14 +21,20 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
-from tradepulse_assets.defs.sensors.common import build_responder, materialized_sessions
-from tradepulse_assets.incidents.store import IncidentStore
+from tradepulse_assets.defs.sensors.common import (
+    audit_refusal,
+    build_responder,
+    launch_request,
+    materialized_sessions,
+    session_view,
+)
 from tradepulse_assets.markets import Market
-from tradepulse_assets.pipeline.ingest import read_receipt
+from tradepulse_assets.pipeline import decisions
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets.pipeline.response import open_incident_covering
+from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.home import tradepulse_home
 
-PUBLISHED = ("available", "degraded")
+PUBLISHED = decisions.PUBLISHED_CONDITIONS
 
 
 def publication_sensor_name(market: Market) -> str:
@@ -52,40 +60,31 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
         now = clock.clock().now()
         connector = vendor.connector()
         store = object_store.store()
+        db = state.db()
         promoted = materialized_sessions(context.instance, market_key(market, "production_bars"))
-        incidents = IncidentStore(state.db())
-        requests = []
+        requests, reasons = [], []
         for session in closed_sessions(market, now, lookback_sessions):
-            manifest = connector.read_manifest(market.market_id, session)
-            if manifest is None or manifest.condition not in PUBLISHED:
+            view = session_view(context.instance, connector, store, db, market, session, promoted)
+            decision = decisions.decide_launch(view)
+            if decision.action == decisions.REFUSE:
+                audit_refusal(db, AuditLog(tradepulse_home(), clock=clock.clock().now), decision, market, session, now)
+            if not decision.launch:
+                if decision.action != decisions.WAIT or view.published:
+                    reasons.append(decision.reason)
                 continue
-            landed = (read_receipt(store, market.market_id, session) or {}).get("revision")
-            if session in promoted and landed == manifest.revision:
-                continue  # already in the lake at this revision
-            incident = open_incident_covering(incidents, market.market_id, session)
-            if session in promoted and incident is None:
+            if view.held_revision is not None and decision.incident_id is None:
                 incident, _ = build_responder(object_store, state, notifications, clock).detect(
                     "vendor_restatement", market.market_id, now=now, sessions=[session.isoformat()],
                     description=(
                         f"{market.market_id} {session}: the vendor restated the session "
-                        f"(revision {landed} -> {manifest.revision})"
+                        f"(revision {view.held_revision} -> {view.vendor_revision})"
                     ),
+                    data={"evidence_at": now.isoformat()},
                 )
-            tags = {MARKET_TAG: market.market_id, **({INCIDENT_TAG: incident.id} if incident else {})}
-            if incident is not None and landed != manifest.revision:  # a new revision: this incident's backfill
-                build_responder(object_store, state, notifications, clock).start_recovery(
-                    incident, now=now, start=session, end=session,
-                    message=f"ingesting {market.market_id} {session} revision {manifest.revision} from the vendor",
-                )
-            requests.append(
-                dg.RunRequest(
-                    partition_key=key_of_session(session),
-                    run_key=f"ingest:{market.market_id}:{session}:r{manifest.revision}",
-                    tags=tags,
-                )
-            )
+                decision = decisions.Decision(decision.action, decision.reason, decision.attempt_key, incident.id)
+            requests.append(launch_request(decision, market, session))
         if not requests:
-            return dg.SkipReason(f"no new {market.market_id} publication")
+            return dg.SkipReason("; ".join(reasons) or f"no new {market.market_id} publication")
         return dg.SensorResult(run_requests=requests)
 
     return publication_sensor

@@ -1,8 +1,10 @@
-"""Quality-failure sensor: a failed blocking gate -> incident (contained) + the batch quarantined.
+"""Quality-failure sensor: a failed blocking gate -> incident (contained) + the delivery quarantined.
 
-It watches failed runs of the ingestion jobs, reads the asset-check evaluations of the run, and for each
-failed blocking check opens or joins the incident of its cause, registers the landed batch for quarantine
-and launches the quarantine run for it (one dynamic partition per batch).
+It watches failed runs of the ingestion jobs, reads the asset-check evaluations of the run, and opens or joins
+the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
+corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats lag).
+The landed delivery is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the
+same bytes failing again add no batch and no run.
 """
 
 import dagster as dg
@@ -14,7 +16,7 @@ from tradepulse_assets.defs.assets.quarantine import QUARANTINE_PARTITIONS
 from tradepulse_assets.defs.partitions import session_of_key
 from tradepulse_assets.defs.resources import ClockResource, NotificationsResource, ObjectStoreResource, StateResource
 from tradepulse_assets.defs.sensors.common import build_responder
-from tradepulse_assets.pipeline import ingest, quarantine
+from tradepulse_assets.pipeline import decisions, ingest, quarantine
 from tradepulse_assets.pipeline.response import open_incident_covering
 
 # What a failed landing fault or gate tells about the cause of the incident.
@@ -42,18 +44,21 @@ def cause_of(evaluation: dg.AssetCheckEvaluation) -> str:
     return CAUSE_BY_GATE.get(evaluation.check_name, "quality_gate")
 
 
-def _incident_for(responder, run, cause, market_id, session, description, now):
-    """A run of an incident (tagged) or of a session an open incident covers reports into that incident;
-    any other failure opens or joins an incident by cause."""
+def _incident_for(responder, run, cause, market_id, session, description, now, evidence_at):
+    """A run of an incident (tagged) or of a session an open incident covers reports into that incident,
+    renamed by the stronger evidence if this is stronger; any other failure opens or joins one by cause."""
     store = responder.engine.store
     tagged = run.tags.get(INCIDENT_TAG)
     existing = store.get(tagged) if tagged else open_incident_covering(store, market_id, session)
-    if existing is not None:
-        store.add_event(existing.id, "detection", description, now=now, data={"run_id": run.run_id})
-        return existing
+    data = {"run_id": run.run_id, "evidence_at": evidence_at}
+    if existing is not None and existing.is_open:
+        store.add_event(existing.id, "detection", description, now=now, data=data)
+        stronger = decisions.reclassify(existing.cause, cause)
+        if stronger is not None:
+            responder.engine.reclassify(existing.id, stronger, now=now, reason=description)
+        return store.get(existing.id)
     incident, _ = responder.detect(
-        cause, market_id, now=now, sessions=[session.isoformat()], description=description,
-        data={"run_id": run.run_id},
+        cause, market_id, now=now, sessions=[session.isoformat()], description=description, data=data,
     )
     return incident
 
@@ -88,14 +93,22 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
         gates = ", ".join(e.check_name for e in failed)
         summary = primary.description or primary.check_name
         description = f"{market_id} {session}: blocking gate(s) failed: {gates}. {primary.check_name}: {summary}"
-        incident = _incident_for(responder, run, cause_of(primary), market_id, session, description, now)
+        evidence_at = receipt.get("landed_at") or now.isoformat()
+        incident = _incident_for(responder, run, cause_of(primary), market_id, session, description, now,
+                                 evidence_at)
         if all(e.check_name == TOLERANCE_CHECK for e in failed):
             return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
                 f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
             )
+        digest = receipt.get("digest") or run.run_id
+        known = [quarantine.digest_of_batch(b.batch_id)
+                 for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
+        if not decisions.should_quarantine(digest, known):
+            return dg.SkipReason(f"{market_id} {session}: delivery {decisions.short_digest(digest)} is already "
+                                 f"quarantined; recorded on incident {incident.id}")
         key = quarantine.register(
             responder.engine.store, incident.id, market_id, session, int(receipt.get("revision", 0)),
-            run.run_id, f"{gates}: {summary}", now,
+            digest, f"{gates}: {summary}", now,
         )
         context.instance.add_dynamic_partitions(QUARANTINE_PARTITIONS.name, [key])
         return [dg.RunRequest(partition_key=key, run_key=f"quarantine:{key}",
