@@ -4,6 +4,7 @@
 import datetime as dt
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ from tradepulse_assets.feeds.connectors import VendorError
 from tradepulse_assets.feeds.sources import connector_for
 
 def register(sub, common) -> None:
-    p = sub.add_parser("backfill", help="land, gate and promote a market's sessions in a window", parents=[common])
+    p = sub.add_parser("backfill", help="run a market's sessions in a window as Dagster runs (land, gate, promote)",
+                       parents=[common])
     p.add_argument("--market", required=True)
     p.add_argument("--start", required=True, help="ISO date or datetime (UTC)")
     p.add_argument("--end", required=True, help="ISO date or datetime (UTC)")
@@ -65,49 +67,86 @@ def _day(text: str) -> dt.date:
     return dt.datetime.fromisoformat(text).date() if "T" in text else dt.date.fromisoformat(text)
 
 
+def _dagster_instance(settings):
+    """The Dagster instance the platform runs on: ``$DAGSTER_HOME``, else the embedded profile's
+    ``$TRADEPULSE_HOME/dagster`` (what ``make run`` uses)."""
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME") or str(Path(settings.home) / "dagster")
+    if not (Path(home) / "dagster.yaml").exists() and not os.environ.get("DAGSTER_HOME"):
+        raise CliError(f"no Dagster instance at {home}",
+                       hint="set DAGSTER_HOME to the instance the daemon uses (make run: $TRADEPULSE_HOME/dagster)")
+    Path(home).mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = home
+    return dg.DagsterInstance.get()
+
+
+INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{4}$")
+
+
+def _incident_of_output(output: Path, db) -> str | None:
+    """``reports/backfill/<incident_id>/`` links the backfill to that incident (when it exists)."""
+    from tradepulse_assets.incidents.store import IncidentNotFound, IncidentStore
+
+    for part in reversed(output.parts):
+        if INCIDENT_ID.match(part):
+            try:
+                return IncidentStore(db).get(part).id
+            except IncidentNotFound:
+                raise CliError(f"--output names incident {part}, which does not exist",
+                               hint="tradepulse-cli incident list shows the incidents") from None
+    return None
+
+
 def _backfill(args) -> int:
+    """Every session of the range runs as a real Dagster run of the market's ingestion job (same tags, checks and
+    per-session lease as a sensor's backfill); each outcome is recorded; the summary is always written; the exit
+    code is the worst outcome (0 all reconciled, 1 some not reconciled, 2 a session refused or failed)."""
+    from tradepulse_assets.defs.definitions import build_definitions
+    from tradepulse_assets.defs.launch import SessionRun, run_session
+    from tradepulse_assets.markets import load_registry
+    from tradepulse_assets.pipeline.decisions import worst_outcome
+
     market = registered_market(args.market)
     settings = load_settings()
     store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
-    clock = parse_clock(settings.clock)
-    audit = AuditLog(tradepulse_home(), clock=clock.now)
-    connector = _connector(settings)
+    db = StateDB(settings.state_db_url)
     sessions = calendar_for(market.market_id, market.calendar).sessions(_day(args.start), _day(args.end))
     if not sessions:
         raise CliError(f"no {market.market_id} session between {args.start} and {args.end}")
     output = Path(args.output)
+    incident_id = _incident_of_output(output, db)
+    instance = _dagster_instance(settings)
+    defs = build_definitions(load_registry(), settings)
     output.mkdir(parents=True, exist_ok=True)
     progress = Progress(args, len(sessions), f"backfill {market.market_id}")
-    rows = []
-    for session in sessions:
-        try:
-            landed = ingest.land_session(connector, store, audit, market, session, clock.now())
-        except (ingest.NotPublished, VendorError) as exc:
-            rows.append({"session": session, "verdict": "not_published", "detail": str(exc)})
-            progress.step(str(session), "not published")
-            continue
-        record = ingest.reconciliation(landed)
-        if landed.ok:
-            staged = ingest.stage_session(store, market, session, is_backfill=True)
-            failed = [r.gate for r in staged.blocking_failures]
-            if failed:
-                record["verdict"] = "gates_failed"
-            else:
-                ingest.promote_session(store, market, session)
-            record["failed_gates"] = failed
-        else:
-            record["verdict"] = "quarantine"
-            record["faults"] = [f.to_dict() for f in landed.faults]
-        (output / f"{market.market_id}-{session}.json").write_bytes(ingest.dumps(record))
-        rows.append({"session": session, "rows": record["rows"], "vendor_rows": record["vendor_rows"],
-                     "checksums_ok": record["checksums_ok"], "verdict": record["verdict"]})
-        progress.step(str(session), record["verdict"])
-    summary = {"market": market.market_id, "output": str(output), "partitions": rows,
-               "reconciled": sum(r.get("verdict") == "reconciled" for r in rows)}
-    (output / "summary.json").write_text(json.dumps(summary, default=str, indent=2, sort_keys=True))
+    runs: list[SessionRun] = []
+    try:
+        for session in sessions:
+            try:
+                run = run_session(defs, instance, market, session, incident_id=incident_id, launched_by="cli",
+                                  store=store, db=db)
+            except Exception as exc:  # noqa: BLE001 - one session's crash is its outcome; the range goes on
+                run = SessionRun(market.market_id, session, "failed", detail=f"{type(exc).__name__}: {exc}")
+            runs.append(run)
+            record = {**run.record, "market": run.market, "session": str(session), "verdict": run.verdict,
+                      "run_id": run.run_id, "detail": run.detail, "incident_id": incident_id}
+            (output / f"{market.market_id}-{session}.json").write_bytes(ingest.dumps(record))
+            progress.step(str(session), run.verdict)
+    finally:
+        rows = [{"session": r.session, "verdict": r.verdict, "run_id": r.run_id, "rows": r.record.get("rows"),
+                 "vendor_rows": r.record.get("vendor_rows"), "detail": r.detail[:120]} for r in runs]
+        missing = [s for s in sessions if s not in {r.session for r in runs}]
+        rows += [{"session": s, "verdict": "not_run", "run_id": None, "rows": None, "vendor_rows": None,
+                  "detail": "interrupted before this session"} for s in missing]
+        exit_code = worst_outcome([r["verdict"] for r in rows])
+        summary = {"market": market.market_id, "output": str(output), "incident_id": incident_id,
+                   "partitions": rows, "reconciled": sum(r["verdict"] == "reconciled" for r in rows),
+                   "exit_code": exit_code}
+        (output / "summary.json").write_text(json.dumps(summary, default=str, indent=2, sort_keys=True))
     emit(args, summary, table(rows) + f"\n{summary['reconciled']}/{len(rows)} partition(s) reconciled; "
          f"reports in {output}")
-    return 0 if summary["reconciled"] == len(rows) else 1
+    return exit_code
 
 
 def _reseed(args) -> int:

@@ -187,3 +187,19 @@ def worst_outcome(outcomes: Iterable[str]) -> int:
     codes = {"reconciled": 0, "skipped": 0, "not_published": 1, "mismatch": 1, "gates_failed": 1,
              "quarantine": 1, "refused": 2, "failed": 2}
     return max((codes.get(o, 2) for o in outcomes), default=0)
+
+
+def session_outcome(*, run_success: bool, refused: bool, not_published: bool, landing_failed: bool,
+                    failed_gates: Iterable[str], reconciled: bool | None) -> str:
+    """One backfilled session's verdict from what its run did (the report's ``verdict``)."""
+    if refused:
+        return "refused"
+    if not_published:
+        return "not_published"
+    if landing_failed:
+        return "quarantine"
+    if list(failed_gates):
+        return "gates_failed"
+    if not run_success:
+        return "failed"
+    return "reconciled" if reconciled else "mismatch"
