@@ -194,7 +194,7 @@ def replay_fault(
                 _record(times, incident, incidents)
                 if not vendor.repaired and replay.now >= times.detected + VENDOR_RESPONSE:
                     vendor.repair()
-                if incident.state is IncidentState.VALIDATING:
+                if incident.state is IncidentState.VALIDATING and _consumers_caught_up(incident):
                     incident = replay_resolution(replay, incident)
                     _record(times, incident, incidents)
                     times.outcome = "resolved"
@@ -209,6 +209,12 @@ def replay_fault(
         if times.detected and times.outcome == "not detected":
             times.outcome = _unmet(incidents.get(times.incident_id))
     return times
+
+
+def _consumers_caught_up(incident: Incident) -> bool:
+    """Resolution needs the consumers a hold skipped re-run (the catch-up sensor does it after validation)."""
+    criteria = (incident.last_evaluation or {}).get("criteria", [])
+    return all(c["status"] == "met" for c in criteria if c["name"] == "consumers_caught_up")
 
 
 def _unmet(incident: Incident) -> str:
