@@ -10,6 +10,7 @@ from tradepulse_assets.incidents.control_plane import ControlPlane
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.pipeline.catchup import ConsumerSkips
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.scenarios import FaultSpec
 
@@ -85,9 +86,10 @@ def test_dst_trap_is_blocked_at_staging(platform):
     assert not store.exists(lake.partition_key("production", "XNYS", SESSION))
 
 
-def test_paused_consumer_writes_nothing_and_says_so(platform):
+def test_paused_consumer_writes_nothing_records_no_materialisation_and_says_so(platform):
     platform.publish("XNYS", SESSION)
-    ControlPlane(StateDB(platform.settings.state_db_url)).pause(
+    db = StateDB(platform.settings.state_db_url)
+    ControlPlane(db).pause(
         "XNYS", "feature_store_writer", reason="test", now=dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc)
     )
     result = run(platform)
@@ -96,8 +98,15 @@ def test_paused_consumer_writes_nothing_and_says_so(platform):
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    assert materializations["xnys/feature_store_writer"]["paused"].value is True
+    assert "xnys/feature_store_writer" not in materializations  # it made nothing, so it records nothing
     assert materializations["xnys/backtest_exporter"]["paused"].value is False
+    (observation,) = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
+                      and e.asset_key.to_user_string() == "xnys/feature_store_writer"]
+    assert "paused by the control plane" in observation.asset_observation_data.asset_observation.metadata[
+        "skipped"].value
+    (skip,) = ConsumerSkips(db).outstanding()
+    assert (skip.skip.consumer, skip.skip.session, skip.run_id) == ("feature_store_writer", str(SESSION),
+                                                                    result.run_id)
     store = LocalObjectStore(platform.home / "store")
     assert not store.list_keys("exports/feature_store")
     assert store.list_keys("exports/backtest")
