@@ -75,7 +75,7 @@ def run_session(defs: dg.Definitions, instance: dg.DagsterInstance, market: Mark
               and e.severity == dg.AssetCheckSeverity.ERROR]
     receipt = ingest.read_receipt(store, market.market_id, session) or {}
     record = {"market": market.market_id, "session": session.isoformat(), "run_id": result.run_id,
-              "revision": receipt.get("revision"), "digest": receipt.get("digest"),
+              "revision": receipt.get("revision"), "digest": receipt.get("delivery"),
               "rows": None, "vendor_rows": receipt.get("vendor_total"), "checksums_ok": receipt.get("ok"),
               "failed_gates": [c.check_name for c in checks if c.check_name != LANDING_GATE],
               "faults": receipt.get("faults", [])}

@@ -82,7 +82,7 @@ class LandingOutcome:
     def to_metadata(self) -> dict:
         return {
             "revision": self.manifest.revision,
-            "digest": self.digest,
+            "delivery": self.digest,  # the delivery's identity (Delivery.digest): quarantine and revision rules
             "condition": self.manifest.condition,
             "files": len(self.files),
             "rows": self.rows,
@@ -378,7 +378,7 @@ def ingest_session_exclusively(
             return ExclusiveOutcome(landed, staged, None)
         rows = []
         ledger.record_promotion(market.market_id, session, landed.manifest.revision, landed.digest, holder,
-                                promote=lambda: rows.append(promote_session(store, market, session)))
+                                promote=lambda: rows.append(promote_session(store, market, session, audit)))
         return ExclusiveOutcome(landed, staged, rows[0])
     finally:
         ledger.release(market.market_id, session, holder)

@@ -250,8 +250,10 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         try:  # the lake write and the revision record change together, under this run's lease
             ledger.acquire(market.market_id, session, holder, wait=LEASE_WAIT,
                            is_alive=holder_is_alive(context.instance))
-            ledger.record_promotion(market.market_id, session, revision, receipt.get("digest"), holder,
-                                    promote=lambda: promoted.append(ingest.promote_session(store, market, session, audit)))
+            ledger.record_promotion(
+                market.market_id, session, revision, receipt.get("delivery"), holder,
+                promote=lambda: promoted.append(ingest.promote_session(store, market, session, audit)),
+            )
         except (LeaseHeld, RevisionRefused) as exc:
             raise dg.Failure(description=f"promotion refused: {exc}",
                              metadata={"market": market.market_id, "session": str(session)}) from None

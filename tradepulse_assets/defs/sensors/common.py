@@ -41,7 +41,7 @@ def _held(ledger: SessionLedger, store: ObjectStore, market: Market, session: dt
     if session in promoted:
         receipt = ingest.read_receipt(store, market.market_id, session) or {}
         if receipt.get("revision") is not None:
-            return int(receipt["revision"]), receipt.get("digest")
+            return int(receipt["revision"]), receipt.get("delivery")
     return None, None
 
 

@@ -100,7 +100,7 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
             return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
                 f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
             )
-        digest = receipt.get("digest") or run.run_id
+        digest = receipt.get("delivery") or run.run_id
         known = [quarantine.digest_of_batch(b.batch_id)
                  for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
         if not decisions.should_quarantine(digest, known):
