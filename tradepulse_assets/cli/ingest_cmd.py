@@ -25,7 +25,7 @@ from tradepulse_assets.feeds.connectors import VendorError
 from tradepulse_assets.feeds.sources import connector_for
 
 def register(sub, common) -> None:
-    p = sub.add_parser("backfill", help="run a market's sessions in a window as Dagster runs (land, gate, promote)",
+    p = sub.add_parser("backfill", help="run a market's sessions in a window as Dagster runs",
                        parents=[common])
     p.add_argument("--market", required=True)
     p.add_argument("--start", required=True, help="ISO date or datetime (UTC)")
@@ -75,7 +75,7 @@ def _dagster_instance(settings):
     home = os.environ.get("DAGSTER_HOME") or str(Path(settings.home) / "dagster")
     if not (Path(home) / "dagster.yaml").exists() and not os.environ.get("DAGSTER_HOME"):
         raise CliError(f"no Dagster instance at {home}",
-                       hint="set DAGSTER_HOME to the instance the daemon uses (make run: $TRADEPULSE_HOME/dagster)")
+                       hint="set DAGSTER_HOME to the daemon's instance (make run: $TRADEPULSE_HOME/dagster)")
     Path(home).mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = home
     return dg.DagsterInstance.get()
@@ -99,9 +99,9 @@ def _incident_of_output(output: Path, db) -> str | None:
 
 
 def _backfill(args) -> int:
-    """Every session of the range runs as a real Dagster run of the market's ingestion job (same tags, checks and
-    per-session lease as a sensor's backfill); each outcome is recorded; the summary is always written; the exit
-    code is the worst outcome (0 all reconciled, 1 some not reconciled, 2 a session refused or failed)."""
+    """Every session of the range runs as a real Dagster run of the market's ingestion job (same tags, checks
+    and per-session lease as a sensor's backfill); each outcome is recorded; the summary is always written; the
+    exit code is the worst outcome (0 all reconciled, 1 some not reconciled, 2 a session refused or failed)."""
     from tradepulse_assets.defs.definitions import build_definitions
     from tradepulse_assets.defs.launch import SessionRun, run_session
     from tradepulse_assets.markets import load_registry

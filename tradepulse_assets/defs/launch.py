@@ -1,4 +1,4 @@
-"""Run one market session as a real Dagster run from outside the daemon (the CLI, tools), and read its outcome.
+"""Run one market session as a real Dagster run from outside the daemon (the CLI, tools); read its outcome.
 
 Why here and not in the CLI: a backfill from the command line must be the same thing as a sensor's backfill:
 the same job, tags and asset checks, recorded on the instance (materialisations and checks in the UI), holding

@@ -273,8 +273,8 @@ def _consumers(evidence: ExitEvidence) -> CriterionResult:
         return CriterionResult(CONSUMERS_CAUGHT_UP, PENDING, False,
                                f"{len(behind)} consumer partition(s) skipped by a hold, not yet re-run",
                                {"skipped": listed[:MAX_LISTED], "count": len(behind)})
-    return CriterionResult(CONSUMERS_CAUGHT_UP, MET, False, "every consumer partition skipped by a hold was re-run",
-                           {"skipped": [], "count": 0})
+    return CriterionResult(CONSUMERS_CAUGHT_UP, MET, False,
+                           "every consumer partition skipped by a hold was re-run", {"skipped": [], "count": 0})
 
 
 def _resolution(evidence: ExitEvidence) -> CriterionResult:

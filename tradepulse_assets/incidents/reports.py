@@ -128,11 +128,11 @@ def first_evidence(events: Sequence[IncidentEvent]) -> dt.datetime | None:
 
 def incident_durations(incident: Incident, gaps: Sequence[GapWindow] = (),
                        events: Sequence[IncidentEvent] = ()) -> dict[str, float | None]:
-    """Time to detect (the fault's first evidence -> opened), contain (opened -> contained), recover (opened ->
-    validating: data restored and checked) and resolve (opened -> resolved), in seconds.
+    """Time to detect (the fault's first evidence -> opened), contain (opened -> contained), recover
+    (opened -> validating: data restored and checked) and resolve (opened -> resolved), in seconds.
 
-    The first evidence is the earliest ``evidence_at`` of the detections; without one, the earliest gap or scope
-    window start; unknown when the incident has neither. Never negative: evidence found after the incident
+    The first evidence is the earliest ``evidence_at`` of the detections; without one, the earliest gap or
+    scope window start; unknown when the incident has neither. Never negative: evidence found after the incident
     opened (e.g. the corruption behind a lag incident) detected nothing late.
     """
     starts = [g.start for g in gaps] + [w.start for w in incident.scope.windows]

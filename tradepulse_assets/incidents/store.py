@@ -362,9 +362,10 @@ class IncidentStore:
         ]
 
     def quarantined_for(self, market: str, session: str) -> list[QuarantinedBatch]:
-        """Every batch of one market session, across incidents (the launch decision's "already quarantined")."""
+        """Every batch of one market session, across incidents (the launch decision's "quarantined")."""
         rows = self.db.query(
-            "SELECT * FROM incident_quarantine WHERE market = ? AND session = ? ORDER BY quarantined_at, batch_id",
+            "SELECT * FROM incident_quarantine WHERE market = ? AND session = ?"
+            " ORDER BY quarantined_at, batch_id",
             (market, session),
         )
         return [
@@ -382,13 +383,15 @@ class IncidentStore:
         with self.db.transaction() as tx:
             tx.lock(f"incident-fingerprint:{fp}")
             current = self._get(tx, incident_id)
-            clash = tx.query_one("SELECT id FROM incidents WHERE fingerprint = ? AND state <> 'resolved' AND id <> ?",
-                                 (fp, incident_id))
+            clash = tx.query_one(
+                "SELECT id FROM incidents WHERE fingerprint = ? AND state <> 'resolved' AND id <> ?",
+                (fp, incident_id),
+            )
             if clash is None and current.is_open and current.cause != cause:
                 tx.execute("UPDATE incidents SET cause = ?, fingerprint = ?, updated_at = ? WHERE id = ?",
                            (cause, fp, to_iso(now), incident_id))
-                self._event(tx, incident_id, now, "reclassified", f"cause {current.cause} -> {cause}: {reason}",
-                            {"from": current.cause, "to": cause})
+                self._event(tx, incident_id, now, "reclassified",
+                            f"cause {current.cause} -> {cause}: {reason}", {"from": current.cause, "to": cause})
             return self._get(tx, incident_id)
 
     def record_backfill(

@@ -16,7 +16,8 @@ SCHEMA_NAME = "consumer_catchup"
 CATCHUP_DDL = (
     "CREATE TABLE IF NOT EXISTS consumer_skips ("
     " market TEXT NOT NULL, consumer TEXT NOT NULL, session TEXT NOT NULL, reason TEXT NOT NULL,"
-    " run_id TEXT, skipped_at TEXT NOT NULL, skips INTEGER NOT NULL, PRIMARY KEY (market, consumer, session))",
+    " run_id TEXT, skipped_at TEXT NOT NULL, skips INTEGER NOT NULL,"
+    " PRIMARY KEY (market, consumer, session))",
 )
 
 

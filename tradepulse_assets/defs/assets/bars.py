@@ -65,7 +65,7 @@ def session_incident(db, run_tags, market_id: str, session) -> str | None:
 
 
 def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now) -> None:
-    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor requests one)."""
+    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor asks for one)."""
     incident = responder.engine.store.get(incident_id)
     if decisions.backfill_started_stage(True, incident.state.value):
         responder.start_recovery(incident, now=now, start=session, end=session,

@@ -26,7 +26,7 @@ def build_consumer_job(market):
         name=consumer_job_name(market.market_id),
         selection=dg.AssetSelection.assets(*(market_key(market, c) for c in CONSUMERS)),
         tags={MARKET_TAG: market.market_id},
-        description=f"Re-run {market.market_id} consumer partitions a hold skipped (requested by the catch-up sensor).",
+        description=f"Re-runs {market.market_id} consumer partitions a hold skipped (catch-up sensor).",
     )
 
 

@@ -33,8 +33,9 @@ def materialized_sessions(instance: dg.DagsterInstance, key: dg.AssetKey) -> set
     return {session_of_key(k) for k in instance.get_materialized_partitions(key)}
 
 
-def _held(ledger: SessionLedger, store: ObjectStore, market: Market, session: dt.date, promoted: set[dt.date]):
-    """(revision, digest) production holds; sessions promoted before the ledger existed fall back to the receipt."""
+def _held(ledger: SessionLedger, store: ObjectStore, market: Market, session: dt.date,
+          promoted: set[dt.date]):
+    """(revision, digest) production holds; sessions promoted before the ledger existed: the receipt's."""
     held = ledger.held_revision(market.market_id, session)
     if held is not None:
         return held.revision, held.digest
@@ -84,7 +85,8 @@ def session_view(
     )
 
 
-def launch_request(decision: decisions.Decision, market: Market, session: dt.date, **tags: str) -> dg.RunRequest:
+def launch_request(decision: decisions.Decision, market: Market, session: dt.date,
+                   **tags: str) -> dg.RunRequest:
     """A ``launch`` decision as a RunRequest: the attempt key is the run key and a tag every launcher checks."""
     incident = {INCIDENT_TAG: decision.incident_id} if decision.incident_id else {}
     return dg.RunRequest(
@@ -94,8 +96,8 @@ def launch_request(decision: decisions.Decision, market: Market, session: dt.dat
     )
 
 
-def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, market: Market, session: dt.date,
-                  now: dt.datetime) -> bool:
+def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, market: Market,
+                  session: dt.date, now: dt.datetime) -> bool:
     """Record a refused delivery (a rollback) in the audit trail once per attempt; ``True`` the first time."""
     name = f"refused:{decision.attempt_key}"
     if db.get_watermark(name) is not None:

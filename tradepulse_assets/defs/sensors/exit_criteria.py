@@ -103,7 +103,8 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
             return dg.SensorResult(asset_events=[dashboard_observation([], engine.db, now)],
                                    skip_reason="no open incident")
         sla = {m.market_id: m.lag_sla_seconds for m in registry}
-        skipped = tuple((r.skip.market, r.skip.consumer, r.skip.session) for r in ConsumerSkips(engine.db).outstanding())
+        skipped = tuple((r.skip.market, r.skip.consumer, r.skip.session)
+                        for r in ConsumerSkips(engine.db).outstanding())
         summaries = []
         for incident in open_incidents:
             evidence = engine.gather_evidence(incident.id, now=now, sla_seconds=sla)

@@ -3,8 +3,8 @@
 A session counts as present once it reached production. Whether to launch a missing session is
 ``decisions.decide_launch``, the rule the publication sensor follows too: one attempt per (session, revision,
 delivery digest) whoever launches it, so the two sensors never launch one partition twice, and a quarantined
-delivery is retried only when the vendor changed it (never on a timer). At most ``MAX_BACKFILLS_PER_TICK`` runs
-are requested per tick. "Backfill initiated" is announced by the run when it starts, not here.
+delivery is retried only when the vendor changed it (never on a timer). At most ``MAX_BACKFILLS_PER_TICK``
+runs are requested per tick. "Backfill initiated" is announced by the run when it starts, not here.
 """
 
 import datetime as dt
@@ -59,15 +59,14 @@ def _open_or_attach(responder, market: Market, reading, now: dt.datetime):
         None,
     ) or store.find_open("lag_breach", market.market_id)
     if covering is None:
+        evidence_at = breach_evidence_at(reading, first_lag_sample(responder.engine.db, market.market_id))
         return responder.detect(
             "lag_breach", market.market_id, now=now, sessions=sorted(sessions), gaps=reading.gap_windows,
             description=(
                 f"{market.market_id} ingestion lag {reading.lag_seconds:.0f}s exceeds the "
                 f"{market.lag_sla_seconds}s SLA"
             ),
-            data={**reading.to_metadata(),
-                  "evidence_at": breach_evidence_at(reading, first_lag_sample(responder.engine.db,
-                                                                               market.market_id)).isoformat()},
+            data={**reading.to_metadata(), "evidence_at": evidence_at.isoformat()},
         )
     known = {(w.market, w.start, w.end, w.missing_minutes) for w in store.gap_windows(covering.id)}
     fresh = [w for w in reading.gap_windows if (w.market, w.start, w.end, w.missing_minutes) not in known]
@@ -148,11 +147,12 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
         responder = build_responder(object_store, state, notifications, clock)
         incident, opened = _open_or_attach(responder, market, reading, now)
         connector = vendor.connector()
+        store = object_store.store()
         requests, waiting = [], []
         for session in reading.missing_sessions:
             if len(requests) >= MAX_BACKFILLS_PER_TICK:
                 break
-            view = session_view(context.instance, connector, object_store.store(), db, market, session, promoted)
+            view = session_view(context.instance, connector, store, db, market, session, promoted)
             decision = decisions.decide_launch(view)
             if decision.launch:
                 decision = decisions.Decision(decision.action, decision.reason, decision.attempt_key,

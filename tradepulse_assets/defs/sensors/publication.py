@@ -7,8 +7,8 @@ delivery only once the vendor changed it, and a rollback never (refused once, in
 
 A restatement of a session already in production (a higher revision) is never a silent overwrite: it opens a
 ``vendor_restatement`` incident first, which snapshots the features as the pre-incident baseline, and the
-re-ingestion runs as that incident's backfill so the tolerance gate compares the recomputed indicators with the
-baseline.
+re-ingestion runs as that incident's backfill so the tolerance gate compares the recomputed indicators with
+the baseline.
 """
 
 import dagster as dg
@@ -67,7 +67,8 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
             view = session_view(context.instance, connector, store, db, market, session, promoted)
             decision = decisions.decide_launch(view)
             if decision.action == decisions.REFUSE:
-                audit_refusal(db, AuditLog(tradepulse_home(), clock=clock.clock().now), decision, market, session, now)
+                audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+                audit_refusal(db, audit, decision, market, session, now)
             if not decision.launch:
                 if decision.action != decisions.WAIT or view.published:
                     reasons.append(decision.reason)
@@ -81,7 +82,8 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
                     ),
                     data={"evidence_at": now.isoformat()},
                 )
-                decision = decisions.Decision(decision.action, decision.reason, decision.attempt_key, incident.id)
+                decision = decisions.Decision(decision.action, decision.reason, decision.attempt_key,
+                                              incident.id)
             requests.append(launch_request(decision, market, session))
         if not requests:
             return dg.SkipReason("; ".join(reasons) or f"no new {market.market_id} publication")

@@ -2,7 +2,8 @@
 
 It watches failed runs of the ingestion jobs, reads the asset-check evaluations of the run, and opens or joins
 the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
-corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats lag).
+corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats
+lag).
 The landed delivery is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the
 same bytes failing again add no batch and no run.
 """
@@ -104,8 +105,9 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
         known = [quarantine.digest_of_batch(b.batch_id)
                  for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
         if not decisions.should_quarantine(digest, known):
-            return dg.SkipReason(f"{market_id} {session}: delivery {decisions.short_digest(digest)} is already "
-                                 f"quarantined; recorded on incident {incident.id}")
+            delivery = decisions.short_digest(digest)
+            return dg.SkipReason(f"{market_id} {session}: delivery {delivery} is already quarantined; "
+                                 f"recorded on incident {incident.id}")
         key = quarantine.register(
             responder.engine.store, incident.id, market_id, session, int(receipt.get("revision", 0)),
             digest, f"{gates}: {summary}", now,
