@@ -87,9 +87,10 @@ def revision_verdict(incoming_revision: int, incoming_digest: str | None, held_r
                      held_digest: str | None) -> tuple[bool, str]:
     """May a delivery of ``incoming_revision`` replace what production holds? ``(allowed, reason)``.
 
-    Revisions only move forward: lower is a rollback (refused), equal with other bytes is a restatement that
-    did not bump the revision (refused: a restatement is strictly higher), equal with the same bytes is a
-    harmless re-run (allowed, idempotent).
+    Revisions only move forward: lower is a rollback (refused); higher is a restatement; equal is a re-run
+    (idempotent with the same bytes). Equal with other bytes (a re-delivery, or the same session from another
+    vendor) is landed only by an explicit run: no sensor launches it (``decide_launch`` skips a session whose
+    revision production holds), so a restatement still needs a strictly higher revision to flow on its own.
     """
     if held_revision is None:
         return True, "nothing in production yet"
@@ -98,10 +99,7 @@ def revision_verdict(incoming_revision: int, incoming_digest: str | None, held_r
     if incoming_revision < held_revision:
         return False, (f"revision {incoming_revision} is older than revision {held_revision} in production "
                        "(rollback)")
-    if incoming_digest and held_digest and short_digest(incoming_digest) != short_digest(held_digest):
-        return False, (f"revision {incoming_revision} with different bytes than production holds at the same "
-                       "revision: a restatement must carry a higher revision")
-    return True, f"revision {incoming_revision} is what production holds (idempotent re-run)"
+    return True, f"revision {incoming_revision} is the revision production holds (re-run)"
 
 
 def decide_launch(view: SessionView) -> Decision:

@@ -347,7 +347,7 @@ def unknown_symbols(bars: pl.DataFrame, market: Market) -> dict[str, int]:
 
 
 def ledger_guard(ledger: SessionLedger, market_id: str, session: dt.date) -> RevisionGuard:
-    """The revision rule as a landing guard: nothing lower (or equal with other bytes) replaces production."""
+    """The revision rule as a landing guard: nothing lower than what production holds replaces it."""
     return lambda manifest, digest: ledger.check_revision(market_id, session, manifest.revision, digest)
 
 

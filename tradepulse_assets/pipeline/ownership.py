@@ -40,7 +40,7 @@ class LeaseHeld(RuntimeError):
 
 
 class RevisionRefused(RuntimeError):
-    """A delivery would replace a higher (or equal, different) revision in production."""
+    """A delivery would replace a higher revision in production (a rollback)."""
 
 
 @dataclass(frozen=True)
