@@ -1,25 +1,44 @@
-"""``make run``: prepare the embedded instance, seed a useful state, start Dagster and the ingestors.
+"""``make run``: the embedded stack under one supervisor that the first Ctrl-C or SIGTERM always stops.
 
-Why a Python supervisor instead of ``dagster dev &`` in the Makefile: ``dagster dev`` started from a
-script inherits SIGINT as ignored and maps SIGTERM onto it, so killing the parent leaves the webserver
-and daemon serving (NOTES.md). Here every child starts with default signal handlers restored, this
-process forwards SIGINT/SIGTERM to them and asks the kernel to signal it when ``make`` dies, so Ctrl-C or
-``kill -TERM <make pid>`` stops everything within seconds.
+What it starts, each in its own process group with default signal handlers:
+
+1. one Dagster code server for our location, then the webserver and the daemon pointed at it (a generated
+   workspace file), instead of ``dagster dev``: so the order of shutdown is ours (webserver and daemon
+   first, the code server last, so nothing logs ``DagsterUserCodeUnreachableError`` on the way out), and
+   there is no supersession warning;
+2. the seed (``cli/seed.py``) in the background while the UI comes up: it publishes the recent sessions and
+   lands the history through real runs; the daemon starts when the seed is done, so the sensors never race
+   the history runs (the Runs page shows them arriving, ``var/logs/seed.log`` tells the rest);
+3. the simulated vendor loop (``cli/simulated_vendor.py``) and the streaming ingestors.
+
+Why the signal handling looks the way it does: importing polars (the market registry does) installs a native
+SIGINT handler with SA_RESTART, so a supervisor blocked in ``wait()`` never runs Python's handler (NOTES.md).
+This process waits in a short sleep loop and re-installs its handlers on every turn, and the handlers only
+set a flag: the loop notices within half a second, whatever was imported. ``PR_SET_PDEATHSIG`` makes a
+SIGKILLed supervisor still take its children down.
 """
 
 import argparse
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-STOP_GRACE_SECONDS = 10
+# Seconds each stage gets after SIGTERM before SIGKILL: the code server's clients, then everything else. Together
+# well under the 10 s the operator is promised, on a loaded 2-core machine. Nothing here holds state a SIGKILL
+# could lose: writes are atomic and run monitoring fails a killed run on the next start.
+STAGE_GRACE_SECONDS = (2.0, 3.0)
+POLL_SECONDS = 0.5
+LOCATION_NAME = "tradepulse_assets"
+DEFS_MODULE = "tradepulse_assets.defs"
 
 
 def _restore_default_signals() -> None:  # runs in the child between fork and exec
@@ -47,6 +66,18 @@ def write_instance_yaml(dagster_home: Path) -> Path:
     return target
 
 
+def write_code_server_workspace(dagster_home: Path, host: str, port: int) -> Path:
+    """A workspace file that points the webserver and the daemon at our one code server."""
+    target = dagster_home / "workspace.yaml"
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(
+        "load_from:\n"
+        f"  - grpc_server:\n      host: {host}\n      port: {port}\n      location_name: {LOCATION_NAME}\n"
+    )
+    os.replace(tmp, target)
+    return target
+
+
 def environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TRADEPULSE_HOME", str(home))
@@ -59,38 +90,90 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    stage: int  # stopped in ascending order: the code server's clients (webserver, daemon) first
+
+
+@dataclass
 class Supervisor:
-    """Starts child processes in their own groups and stops them all on exit or signal."""
+    """Starts children in their own process groups; stops every group, stage by stage, on exit or signal."""
 
-    def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen]] = []
-        self.stopping = False
+    children: list[Child] = field(default_factory=list)
+    stop_requested: str | None = None
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path | None = None, stage: int = 1
+              ) -> subprocess.Popen:
         out = open(log, "ab") if log else None
-        proc = subprocess.Popen(argv, env=env, preexec_fn=_restore_default_signals, stdout=out, stderr=out)
-        self.children.append((name, proc))
-        print(f"[make run] started {name} (pid {proc.pid})" + (f", log {log}" if log else ""), flush=True)
+        try:
+            proc = subprocess.Popen(argv, env=env, preexec_fn=_restore_default_signals, stdout=out, stderr=out,
+                                    stdin=subprocess.DEVNULL)
+        finally:
+            if out:
+                out.close()
+        self.children.append(Child(name, proc, stage))
+        say(f"started {name} (pid {proc.pid})" + (f", log {log}" if log else ""))
         return proc
 
-    def stop(self) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        for name, proc in self.children:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for name, proc in self.children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            # The whole group, not only our child (reaped above, so it no longer counts): dagster dev's code
-            # servers can outlive it for their heartbeat timeout (45 s); what is left at the deadline is killed.
-            _wait_for_group(proc.pid, deadline)
-            print(f"[make run] stopped {name}", flush=True)
+    def install_handlers(self) -> None:
+        """(Re-)install the SIGINT/SIGTERM handlers; cheap, so the wait loop does it on every turn."""
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.stop_requested = signal.Signals(signum).name
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` in short turns; False as soon as a stop was requested."""
+        deadline = time.monotonic() + seconds
+        while self.stop_requested is None:
+            self.install_handlers()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            time.sleep(min(POLL_SECONDS, remaining))
+        return False
+
+    def wait(self, proc: subprocess.Popen) -> bool:
+        """Wait for ``proc`` to exit; False if a stop was requested first."""
+        while proc.poll() is None:
+            if not self.sleep(POLL_SECONDS):
+                return False
+        return True
+
+    def stop(self) -> float:
+        """Stop every child's whole process group; returns the seconds it took."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the shutdown
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started = time.monotonic()
+        for stage in sorted({c.stage for c in self.children}):
+            group = [c for c in self.children if c.stage == stage]
+            for child in group:
+                _signal_group(child.proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STAGE_GRACE_SECONDS[stage]
+            for child in group:
+                _reap(child.proc, deadline)
+                # The whole group, not only our child: code servers and run workers live in it too.
+                _wait_for_group(child.proc.pid, deadline)
+                say(f"stopped {child.name} ({time.monotonic() - started:.1f}s)")
+        return time.monotonic() - started
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(proc: subprocess.Popen, deadline: float) -> None:
+    try:
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def _wait_for_group(pgid: int, deadline: float) -> None:
@@ -99,25 +182,32 @@ def _wait_for_group(pgid: int, deadline: float) -> None:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def http_ok(url: str) -> bool:
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
-def wait_for_http(url: str, timeout: float, proc: subprocess.Popen) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.5)
-    return False
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def streaming_market_ids() -> list[str]:
+    from tradepulse_assets.markets import load_registry  # imports polars: handlers are re-installed after it
+
+    return [market.market_id for market in load_registry() if market.is_streaming]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,64 +221,108 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     home = Path(os.environ.get("TRADEPULSE_HOME", "var")).resolve()
     env = environment(home)
-    write_instance_yaml(Path(env["DAGSTER_HOME"]))
-    (home / "logs").mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(env["DAGSTER_HOME"])
+    write_instance_yaml(dagster_home)
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
 
     supervisor = Supervisor()
+    supervisor.install_handlers()
     try:
-        return _serve(args, env, home, supervisor)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
-def _serve(args, env: dict[str, str], home: Path, supervisor: "Supervisor") -> int:
-
-    def on_signal(signum, _frame):
-        # Only unwind here: stopping children waits on them, which must not happen inside a handler that
-        # interrupted a wait on the same process (Popen's wait lock is not re-entrant).
-        print(f"[make run] {signal.Signals(signum).name}: stopping", flush=True)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    bin_dir = Path(sys.executable).parent
-    if not args.no_seed:
-        from tradepulse_assets.cli.seed import seed_demo_state
-
-        seed_demo_state(env)
-    if not args.no_ingestors:
-        from tradepulse_assets.markets import load_registry
-
-        if not args.no_seed:
-            supervisor.start(
-                "simulated vendor", [sys.executable, "-m", "tradepulse_assets.cli.seed"], env,
-                log=home / "logs" / "simulated-vendor.log",
-            )
-
-        for market in load_registry():
-            if market.is_streaming:
-                supervisor.start(
-                    f"ingestor {market.market_id}",
-                    [str(bin_dir / "tradepulse-cli"), "ingest", "stream", "--market", market.market_id],
-                    env,
-                    log=home / "logs" / f"ingest-{market.market_id}.log",
-                )
-    dagster = supervisor.start(
-        "dagster dev (webserver + daemon)",
-        [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)],
-        env,
-    )
-    url = f"http://{args.host}:{args.port}"
-    if wait_for_http(f"{url}/server_info", timeout=120, proc=dagster):
-        print(f"\n[make run] Dagster UI ready: {url}  (Ctrl-C stops everything)\n", flush=True)
-    try:
-        return dagster.wait()
+        code = serve(args, env, home, supervisor)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the shutdown
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        supervisor.stop()
+        seconds = supervisor.stop()
+        say(f"everything stopped in {seconds:.1f}s")
+    return code
+
+
+def serve(args, env: dict[str, str], home: Path, supervisor: Supervisor) -> int:
+    """Start the stack and watch it until a signal, or until a child that must not exit exits."""
+    logs, bin_dir = home / "logs", Path(sys.executable).parent
+    dagster_home = Path(env["DAGSTER_HOME"])
+    # The instance's SQLite schema is created once, before anything opens it: processes creating it at the
+    # same time leave two alembic heads behind and every later start fails.
+    migrate = supervisor.start("instance migration", [str(bin_dir / "dagster"), "instance", "migrate"], env,
+                               log=logs / "instance.log")
+    if not supervisor.wait(migrate):
+        return stopped(supervisor)
+    if migrate.returncode != 0:
+        say(f"dagster instance migrate failed: see {logs / 'instance.log'}")
+        return 1
+    code_port = free_port(args.host)
+    workspace = write_code_server_workspace(dagster_home, args.host, code_port)
+    essential = [
+        supervisor.start(
+            "code server", [str(bin_dir / "dagster"), "code-server", "start", "-m", DEFS_MODULE, "-h", args.host,
+                            "-p", str(code_port), "--location-name", LOCATION_NAME], env,
+            log=logs / "code-server.log",
+        )
+    ]
+    seed = None
+    if not args.no_seed:
+        seed = supervisor.start("seed", [sys.executable, "-m", "tradepulse_assets.cli.seed"], env,
+                                log=logs / "seed.log")
+    webserver = daemon = None
+    url = f"http://{args.host}:{args.port}"
+    ready = False
+    while supervisor.sleep(POLL_SECONDS):
+        dead = next((p for p in essential if p.poll() is not None), None)
+        if dead is not None:
+            name = next(c.name for c in supervisor.children if c.proc is dead)
+            say(f"{name} exited with code {dead.returncode}; stopping (logs in {logs})")
+            return 1
+        if webserver is None and port_open(args.host, code_port):  # the code server answers once loaded
+            webserver = supervisor.start(
+                "webserver", [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", args.host,
+                              "-p", str(args.port)], env, log=logs / "webserver.log", stage=0,
+            )
+            essential.append(webserver)
+        if webserver is not None and not ready and http_ok(f"{url}/server_info"):
+            ready = True
+            arriving = " The seeded history is still arriving (Runs page; logs/seed.log)." if daemon is None else ""
+            say(f"Dagster UI ready: {url}  (Ctrl-C stops everything).{arriving}")
+        if webserver is not None and daemon is None and (seed is None or seed.poll() is not None):
+            if seed is not None:
+                say("seeded history landed; starting the daemon (sensors, run queue)" if seed.returncode == 0
+                    else f"seed exited with code {seed.returncode}: see {logs / 'seed.log'}")
+            daemon = supervisor.start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+                                      env, log=logs / "daemon.log", stage=0)
+            essential.append(daemon)
+            start_feeds(args, env, logs, supervisor)
+    return stopped(supervisor)
+
+
+def stopped(supervisor: Supervisor) -> int:
+    say(f"{supervisor.stop_requested}: stopping")
+    return 0
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_feeds(args, env: dict[str, str], logs: Path, supervisor: Supervisor) -> None:
+    """The simulated vendor loop and the streaming ingestors (after the seed, so they extend its history)."""
+    if args.no_ingestors:
+        return
+    if not args.no_seed:
+        supervisor.start("simulated vendor", [sys.executable, "-m", "tradepulse_assets.cli.simulated_vendor"],
+                         env, log=logs / "simulated-vendor.log")
+    for market_id in streaming_market_ids():
+        supervisor.install_handlers()
+        supervisor.start(
+            f"ingestor {market_id}",
+            [str(Path(sys.executable).parent / "tradepulse-cli"), "ingest", "stream", "--market", market_id],
+            env, log=logs / f"ingest-{market_id}.log",
+        )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)  # every child is gone; skip tearing down polars and numba (seconds on a loaded machine)

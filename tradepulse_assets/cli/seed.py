@@ -1,16 +1,19 @@
-"""The state ``make run`` opens on: recent sessions published by the simulated vendor for every market,
-and one fault waiting to be found.
+"""The state ``make run`` opens on, made once: recent sessions published by the simulated vendor for every
+market, the history landed through Dagster, and one fault waiting to be found.
 
 The vendor drop gets the last ``SEED_SESSIONS`` closed sessions of every default market; the newest closed
 XLON session is published with flipped bytes (``checksum_corruption``). Every other seeded session is
-landed through Dagster before the UI starts (real runs on the instance, skipped when already there), so the
-history is not "late". The XLON session is left to the platform: the publication sensor lands it, landing
-verification fails, the quality-failure sensor opens an incident, pauses the XLON consumers and quarantines
-the batch, and the lag sensor's backfill retries it: a newcomer sees sensors, checks, quarantine and a
-backfill within a minute or two of start.
+landed through real runs on the instance (skipped when already there), tagged ``tradepulse/seed`` so the
+freshness gate reports them as history, not as late. The supervisor runs this in the background while the
+UI comes up and starts the daemon when it is done. The XLON session is left to the platform: the
+publication sensor lands it, landing verification fails, the quality-failure sensor opens an incident,
+pauses the XLON consumers and quarantines the batch, and the lag sensor's backfill retries it.
+The vendor that keeps publishing afterwards is ``cli/simulated_vendor.py``.
 """
 
 import datetime as dt
+import signal
+import sys
 from pathlib import Path
 
 from tradepulse_assets.markets import calendar_for, load_registry
@@ -77,33 +80,32 @@ def land_history(env: dict[str, str], registry, now: dt.datetime, skip: set) -> 
                     run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                     raise_on_error=False,
                 )
+                if was_interrupted(result):
+                    print(f"[make run] history {market.market_id} {session}: interrupted", flush=True)
+                    raise KeyboardInterrupt
                 status = "landed" if result.success else "FAILED (see the run in the UI)"
                 print(f"[make run] history {market.market_id} {session}: {status}", flush=True)
 
 
-def publish_due_forever(env: dict[str, str], interval: float = 15.0) -> None:
-    """The simulated vendor keeps publishing: streaming micro-batches as the clock passes, batch sessions
-    after their close."""
-    import time
-
-    vendor_root = env.get("TRADEPULSE_VENDOR_SOURCE") or str(Path(env["TRADEPULSE_HOME"]) / "vendor")
-    clock = parse_clock(env.get("TRADEPULSE_CLOCK", "system"))
-    registry = load_registry()
-    publisher = Publisher(destination_from_url(vendor_root), seed=SEED, registry=registry)
-    while True:
-        now = clock.now()
-        for market in registry:
-            calendar = calendar_for(market.market_id, market.calendar)
-            current = calendar.session_of(now)
-            if market.is_streaming and current is not None:
-                publisher.publish_due(market.market_id, current, now)
-            for session in closed_sessions(market, now, 1):
-                if session >= now.date() - dt.timedelta(days=1):
-                    publisher.publish_session(market.market_id, session, by_minute=market.is_streaming)
-        time.sleep(interval)
+def was_interrupted(result) -> bool:
+    """Whether a run failed because this process was signalled (Dagster turns SIGINT and SIGTERM during
+    execution into an interrupted run, so the caller has to ask the result)."""
+    if result.success:
+        return False
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if event.is_failure and ("interrupted" in (event.message or "").lower()
+                                 or "Interrupt" in getattr(error, "cls_name", "")):
+            return True
+    return False
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # make run starts this in the background (cli/devserver.py)
     import os
 
-    publish_due_forever(dict(os.environ))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # the supervisor stops us with SIGTERM
+    try:
+        seed_demo_state(dict(os.environ))
+    except KeyboardInterrupt:
+        print("[make run] seed stopped before the history was complete; the next start lands the rest")
+        sys.exit(130)

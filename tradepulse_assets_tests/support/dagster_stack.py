@@ -72,11 +72,11 @@ class Stack:
                 time.sleep(0.5)
         raise AssertionError(f"webserver not ready after {timeout}s:\n{self.log.read_text()[-4000:]}")
 
-    def stop(self, timeout: float = 30) -> float:
-        """SIGTERM the supervisor; returns the seconds until every process of the stack was gone."""
+    def stop(self, timeout: float = 30, signum: int = signal.SIGTERM) -> float:
+        """Signal the supervisor; returns the seconds until every process of the stack was gone."""
         started = time.monotonic()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signum)
         marker = f"TRADEPULSE_HOME={self.home}"
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None and not processes_with_env(marker):
