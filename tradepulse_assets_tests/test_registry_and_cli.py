@@ -75,7 +75,8 @@ def test_cli_calendar_sessions(capsys):
 def test_cli_errors_are_one_line_with_a_hint(capsys):
     assert main(["calendar", "sessions", "--market", "NOPE", "--start", "2026-11-25", "--end", "2026-11-30"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown market 'NOPE'") and "hint:" in err and "Traceback" not in err
+    assert err.startswith("error: unknown market 'NOPE'") and "(fix: " in err and "Traceback" not in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("group", ["vendor", "ingest", "quality", "incident", "control", "chaos"])

@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 
 from tradepulse_assets.cli.markets import registered_market
-from tradepulse_assets.cli.output import CliError, emit, table
+from tradepulse_assets.cli.output import CliError, emit, iso_instant, table
 from tradepulse_assets.incidents.exit_criteria import ExitEvaluation
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.model import ExitCriteriaNotMet, IncidentError, IncidentState, TimeWindow
@@ -24,13 +24,7 @@ from tradepulse_assets.core.clock import parse_clock
 EXIT_CRITERIA_NOT_MET = 3
 
 
-def parse_instant(text: str) -> dt.datetime:
-    """ISO-8601 instant; a naive value is taken as UTC."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"not an ISO-8601 time: {text!r}", hint="e.g. 2026-03-09T14:30:00Z") from None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+parse_instant = iso_instant  # an ISO-8601 instant; a naive value is taken as UTC (cli/output.py)
 
 
 def now_of(args) -> dt.datetime:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tradepulse_assets.cli.markets import registered_market
-from tradepulse_assets.cli.output import CliError, Progress, emit, table
+from tradepulse_assets.cli.output import CliError, Progress, emit, iso_day, table
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
@@ -28,8 +28,8 @@ def register(sub, common) -> None:
     p = sub.add_parser("backfill", help="run a market's sessions in a window as Dagster runs",
                        parents=[common])
     p.add_argument("--market", required=True)
-    p.add_argument("--start", required=True, help="ISO date or datetime (UTC)")
-    p.add_argument("--end", required=True, help="ISO date or datetime (UTC)")
+    p.add_argument("--start", required=True, type=iso_day, help="ISO date or datetime (UTC)")
+    p.add_argument("--end", required=True, type=iso_day, help="ISO date or datetime (UTC)")
     p.add_argument("--output", required=True, help="report folder, e.g. reports/backfill/<incident_id>/")
     p.set_defaults(handler=_backfill)
 

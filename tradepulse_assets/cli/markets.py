@@ -2,22 +2,22 @@
 
 import datetime as dt
 
-from tradepulse_assets.cli.output import CliError, emit, table
+from tradepulse_assets.cli.output import CliError, emit, iso_date, table
 from tradepulse_assets.markets import Market, calendar_for, load_registry
 from tradepulse_assets.markets.calendars import CalendarError
 
 
 def register(sub, common) -> None:
     markets = sub.add_parser("markets", help="the market registry with today's session hours", parents=[common])
-    markets.add_argument("--date", type=dt.date.fromisoformat, help="day to show hours for (default: today UTC)")
+    markets.add_argument("--date", type=iso_date, help="day to show hours for (default: today UTC)")
     markets.set_defaults(handler=_markets)
 
     calendar = sub.add_parser("calendar", help="trading calendars", parents=[common])
     cal_sub = calendar.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     sessions = cal_sub.add_parser("sessions", help="a market's sessions and hours in a date range", parents=[common])
     sessions.add_argument("--market", required=True)
-    sessions.add_argument("--start", required=True, type=dt.date.fromisoformat)
-    sessions.add_argument("--end", required=True, type=dt.date.fromisoformat)
+    sessions.add_argument("--start", required=True, type=iso_date)
+    sessions.add_argument("--end", required=True, type=iso_date)
     sessions.set_defaults(handler=_sessions)
 
 

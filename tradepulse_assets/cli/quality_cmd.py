@@ -3,7 +3,7 @@
 import datetime as dt
 
 from tradepulse_assets.cli.markets import registered_market
-from tradepulse_assets.cli.output import CliError, emit, table
+from tradepulse_assets.cli.output import CliError, emit, iso_date, table
 from tradepulse_assets.feeds.sources import connector_for
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import load_settings
@@ -17,7 +17,7 @@ def register(sub, common) -> None:
                        parents=[common])
     p.add_argument("--source", required=True, help="vendor drop: directory, s3://bucket/prefix or http(s)://")
     p.add_argument("--market", required=True)
-    p.add_argument("--session", required=True, type=dt.date.fromisoformat)
+    p.add_argument("--session", required=True, type=iso_date)
     p.add_argument("--evidence", type=int, default=3, help="offending rows to print per failed gate")
     p.set_defaults(handler=_check)
 
@@ -25,8 +25,14 @@ def register(sub, common) -> None:
 def _check(args) -> int:
     market = registered_market(args.market)
     settings = load_settings()
+    connector = connector_for(args.source, s3_endpoint_url=settings.s3_endpoint_url)
     try:
-        results = ingest.preflight(connector_for(args.source, s3_endpoint_url=settings.s3_endpoint_url), market, args.session)
+        connector.check_connectivity()  # a missing folder is named as such, not "no manifest yet"
+    except VendorError as exc:
+        raise CliError(f"argument --source: {exc}",
+                       hint="give the drop's root: it holds <MARKET>/<YYYY-MM-DD>/manifest.json") from None
+    try:
+        results = ingest.preflight(connector, market, args.session)
     except ingest.NotPublished as exc:
         raise CliError(str(exc), hint="the vendor has not delivered this session (yet)") from None
     except VendorError as exc:

@@ -5,7 +5,7 @@ import datetime as dt
 import os
 import sys
 
-from tradepulse_assets.cli.output import CliError, Progress, emit, table
+from tradepulse_assets.cli.output import CliError, Progress, emit, iso_date, table
 from tradepulse_assets.feeds.manifest import BarFileError, ManifestError
 from tradepulse_assets.feeds.publisher import (
     FORMATS,
@@ -22,8 +22,8 @@ def register(sub, common) -> None:
         "publish", help="publish simulated sessions (optionally with fault scenarios)", parents=[common]
     )
     publish.add_argument("--market", required=True)
-    publish.add_argument("--start", required=True, type=dt.date.fromisoformat)
-    publish.add_argument("--end", required=True, type=dt.date.fromisoformat)
+    publish.add_argument("--start", required=True, type=iso_date)
+    publish.add_argument("--end", required=True, type=iso_date)
     publish.add_argument("--dest", required=True, help="local directory or s3://bucket/prefix")
     publish.add_argument("--seed", type=int, default=0)
     publish.add_argument(
@@ -67,7 +67,7 @@ def register(sub, common) -> None:
     )
     manifest.add_argument("--dir", required=True)
     manifest.add_argument("--market", help="default: the folder's parent name")
-    manifest.add_argument("--session", type=dt.date.fromisoformat, help="default: the folder name")
+    manifest.add_argument("--session", type=iso_date, help="default: the folder name")
     manifest.add_argument(
         "--condition", default="available", choices=["available", "degraded", "pending", "missing"]
     )

@@ -55,7 +55,7 @@ def test_resolve_refuses_without_criteria_then_force_resolves(capsys):
     resolve = ("incident", "resolve", "INC-20260310-0001", "--root-cause", "stale cache", "--owner", "ops",
                "--owner", "quant", "--action", "purge cache", "--now", "2026-03-10T16:00:00Z")
     code, out, err = run(capsys, *resolve)
-    assert code == 3 and out is None
+    assert code == 3 and out["error"]["exit_code"] == 3  # --json: the error as an object on stdout
     assert "cannot be resolved: exit criteria were never evaluated" in err and "--force" in err
 
     code, out, _ = run(capsys, *resolve, "--force")
