@@ -187,6 +187,7 @@ def land_session(
             })
             raise
     prefix = raw_prefix(market.market_id, session)
+    previous = read_receipt(store, market.market_id, session) or {}
     store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
     landed = []
     for file in delivery.files:
@@ -209,7 +210,9 @@ def land_session(
     if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)
     outcome = LandingOutcome(market.market_id, session, manifest, landed, bars, now, faults, digest)
-    receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "ok": outcome.ok}
+    first_landed_at = previous.get("first_landed_at") or previous.get("landed_at") or now.isoformat()
+    receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "first_landed_at": first_landed_at,
+               "ok": outcome.ok}
     store.put_bytes(f"{prefix}/{RECEIPT_NAME}", dumps(receipt), content_type="application/json")
     return outcome
 
@@ -292,7 +295,10 @@ def stage_session(
     """Run every gate on the landed session (manifest totals from the landing receipt) and write staging."""
     bars = lake.read_frame(store, "landing", market.market_id, session)
     receipt = read_receipt(store, market.market_id, session) or {}
-    landed_at = receipt.get("landed_at")
+    # Freshness is judged on the first landing; a later landing of the session is a re-landing (see
+    # quality.gates.check_freshness), whoever launched it.
+    landed_at = receipt.get("first_landed_at") or receipt.get("landed_at")
+    relanded = landed_at is not None and landed_at != receipt.get("landed_at")
     results = run_gate_suite(
         bars,
         calendar_for(market.market_id, market.calendar),
@@ -302,7 +308,7 @@ def stage_session(
         landed_at=dt.datetime.fromisoformat(landed_at) if landed_at else None,
         deadline=session_deadline(market, session),
         expected_symbols=market.symbols,
-        is_backfill=is_backfill,
+        is_backfill=is_backfill or relanded,
         config=config_for_market(market, config),
     )
     schema_ok = all(r.passed for r in results if r.gate == "schema")

@@ -784,9 +784,12 @@ def freshness(
     is_backfill: bool = False,
     config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
-    """The partition landed before its deadline (session close + the market's SLA).
+    """The session first landed before its deadline (session close + the market's SLA).
 
-    A backfill lands after the deadline by construction: it is reported, never failed.
+    Timeliness is judged once: ``landed_at`` is the session's *first* landing, and only the delivery path can
+    fail it. A backfill (or any later re-landing) of a session lands after the deadline by construction: it
+    passes, and says whether the session was late when it first landed (``late_at_first_landing``), so a
+    healthy re-run never shows a failing check.
     """
     gate = FRESHNESS
     if landed_at is None or deadline is None:
@@ -797,10 +800,13 @@ def freshness(
                 f"freshness: {name} {value.isoformat()} has no time zone; pass UTC datetimes"
             )
     late = (landed_at - deadline).total_seconds()
-    counts = {"seconds_late": max(late, 0.0), "seconds_early": max(-late, 0.0), "backfill": int(is_backfill)}
-    stamp = f"landed {landed_at.astimezone(dt.UTC).isoformat()}, deadline {deadline.astimezone(dt.UTC).isoformat()}"
+    counts = {"seconds_late": max(late, 0.0), "seconds_early": max(-late, 0.0), "backfill": int(is_backfill),
+              "late_at_first_landing": int(late > 0)}
+    stamp = (f"first landed {landed_at.astimezone(dt.UTC).isoformat()}, "
+             f"deadline {deadline.astimezone(dt.UTC).isoformat()}")
     if is_backfill:
-        return GateResult(gate, True, False, f"backfill, deadline not applicable ({stamp})", counts)
+        verdict = f"late by {late:.0f} s at its first landing" if late > 0 else "on time at its first landing"
+        return GateResult(gate, True, False, f"backfill or re-landing of a session {verdict} ({stamp})", counts)
     if late <= 0:
         return GateResult(
             gate,

@@ -13,7 +13,7 @@ the baseline.
 
 import dagster as dg
 
-from tradepulse_assets.defs.assets.bars import market_key
+from tradepulse_assets.defs.assets.bars import PUBLICATION_SENSOR_SUFFIX, market_key
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -38,7 +38,7 @@ PUBLISHED = decisions.PUBLISHED_CONDITIONS
 
 
 def publication_sensor_name(market: Market) -> str:
-    return f"{market.market_id.lower()}_publication_sensor"
+    return f"{market.market_id.lower()}{PUBLICATION_SENSOR_SUFFIX}"
 
 
 def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDefinition:
