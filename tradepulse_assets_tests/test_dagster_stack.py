@@ -40,3 +40,17 @@ def test_workspace_validates_with_the_dagster_cli(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_dg_reads_the_project_from_pyproject_and_loads_it_without_warnings(tmp_path):
+    """``dg dev``'s project discovery (``[tool.dg]``) on the same definitions, warning-free."""
+    repo = Path(__file__).resolve().parents[1]
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "TRADEPULSE_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path),
+           "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run([str(bin_dir / "dg"), "check", "defs"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=240)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-2000:]
+    assert "All definitions loaded successfully" in output
+    assert "Warning" not in output and "deprecat" not in output.lower(), output[-2000:]
