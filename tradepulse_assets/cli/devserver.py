@@ -32,8 +32,8 @@ from importlib import resources
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-# Seconds each stage gets after SIGTERM before SIGKILL: the code server's clients, then everything else. Together
-# well under the 10 s the operator is promised, on a loaded 2-core machine. Nothing here holds state a SIGKILL
+# Seconds each stage gets after SIGTERM before SIGKILL: the code server's clients, then everything else.
+# Together well under the 10 s the operator is promised, on a loaded 2-core machine. Nothing here holds state a SIGKILL
 # could lose: writes are atomic and run monitoring fails a killed run on the next start.
 STAGE_GRACE_SECONDS = (2.0, 3.0)
 POLL_SECONDS = 0.5
@@ -108,8 +108,8 @@ class Supervisor:
               ) -> subprocess.Popen:
         out = open(log, "ab") if log else None
         try:
-            proc = subprocess.Popen(argv, env=env, preexec_fn=_restore_default_signals, stdout=out, stderr=out,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(argv, env=env, preexec_fn=_restore_default_signals, stdout=out,
+                                    stderr=out, stdin=subprocess.DEVNULL)
         finally:
             if out:
                 out.close()
@@ -211,7 +211,7 @@ def streaming_market_ids() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Start the TradePulse Assets dev stack (Dagster UI + daemon).")
+    parser = argparse.ArgumentParser(description="Start the TradePulse Assets dev stack (UI + daemon).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("TRADEPULSE_UI_PORT", "3000")))
     parser.add_argument("--no-seed", action="store_true", help="start on an empty state")
@@ -253,8 +253,10 @@ def serve(args, env: dict[str, str], home: Path, supervisor: Supervisor) -> int:
     workspace = write_code_server_workspace(dagster_home, args.host, code_port)
     essential = [
         supervisor.start(
-            "code server", [str(bin_dir / "dagster"), "code-server", "start", "-m", DEFS_MODULE, "-h", args.host,
-                            "-p", str(code_port), "--location-name", LOCATION_NAME], env,
+            "code server",
+            [str(bin_dir / "dagster"), "code-server", "start", "-m", DEFS_MODULE, "-h", args.host,
+             "-p", str(code_port), "--location-name", LOCATION_NAME],
+            env,
             log=logs / "code-server.log",
         )
     ]
@@ -279,14 +281,14 @@ def serve(args, env: dict[str, str], home: Path, supervisor: Supervisor) -> int:
             essential.append(webserver)
         if webserver is not None and not ready and http_ok(f"{url}/server_info"):
             ready = True
-            arriving = " The seeded history is still arriving (Runs page; logs/seed.log)." if daemon is None else ""
+            arriving = " The seeded history is still arriving (Runs page; logs/seed.log)." if not daemon else ""
             say(f"Dagster UI ready: {url}  (Ctrl-C stops everything).{arriving}")
         if webserver is not None and daemon is None and (seed is None or seed.poll() is not None):
             if seed is not None:
                 say("seeded history landed; starting the daemon (sensors, run queue)" if seed.returncode == 0
                     else f"seed exited with code {seed.returncode}: see {logs / 'seed.log'}")
-            daemon = supervisor.start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
-                                      env, log=logs / "daemon.log", stage=0)
+            daemon_argv = [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)]
+            daemon = supervisor.start("daemon", daemon_argv, env, log=logs / "daemon.log", stage=0)
             essential.append(daemon)
             start_feeds(args, env, logs, supervisor)
     return stopped(supervisor)
@@ -325,4 +327,4 @@ if __name__ == "__main__":
     exit_code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(exit_code)  # every child is gone; skip tearing down polars and numba (seconds on a loaded machine)
+    os._exit(exit_code)  # every child is gone; skip tearing polars and numba down (seconds when loaded)

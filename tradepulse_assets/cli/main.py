@@ -60,7 +60,7 @@ def _chosen_command(argv: list[str]) -> str | None:
 def build_parser(command: str | None = None) -> Parser:
     """The parser; only ``command``'s module is imported (every group when ``command`` is ``"*"``)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output (anywhere on the line)")
+    common.add_argument("--json", action="store_true", help="JSON output for machines (anywhere on the line)")
     common.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     parser = Parser(
         prog="tradepulse-cli",
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _report(CliError("interrupted", code=130), as_json, verbose=False)
     except Exception as exc:  # an unexpected failure still gets one readable line
-        failure = CliError(f"{type(exc).__name__}: {exc}", hint="re-run with --verbose for the traceback", code=1)
+        failure = CliError(f"{type(exc).__name__}: {exc}", hint="re-run with --verbose for the traceback",
+                           code=1)
         return _report(failure, as_json, verbose)
 
 

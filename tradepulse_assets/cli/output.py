@@ -38,7 +38,9 @@ def iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. {DATE_EXAMPLE}") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; use YYYY-MM-DD, e.g. {DATE_EXAMPLE}"
+        ) from None
 
 
 def iso_instant(text: str) -> dt.datetime:
@@ -87,7 +89,9 @@ def _console(file=None):
                    highlight=False, soft_wrap=not interactive)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, title: str | None = None) -> str:
+def table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, title: str | None = None
+) -> str:
     """A ``rich`` table rendered to text (plain in a pipe); empty input prints ``(none)``."""
     if not rows:
         return "(none)"

@@ -31,16 +31,28 @@ MULTIPROCESS_EXECUTOR = dg.multiprocess_executor.configured(
 )
 
 
+def configured(settings: Settings, name: str):
+    """A setting as resource config: ``EnvVar`` when it came from the environment (the UI then shows the
+    variable's name, never its value, e.g. a PostgreSQL URL with its password), else the plain value."""
+    variable = settings.environment_variable(name)
+    return dg.EnvVar(variable) if variable else getattr(settings, name)
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    def value(name: str):
+        return configured(settings, name)
+
     return {
-        "object_store": ObjectStoreResource(url=settings.object_store_url, s3_endpoint_url=settings.s3_endpoint_url),
-        "state": StateResource(url=settings.state_db_url),
-        "vendor": VendorResource(
-            source=settings.vendor_source,
-            token=dg.EnvVar("TRADEPULSE_VENDOR_TOKEN") if settings.vendor_source.startswith("http") else None,
-            s3_endpoint_url=settings.s3_endpoint_url,
+        "object_store": ObjectStoreResource(
+            url=value("object_store_url"), s3_endpoint_url=value("s3_endpoint_url")
         ),
-        "clock": ClockResource(spec=settings.clock),
+        "state": StateResource(url=value("state_db_url")),
+        "vendor": VendorResource(
+            source=value("vendor_source"),
+            token=value("vendor_token"),
+            s3_endpoint_url=value("s3_endpoint_url"),
+        ),
+        "clock": ClockResource(spec=value("clock")),
         "notifications": NotificationsResource(outbox_path=settings.outbox_path),
     }
 

@@ -11,13 +11,29 @@
 | ``TRADEPULSE_CLOCK`` | ``system`` | ``system`` (``simulated:<iso>:<speed>`` for replays) |
 | ``TRADEPULSE_EXECUTOR`` | ``in_process`` | ``multiprocess`` |
 | ``TRADEPULSE_LAG_LOOKBACK_SESSIONS`` | ``3`` | how many closed sessions the lag sensors watch |
+
+Dagster resources get these settings as ``EnvVar``s when they came from the environment
+(``defs/definitions.py``), so resource config shown in the UI names variables and never holds a secret.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.state import default_state_url
+
+
+#: Each setting and the environment variable it is read from: the one place configuration is read.
+ENVIRONMENT_VARIABLES = {
+    "object_store_url": "TRADEPULSE_OBJECT_STORE_URL",
+    "s3_endpoint_url": "TRADEPULSE_S3_ENDPOINT_URL",
+    "state_db_url": "TRADEPULSE_STATE_DB_URL",
+    "vendor_source": "TRADEPULSE_VENDOR_SOURCE",
+    "vendor_token": "TRADEPULSE_VENDOR_TOKEN",
+    "clock": "TRADEPULSE_CLOCK",
+    "executor": "TRADEPULSE_EXECUTOR",
+    "lag_lookback_sessions": "TRADEPULSE_LAG_LOOKBACK_SESSIONS",
+}
 
 
 @dataclass(frozen=True)
@@ -30,22 +46,38 @@ class Settings:
     clock: str
     executor: str
     lag_lookback_sessions: int = 3
+    vendor_token: str | None = field(default=None, repr=False)
+    #: Settings whose value this process read from its environment. Dagster resources take those as
+    #: ``EnvVar``s, so the UI shows the variable's name, never a PostgreSQL password or a token.
+    from_environment: frozenset[str] = frozenset()
 
     @property
     def outbox_path(self) -> str:
         return os.path.join(self.home, "observability", "notifications", "outbox.jsonl")
 
+    def environment_variable(self, name: str) -> str | None:
+        """The variable ``name`` was read from, when it was read from this process's environment."""
+        return ENVIRONMENT_VARIABLES[name] if name in self.from_environment else None
+
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = str(tradepulse_home())
+    given = {name: env.get(var) or None for name, var in ENVIRONMENT_VARIABLES.items()}
+    # Only what this process's environment holds can be an EnvVar (a dict passed in may differ from it).
+    from_environment = frozenset(
+        name for name, value in given.items()
+        if value is not None and os.environ.get(ENVIRONMENT_VARIABLES[name]) == value
+    )
     return Settings(
         home=home,
-        object_store_url=env.get("TRADEPULSE_OBJECT_STORE_URL") or os.path.join(home, "store"),
-        s3_endpoint_url=env.get("TRADEPULSE_S3_ENDPOINT_URL") or None,
-        state_db_url=env.get("TRADEPULSE_STATE_DB_URL") or default_state_url(),
-        vendor_source=env.get("TRADEPULSE_VENDOR_SOURCE") or os.path.join(home, "vendor"),
-        clock=env.get("TRADEPULSE_CLOCK") or "system",
-        executor=env.get("TRADEPULSE_EXECUTOR") or "in_process",
-        lag_lookback_sessions=int(env.get("TRADEPULSE_LAG_LOOKBACK_SESSIONS") or 3),
+        object_store_url=given["object_store_url"] or os.path.join(home, "store"),
+        s3_endpoint_url=given["s3_endpoint_url"],
+        state_db_url=given["state_db_url"] or default_state_url(),
+        vendor_source=given["vendor_source"] or os.path.join(home, "vendor"),
+        clock=given["clock"] or "system",
+        executor=given["executor"] or "in_process",
+        lag_lookback_sessions=int(given["lag_lookback_sessions"] or 3),
+        vendor_token=given["vendor_token"],
+        from_environment=from_environment,
     )
