@@ -5,6 +5,7 @@ import dagster as dg
 from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
+from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_spec
 from tradepulse_assets.defs.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
 from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
@@ -12,6 +13,7 @@ from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_e
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
 from tradepulse_assets.defs.sensors.publication import build_publication_sensor
 from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
+from tradepulse_assets.defs.sensors.vendor_availability import build_vendor_availability_sensor
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -70,9 +72,11 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
         build_catchup_sensor(registry, consumer_jobs),
     ]
     for market in registry:
-        assets += [*build_bar_assets(market), *build_feature_assets(market), lag_asset_spec(market)]
+        assets += [vendor_manifests_spec(market), *build_bar_assets(market), *build_feature_assets(market),
+                   lag_asset_spec(market)]
         job, lookback = ingest_jobs[market.market_id], settings.lag_lookback_sessions
-        sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback)]
+        sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback),
+                    build_vendor_availability_sensor(market)]
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,

@@ -1,13 +1,22 @@
 """Session partitions: each market's assets are partitioned by that market's own trading sessions.
 
 A single ``date x market`` grid cannot express per-market holidays, so every market gets its own
-daily time-window partitions with its closed days excluded: weekends, holidays and ad hoc closures
-never show up as "missing" in the UI, and today's session exists as soon as the day starts
-(``end_offset=1``) so a streaming market can build it while it trades.
+time-window partitions with its closed days excluded: weekends, holidays and ad hoc closures never show up
+as "missing" in the UI.
+
+When a session becomes a partition is what makes "Missing" in the UI mean "can land":
+
+- a **batch** market's session exists from its regular close (the window ticks at the close, in the
+  exchange's own time zone, so DST moves with it): a session still trading, or tomorrow's, is never offered
+  as missing. On an early-close day the partition opens at the regular close; the sensors wait for it
+  (``session_partition_exists``).
+- a **streaming** market's session exists as soon as its day starts (``end_offset=1``): the ingestor lands
+  micro-batches while it trades and the session partition is built from them.
 """
 
 import datetime as dt
 import functools
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -21,20 +30,27 @@ SESSION_KEY_FORMAT = "%Y-%m-%d"
 def session_partitions(market: Market) -> dg.TimeWindowPartitionsDefinition:
     calendar = calendar_for(market.market_id, market.calendar)
     start, end = market.first_session, CALENDAR_END.date()
-    if calendar.trades_weekdays_only:
-        cron = "0 0 * * 1-5"
-        closed = [d for d in calendar.closed_days(start, end) if d.weekday() < 5]
+    weekdays = "1-5" if calendar.trades_weekdays_only else "*"
+    closed = [d for d in calendar.closed_days(start, end) if weekdays == "*" or d.weekday() < 5]
+    if market.is_streaming:
+        timezone, tick = "UTC", dt.time()
     else:
-        cron = "0 0 * * *"
-        closed = calendar.closed_days(start, end)
+        timezone, tick = calendar.timezone_name, calendar.regular_close_local
+    zone = ZoneInfo(timezone)
     return dg.TimeWindowPartitionsDefinition(
-        start=dt.datetime.combine(start, dt.time(), tzinfo=dt.timezone.utc),
+        start=dt.datetime.combine(start, tick, tzinfo=zone),
         fmt=SESSION_KEY_FORMAT,
-        cron_schedule=cron,
-        timezone="UTC",
+        cron_schedule=f"{tick.minute} {tick.hour} * * {weekdays}",
+        timezone=timezone,
         end_offset=1,
-        exclusions=[dt.datetime.combine(d, dt.time(), tzinfo=dt.timezone.utc) for d in closed],
+        exclusions=[dt.datetime.combine(d, tick, tzinfo=zone) for d in closed],
     )
+
+
+def session_partition_exists(market: Market, session: dt.date) -> bool:
+    """Whether Dagster has the session as a partition yet (a batch session becomes one at its regular close,
+    so after an early close a sensor waits for it instead of requesting a key Dagster would refuse)."""
+    return session_partitions(market).has_partition_key(key_of_session(session))
 
 
 def session_of_key(partition_key: str) -> dt.date:

@@ -187,6 +187,16 @@ class MarketCalendar:
         return np.concatenate(chunks) if chunks else np.array([], dtype="datetime64[us]")
 
     @property
+    def timezone_name(self) -> str:
+        """The exchange's own time zone (IANA name), e.g. ``America/New_York``."""
+        return str(self._cal.tz)
+
+    @property
+    def regular_close_local(self) -> dt.time:
+        """The close of a regular (not early-close) session, in the exchange's time zone."""
+        return self._cal.close_times[-1][1]
+
+    @property
     def trades_weekdays_only(self) -> bool:
         return str(getattr(self._cal, "weekmask", "")) == "1111100"
 

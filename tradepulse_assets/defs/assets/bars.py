@@ -12,6 +12,7 @@ import warnings
 import dagster as dg
 from dagster_pandera import pandera_schema_to_dagster_type
 
+from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_key
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
 from tradepulse_assets.defs.resources import (
     ClockResource,
@@ -146,6 +147,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=landed_key,
+        deps=[vendor_manifests_key(market)],
         **common,
         description=(
             f"{market.market_id} one-minute bars as the vendor delivered them for a session: original bytes kept "

@@ -12,6 +12,7 @@ import datetime as dt
 import dagster as dg
 
 from tradepulse_assets.defs.assets.bars import market_key
+from tradepulse_assets.defs.partitions import session_partition_exists
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -152,6 +153,8 @@ def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDe
         for session in reading.missing_sessions:
             if len(requests) >= MAX_BACKFILLS_PER_TICK:
                 break
+            if not session_partition_exists(market, session):
+                continue  # an early close: the partition opens at the regular close
             view = session_view(context.instance, connector, store, db, market, session, promoted)
             decision = decisions.decide_launch(view)
             if decision.launch:

@@ -14,6 +14,7 @@ the baseline.
 import dagster as dg
 
 from tradepulse_assets.defs.assets.bars import PUBLICATION_SENSOR_SUFFIX, market_key
+from tradepulse_assets.defs.partitions import session_partition_exists
 from tradepulse_assets.defs.resources import (
     ClockResource,
     NotificationsResource,
@@ -64,6 +65,8 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
         promoted = materialized_sessions(context.instance, market_key(market, "production_bars"))
         requests, reasons = [], []
         for session in closed_sessions(market, now, lookback_sessions):
+            if not session_partition_exists(market, session):
+                continue  # an early close: the partition opens at the regular close
             view = session_view(context.instance, connector, store, db, market, session, promoted)
             decision = decisions.decide_launch(view)
             if decision.action == decisions.REFUSE:
