@@ -22,7 +22,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from .hurst import default_dfa_scales, default_rs_nvals, dfa, rescaled_range
+from .hurst import default_dfa_scales, default_rs_nvals, default_scales_min_length, dfa, rescaled_range
 from .kuramoto import kuramoto_core, window_starts
 from .ricci import graph_from_correlation, ricci_from_graph
 
@@ -37,19 +37,22 @@ class FeatureParams:
     kuramoto_step: int = 64  # non-overlapping: a revised bar touches exactly one window
     ricci_window: int = 128
     ricci_step: int = 64
-    ricci_threshold: float = 0.5  # edges: MST plus pairs with correlation above this
+    ricci_threshold: float = 0.5  # edges: MST plus pairs with correlation above this ...
+    ricci_max_neighbours: int | None = 10  # ... among either end's 10 most correlated (None: no cap)
     ricci_alpha: float = 0.5  # Ollivier idleness
     hurst_min_scale: int = 8  # smallest DFA scale / R-S subseries length
     hurst_n_scales: int = 10  # log-spaced up to n_returns // 8 (DFA) and n_returns // 4 (R/S)
 
     def __post_init__(self) -> None:
-        if self.kuramoto_window < 3 or self.ricci_window < 4:
+        if self.kuramoto_window < 4 or self.ricci_window < 4:
             raise ValueError(f"windows too short: kuramoto_window={self.kuramoto_window}, ricci_window={self.ricci_window}")
         if self.kuramoto_step < 1 or self.ricci_step < 1:
             raise ValueError(f"steps must be positive: kuramoto_step={self.kuramoto_step}, ricci_step={self.ricci_step}")
         if not -1.0 <= self.ricci_threshold <= 1.0 or not 0.0 <= self.ricci_alpha <= 1.0:
             raise ValueError(f"ricci_threshold must lie in [-1, 1] and ricci_alpha in [0, 1], got "
                              f"{self.ricci_threshold}, {self.ricci_alpha}")
+        if self.ricci_max_neighbours is not None and self.ricci_max_neighbours < 1:
+            raise ValueError(f"ricci_max_neighbours must be >= 1 or None, got {self.ricci_max_neighbours}")
         if self.hurst_min_scale < 3 or self.hurst_n_scales < 2:
             raise ValueError(f"hurst_min_scale must be >= 3 and hurst_n_scales >= 2, got "
                              f"{self.hurst_min_scale}, {self.hurst_n_scales}")
@@ -154,7 +157,7 @@ def _ricci_frames(log_close: np.ndarray, t: np.ndarray, symbols: list[str], p: F
             continue
         rho = np.corrcoef(rets[:, keep], rowvar=False)
         try:
-            graph = graph_from_correlation(rho, p.ricci_threshold)
+            graph = graph_from_correlation(rho, p.ricci_threshold, p.ricci_max_neighbours)
         except ValueError as exc:
             raise ValueError(f"ricci window {t[s]}..{t[e]}: {exc} (symbols {[symbols[k] for k in keep][:10]}...)") from exc
         res = ricci_from_graph(graph, p.ricci_alpha)
@@ -186,21 +189,31 @@ def _ricci_frames(log_close: np.ndarray, t: np.ndarray, symbols: list[str], p: F
 
 
 def _hurst_frame(log_close: np.ndarray, symbols: list[str], p: FeatureParams) -> pl.DataFrame:
-    dfa_vals, rs_vals, n_rets = [], [], []
-    for j in range(log_close.shape[1]):
-        col = log_close[:, j]
-        first = int(np.argmax(np.isfinite(col))) if np.isfinite(col).any() else col.size
-        rets = np.diff(col[first:])
-        n_rets.append(int(rets.size))
-        usable = rets.size // 8 >= p.hurst_min_scale + 1 and np.ptp(rets) > 0
-        if not usable:
-            dfa_vals.append(math.nan)
-            rs_vals.append(math.nan)
+    """DFA and R/S per symbol over the session, one batched kernel call per distinct series length.
+
+    Symbols whose first price comes at the same minute have equally long return series and share a
+    2-D call: a universe of thousands of symbols costs a handful of calls, not two per symbol.
+    """
+    n_sym = log_close.shape[1]
+    finite = np.isfinite(log_close)
+    first = np.where(finite.any(axis=0), np.argmax(finite, axis=0), log_close.shape[0])
+    n_rets = np.maximum(log_close.shape[0] - first - 1, 0)
+    dfa_vals = np.full(n_sym, np.nan)
+    rs_vals = np.full(n_sym, np.nan)
+    min_length = default_scales_min_length(p.hurst_min_scale)
+    for length in np.unique(n_rets):
+        if length < min_length:
             continue
-        scales = default_dfa_scales(rets.size, p.hurst_n_scales, p.hurst_min_scale)
-        nvals = default_rs_nvals(rets.size, p.hurst_n_scales, p.hurst_min_scale)
-        dfa_vals.append(float(dfa(rets, scales)[0]))
-        rs_vals.append(float(rescaled_range(rets, nvals)[0]))
+        cols = np.flatnonzero(n_rets == length)
+        rets = np.diff(log_close[-(length + 1):, cols], axis=0).T  # rows: symbols
+        varying = np.ptp(rets, axis=1) > 0
+        if not varying.any():
+            continue
+        rows = np.ascontiguousarray(rets[varying])
+        scales = default_dfa_scales(int(length), p.hurst_n_scales, p.hurst_min_scale)
+        nvals = default_rs_nvals(int(length), p.hurst_n_scales, p.hurst_min_scale)
+        dfa_vals[cols[varying]] = dfa(rows, scales)[0]
+        rs_vals[cols[varying]] = rescaled_range(rows, nvals)[0]
     return pl.DataFrame({
         "symbol": pl.Series(symbols, dtype=pl.String),
         "dfa": pl.Series(dfa_vals, dtype=pl.Float64),

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import kernel, parallel_kernel, use_threads
 from ._validate import as_float_array, require_finite, require_length
 
 DEFAULT_WINDOW = 64
 DEFAULT_STEP = 64
+MIN_WINDOW = 4  # 3 returns: a linear detrend of 2 returns leaves zeros, so no phase is defined
 
 
 def detrend_linear(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -72,65 +74,86 @@ def order_parameter(theta: object, axis: int = -1) -> np.ndarray:
 
 def window_starts(n_bars: int, window: int, step: int) -> np.ndarray:
     """First bar of every complete window on the grid anchored at bar 0."""
-    if window < 3 or step < 1:
-        raise ValueError(f"kuramoto window must be >= 3 bars and step >= 1, got window={window}, step={step}")
+    if window < MIN_WINDOW or step < 1:
+        raise ValueError(f"kuramoto window must be >= {MIN_WINDOW} bars (a linear detrend of fewer than 3 returns "
+                         f"leaves no phase) and step >= 1, got window={window}, step={step}")
     if n_bars < window:
         return np.empty(0, dtype=np.int64)
     return np.arange(0, n_bars - window + 1, step, dtype=np.int64)
 
 
-@njit(cache=True, parallel=True)
-def _window_returns_detrended(log_close: np.ndarray, starts: np.ndarray, n_t: int, out: np.ndarray) -> None:
-    """out[k, j, :] = linearly detrended log returns of symbol j inside window k (one fused pass)."""
+@kernel
+def _detrend_window(log_close: np.ndarray, s0: int, n_t: int, out: np.ndarray) -> None:
+    """out[j, :] = linearly detrended log returns of symbol j in the window from bar s0 (one fused pass)."""
     centre = (n_t - 1) / 2.0
     stt = n_t * (n_t * n_t - 1.0) / 12.0
-    for k in prange(starts.size):
-        s0 = starts[k]
-        for j in range(log_close.shape[1]):
-            row = out[k, j]
-            sy = 0.0
-            sty = 0.0
-            for t in range(n_t):
-                v = log_close[s0 + t + 1, j] - log_close[s0 + t, j]
-                row[t] = v
-                sy += v
-                sty += (t - centre) * v
-            mean = sy / n_t
-            slope = sty / stt
-            for t in range(n_t):
-                row[t] = row[t] - mean - slope * (t - centre)
-
-
-@njit(cache=True, parallel=True)
-def _order_from_analytic(re: np.ndarray, im: np.ndarray, r_out: np.ndarray, n_out: np.ndarray) -> None:
-    """re/im: (windows, symbols, T). Mean over t of |mean_j z/|z||, skipping undefined phases."""
-    n_win, n_sym, n_t = re.shape
-    for k in prange(n_win):
-        sc = np.zeros(n_t)
-        ss = np.zeros(n_t)
-        cnt = np.zeros(n_t, dtype=np.int64)
-        used = 0
-        for j in range(n_sym):
-            any_def = False
-            for t in range(n_t):
-                a = re[k, j, t]
-                b = im[k, j, t]
-                mod = np.sqrt(a * a + b * b)
-                if mod > 0.0 and np.isfinite(mod):
-                    sc[t] += a / mod
-                    ss[t] += b / mod
-                    cnt[t] += 1
-                    any_def = True
-            if any_def:
-                used += 1
-        total = 0.0
-        n_def = 0
+    for j in range(log_close.shape[1]):
+        row = out[j]
+        sy = 0.0
+        sty = 0.0
         for t in range(n_t):
-            if cnt[t] > 0:
-                total += np.sqrt(sc[t] * sc[t] + ss[t] * ss[t]) / cnt[t]
-                n_def += 1
-        r_out[k] = total / n_def if n_def > 0 else np.nan
-        n_out[k] = used
+            v = log_close[s0 + t + 1, j] - log_close[s0 + t, j]
+            row[t] = v
+            sy += v
+            sty += (t - centre) * v
+        mean = sy / n_t
+        slope = sty / stt
+        for t in range(n_t):
+            row[t] = row[t] - mean - slope * (t - centre)
+
+
+@kernel
+def _detrend_serial(log_close: np.ndarray, starts: np.ndarray, n_t: int, out: np.ndarray) -> None:
+    for k in range(starts.size):
+        _detrend_window(log_close, starts[k], n_t, out[k])
+
+
+@parallel_kernel
+def _detrend_parallel(log_close: np.ndarray, starts: np.ndarray, n_t: int, out: np.ndarray) -> None:
+    for k in prange(starts.size):
+        _detrend_window(log_close, starts[k], n_t, out[k])
+
+
+@kernel
+def _order_window(re: np.ndarray, im: np.ndarray) -> tuple:
+    """re/im: (symbols, T). Mean over t of |mean_j z/|z||, skipping undefined phases; and who took part."""
+    n_sym, n_t = re.shape
+    sc = np.zeros(n_t)
+    ss = np.zeros(n_t)
+    cnt = np.zeros(n_t, dtype=np.int64)
+    used = 0
+    for j in range(n_sym):
+        any_def = False
+        for t in range(n_t):
+            a = re[j, t]
+            b = im[j, t]
+            mod = np.sqrt(a * a + b * b)
+            if mod > 0.0 and np.isfinite(mod):
+                sc[t] += a / mod
+                ss[t] += b / mod
+                cnt[t] += 1
+                any_def = True
+        if any_def:
+            used += 1
+    total = 0.0
+    n_def = 0
+    for t in range(n_t):
+        if cnt[t] > 0:
+            total += np.sqrt(sc[t] * sc[t] + ss[t] * ss[t]) / cnt[t]
+            n_def += 1
+    return (total / n_def if n_def > 0 else np.nan), used
+
+
+@kernel
+def _order_serial(re: np.ndarray, im: np.ndarray, r_out: np.ndarray, n_out: np.ndarray) -> None:
+    for k in range(re.shape[0]):
+        r_out[k], n_out[k] = _order_window(re[k], im[k])
+
+
+@parallel_kernel
+def _order_parallel(re: np.ndarray, im: np.ndarray, r_out: np.ndarray, n_out: np.ndarray) -> None:
+    for k in prange(re.shape[0]):
+        r_out[k], n_out[k] = _order_window(re[k], im[k])
 
 
 @dataclass(frozen=True)
@@ -153,11 +176,13 @@ def kuramoto_core(log_close: np.ndarray, window: int, step: int) -> KuramotoResu
         empty = np.empty(0)
         return KuramotoResult(starts, starts.copy(), empty, np.empty(0, dtype=np.int64), window, step)
     x = np.empty((starts.size, log_close.shape[1], window - 1))
-    _window_returns_detrended(np.ascontiguousarray(log_close, dtype=np.float64), starts, window - 1, x)
+    threads = use_threads(8.0 * x.size)
+    (_detrend_parallel if threads else _detrend_serial)(np.ascontiguousarray(log_close, dtype=np.float64), starts,
+                                                        window - 1, x)
     im = hilbert_imag(x)
     r = np.empty(starts.size)
     n_sym = np.empty(starts.size, dtype=np.int64)
-    _order_from_analytic(x, im, r, n_sym)
+    (_order_parallel if threads else _order_serial)(x, im, r, n_sym)
     return KuramotoResult(starts, starts + window - 1, r, n_sym, window, step)
 
 

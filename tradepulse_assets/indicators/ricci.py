@@ -7,10 +7,16 @@ reproduced there:
 
 * graph: nodes are symbols; distance ``d_ij = sqrt(2 (1 - rho_ij))`` from the Pearson correlation
   of the window's log returns; edges = minimum spanning tree of ``d`` (keeps the graph connected)
-  plus every pair with ``rho_ij > threshold``; edge weight = ``d_ij``.
+  plus every pair with ``rho_ij > threshold`` that is, for one of its ends, among that end's
+  ``max_neighbours`` most correlated symbols (None: every pair above the threshold); edge weight =
+  ``d_ij``. The neighbour cap keeps the graph sparse as the universe grows (a market factor puts a
+  large share of all pairs above any fixed threshold): at most ``n (max_neighbours + 1)`` edges.
 * Ollivier: ``kappa(x, y) = 1 - W1(m_x, m_y) / d_G(x, y)`` with ``m_x = alpha`` at ``x`` and
   ``(1 - alpha) / deg(x)`` on each neighbour (``exp_power=0``), W1 with ground cost the weighted
   shortest-path distance ``d_G``, solved exactly (``method="OTD"``); 0 if ``d_G(x, y) < 1e-7``.
+  ``d_G`` is computed only where the transports read it: every cost entry joins a neighbour of
+  ``x`` to a neighbour of ``y``, so from a node ``a`` no distance beyond the longest 3-edge walk
+  from ``a`` is ever needed; one Dijkstra per node stops at that radius (exact, unlike a hop bound).
   Because ``d_G`` is a metric, W1 depends only on ``m_x - m_y`` (Kantorovich-Rubinstein), so mass
   common to both neighbourhoods is cancelled before the transport solve: smaller problems, same value.
 * Forman (1-d, node weights 1): ``F(e) = w_e (2 / w_e - sum_{v ~ x, v != y} 1 / sqrt(w_e w_xv)
@@ -23,14 +29,15 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import kernel, parallel_kernel, use_threads
 from ._validate import as_float_array, require_finite, require_length
 from .transport import emd_with, new_workspace
 
 DISTANCE_EPSILON = 1e-7  # GraphRicciCurvature returns curvature 0 below this endpoint distance
 MASS_EPSILON = 1e-14  # |m_x - m_y| below this is rounding of equal masses
-EDGE_BLOCK = 16  # edges per parallel work item (one workspace each); per-edge cost varies with the degrees
+EDGE_BLOCK = 32  # edges per parallel work item (one workspace each); per-edge cost varies with the degrees
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class CorrelationGraph:
     weight: np.ndarray
     rho: np.ndarray
     threshold: float
+    max_neighbours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class RicciResult:
 
 
 # ------------------------------------------------------------------------------------------ graph
-@njit(cache=True)
+@kernel
 def _prim_mst(dist: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
     n = dist.shape[0]
     in_tree = np.zeros(n, dtype=np.bool_)
@@ -86,8 +94,23 @@ def _prim_mst(dist: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
                 link[j] = nxt
 
 
-def graph_from_correlation(rho: object, threshold: float) -> CorrelationGraph:
-    """MST of ``d = sqrt(2(1 - rho))`` plus all pairs with ``rho > threshold``."""
+def _nearest_neighbours(r: np.ndarray, k: int) -> np.ndarray:
+    """Boolean matrix: ``out[i, j]`` when ``j`` is among the ``k`` symbols most correlated with ``i``.
+
+    Ties at the k-th value are broken by index (a stable sort), so the graph is deterministic.
+    """
+    n = r.shape[0]
+    k = min(k, n - 1)
+    keyed = -r.copy()
+    np.fill_diagonal(keyed, np.inf)
+    order = np.argsort(keyed, axis=1, kind="stable")[:, :k]
+    out = np.zeros((n, n), dtype=np.bool_)
+    out[np.repeat(np.arange(n), k), order.ravel()] = True
+    return out
+
+
+def graph_from_correlation(rho: object, threshold: float, max_neighbours: int | None = None) -> CorrelationGraph:
+    """MST of ``d = sqrt(2(1 - rho))`` plus pairs with ``rho > threshold`` (capped to nearest neighbours)."""
     r = as_float_array(rho, "rho", (2,))
     require_finite(r, "rho")
     n = r.shape[0]
@@ -96,8 +119,13 @@ def graph_from_correlation(rho: object, threshold: float) -> CorrelationGraph:
     require_length(n, 2, "rho", "symbols")
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [-1, 1], got {threshold}")
+    if max_neighbours is not None and max_neighbours < 1:
+        raise ValueError(f"max_neighbours must be >= 1 or None, got {max_neighbours}")
     dist = np.sqrt(np.clip(2.0 * (1.0 - r), 0.0, None))
     adj = r > threshold
+    if max_neighbours is not None and max_neighbours < n - 1:
+        near = _nearest_neighbours(r, max_neighbours)
+        adj &= near | near.T
     src = np.empty(n - 1, dtype=np.int64)
     dst = np.empty(n - 1, dtype=np.int64)
     _prim_mst(dist, src, dst)
@@ -111,10 +139,11 @@ def graph_from_correlation(rho: object, threshold: float) -> CorrelationGraph:
             f"rho: symbols {int(s[zero[0]])} and {int(t[zero[0]])} are perfectly correlated (distance "
             f"{w[zero[0]]:.1e} < {DISTANCE_EPSILON}); duplicated series have no meaningful curvature"
         )
-    return CorrelationGraph(n, s.astype(np.int64), t.astype(np.int64), w, r[s, t], float(threshold))
+    return CorrelationGraph(n, s.astype(np.int64), t.astype(np.int64), w, r[s, t], float(threshold), max_neighbours)
 
 
-def correlation_graph(returns: object, threshold: float = 0.5) -> CorrelationGraph:
+def correlation_graph(returns: object, threshold: float = 0.5, max_neighbours: int | None = None
+                      ) -> CorrelationGraph:
     """Correlation graph of ``returns`` (observations x symbols)."""
     x = as_float_array(returns, "returns", (2,))
     require_finite(x, "returns")
@@ -123,7 +152,7 @@ def correlation_graph(returns: object, threshold: float = 0.5) -> CorrelationGra
     flat = np.flatnonzero(np.ptp(x, axis=0) == 0)
     if flat.size:
         raise ValueError(f"returns: constant series in column(s) {flat[:10].tolist()}; correlation undefined")
-    return graph_from_correlation(np.corrcoef(x, rowvar=False), threshold)
+    return graph_from_correlation(np.corrcoef(x, rowvar=False), threshold, max_neighbours)
 
 
 def _csr(g: CorrelationGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,33 +166,114 @@ def _csr(g: CorrelationGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------- shortest paths
-@njit(cache=True, parallel=True)
-def _floyd_warshall(d: np.ndarray) -> None:
-    n = d.shape[0]
-    for k in range(n):
-        rowk = d[k].copy()
-        for i in prange(n):
-            dik = d[i, k]
-            if dik == np.inf:
-                continue
-            for j in range(n):
-                cand = dik + rowk[j]
-                if cand < d[i, j]:
-                    d[i, j] = cand
+@kernel
+def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: float,
+              dist: np.ndarray, heap_d: np.ndarray, heap_v: np.ndarray) -> None:
+    """Distances from ``src`` to every node within ``radius`` (others stay inf); binary heap, lazy deletion.
+
+    ``dist`` must be all inf; each push follows a strict decrease, so at most ``len(indices) + 1``
+    entries are ever on the heap.
+    """
+    dist[src] = 0.0
+    heap_d[0] = 0.0
+    heap_v[0] = src
+    size = 1
+    while size > 0:
+        d = heap_d[0]
+        u = heap_v[0]
+        size -= 1
+        if size > 0:  # move the last entry to the root and sift it down
+            ld = heap_d[size]
+            lv = heap_v[size]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= size:
+                    break
+                if c + 1 < size and heap_d[c + 1] < heap_d[c]:
+                    c += 1
+                if heap_d[c] >= ld:
+                    break
+                heap_d[i] = heap_d[c]
+                heap_v[i] = heap_v[c]
+                i = c
+            heap_d[i] = ld
+            heap_v[i] = lv
+        if d > dist[u]:
+            continue  # a stale entry
+        for p in range(indptr[u], indptr[u + 1]):
+            v = indices[p]
+            nd = d + weights[p]
+            if nd < dist[v] and nd <= radius:
+                dist[v] = nd
+                i = size  # sift up
+                size += 1
+                while i > 0:
+                    parent = (i - 1) // 2
+                    if heap_d[parent] <= nd:
+                        break
+                    heap_d[i] = heap_d[parent]
+                    heap_v[i] = heap_v[parent]
+                    i = parent
+                heap_d[i] = nd
+                heap_v[i] = v
+
+
+@kernel
+def _dijkstra_serial(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
+                     dist: np.ndarray) -> None:
+    heap_d = np.empty(indices.size + 1)
+    heap_v = np.empty(indices.size + 1, dtype=np.int64)
+    for src in range(dist.shape[0]):
+        _dijkstra(src, indptr, indices, weights, radius[src], dist[src], heap_d, heap_v)
+
+
+@parallel_kernel
+def _dijkstra_parallel(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
+                       dist: np.ndarray) -> None:
+    n = dist.shape[0]
+    n_blocks = (n + EDGE_BLOCK - 1) // EDGE_BLOCK
+    for blk in prange(n_blocks):
+        heap_d = np.empty(indices.size + 1)
+        heap_v = np.empty(indices.size + 1, dtype=np.int64)
+        for src in range(blk * EDGE_BLOCK, min(n, (blk + 1) * EDGE_BLOCK)):
+            _dijkstra(src, indptr, indices, weights, radius[src], dist[src], heap_d, heap_v)
+
+
+def transport_radius(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per node ``a``, the longest walk of at most 3 edges from ``a``: no transport reads ``d_G(a, .)`` beyond it.
+
+    A cost entry is ``d_G(u, v)`` with ``u`` in the closed neighbourhood of ``x`` and ``v`` in that of
+    ``y`` for an edge ``(x, y)``, so ``d_G(u, v) <= w_ux + w_xy + w_yv``; the potentials read
+    ``d_G(u, x)``, ``d_G(u, y)`` and the same from ``v``, all shorter walks. A relative slack of 1e-9
+    keeps a node whose Dijkstra sum rounds differently from the walk's inside the radius.
+    """
+    n = indptr.size - 1
+    owner = np.repeat(np.arange(n), np.diff(indptr))
+    longest = np.zeros(n)
+    for _ in range(3):  # walks of 1, 2, 3 edges: extend every walk by one edge at its start
+        extended = np.zeros(n)
+        np.maximum.at(extended, owner, weights + longest[indices])
+        longest = extended
+    return longest * (1.0 + 1e-9) + 1e-12
+
+
+def _distances(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    n = indptr.size - 1
+    dist = np.full((n, n), np.inf)
+    work = float(n) * indices.size * 4.0  # every Dijkstra may touch every arc
+    (_dijkstra_parallel if use_threads(work) else _dijkstra_serial)(indptr, indices, weights, radius, dist)
+    return dist
 
 
 def shortest_paths(g: CorrelationGraph) -> np.ndarray:
-    """All-pairs weighted shortest-path distances (inf between components)."""
-    d = np.full((g.n_nodes, g.n_nodes), np.inf)
-    np.fill_diagonal(d, 0.0)
-    d[g.source, g.target] = g.weight
-    d[g.target, g.source] = g.weight
-    _floyd_warshall(d)
-    return d
+    """All-pairs weighted shortest-path distances (inf between components), one Dijkstra per node."""
+    indptr, indices, weights = _csr(g)
+    return _distances(indptr, indices, weights, np.full(g.n_nodes, np.inf))
 
 
 # --------------------------------------------------------------------------------------- curvature
-@njit(cache=True)
+@kernel
 def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, dist: np.ndarray, alpha: float,
                     mass: np.ndarray, touched: np.ndarray, sa: np.ndarray, sb: np.ndarray, a: np.ndarray,
                     b: np.ndarray, fa: np.ndarray, fb: np.ndarray, cost_buf: np.ndarray, ws: tuple) -> float:
@@ -215,35 +325,55 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, dis
     return 1.0 - (emd_with(a[:na], b[:nb], cost, ws) + offset) / dxy
 
 
-@njit(cache=True, parallel=True)
-def _ollivier_edges(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                    dist: np.ndarray, alpha: float, out: np.ndarray) -> None:
-    """All edges in one parallel loop over blocks of ``EDGE_BLOCK`` edges, one workspace per block."""
-    n = indptr.size - 1
-    k = 1  # support size bound: a positive (negative) mass lies in the closed neighbourhood of x (y)
-    for node in range(n):
+@kernel
+def _support_bound(indptr: np.ndarray) -> int:
+    """Largest closed neighbourhood: a positive (negative) mass lies in the closed neighbourhood of x (y)."""
+    k = 1
+    for node in range(indptr.size - 1):
         k = max(k, indptr[node + 1] - indptr[node] + 1)
-    n_blocks = (src.size + EDGE_BLOCK - 1) // EDGE_BLOCK
-    for blk in prange(n_blocks):
-        mass = np.zeros(n)
-        touched = np.empty(2 * k, dtype=np.int64)
-        sa = np.empty(k, dtype=np.int64)
-        sb = np.empty(k, dtype=np.int64)
-        a = np.empty(k)
-        b = np.empty(k)
-        fa = np.empty(k)
-        fb = np.empty(k)
-        cost_buf = np.empty(k * k)
-        ws = new_workspace(k, k)
-        for e in range(blk * EDGE_BLOCK, min(src.size, (blk + 1) * EDGE_BLOCK)):
-            out[e] = _edge_curvature(src[e], dst[e], indptr, indices, dist, alpha, mass, touched, sa, sb, a, b,
-                                     fa, fb, cost_buf, ws)
+    return k
 
 
-@njit(cache=True, parallel=True)
+@kernel
+def _ollivier_block(blk: int, indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                    dist: np.ndarray, alpha: float, k: int, out: np.ndarray) -> None:
+    """Edges ``[blk * EDGE_BLOCK, (blk + 1) * EDGE_BLOCK)`` with one workspace."""
+    mass = np.zeros(indptr.size - 1)
+    touched = np.empty(2 * k, dtype=np.int64)
+    sa = np.empty(k, dtype=np.int64)
+    sb = np.empty(k, dtype=np.int64)
+    a = np.empty(k)
+    b = np.empty(k)
+    fa = np.empty(k)
+    fb = np.empty(k)
+    cost_buf = np.empty(k * k)
+    ws = new_workspace(k, k)
+    for e in range(blk * EDGE_BLOCK, min(src.size, (blk + 1) * EDGE_BLOCK)):
+        out[e] = _edge_curvature(src[e], dst[e], indptr, indices, dist, alpha, mass, touched, sa, sb, a, b,
+                                 fa, fb, cost_buf, ws)
+
+
+@kernel
+def _ollivier_serial(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                     dist: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    k = _support_bound(indptr)
+    for blk in range((src.size + EDGE_BLOCK - 1) // EDGE_BLOCK):
+        _ollivier_block(blk, indptr, indices, src, dst, dist, alpha, k, out)
+
+
+@parallel_kernel
+def _ollivier_parallel(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                       dist: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    k = _support_bound(indptr)
+    for blk in prange((src.size + EDGE_BLOCK - 1) // EDGE_BLOCK):
+        _ollivier_block(blk, indptr, indices, src, dst, dist, alpha, k, out)
+
+
+@kernel
 def _forman_edges(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, src: np.ndarray,
                   dst: np.ndarray, w_edge: np.ndarray, out: np.ndarray) -> None:
-    for e in prange(src.size):
+    """Serial on purpose: a few additions per edge, below any threading floor even at 5,000 nodes."""
+    for e in range(src.size):
         x = src[e]
         y = dst[e]
         we = w_edge[e]
@@ -263,12 +393,17 @@ def ollivier_ricci(g: CorrelationGraph, alpha: float = 0.5, dist: np.ndarray | N
         raise ValueError(f"alpha (idleness) must lie in [0, 1], got {alpha}")
     if g.source.size == 0:
         return np.empty(0)
-    indptr, indices, _ = _csr(g)
-    d = shortest_paths(g) if dist is None else dist
+    indptr, indices, weights = _csr(g)
+    d = _distances(indptr, indices, weights, transport_radius(indptr, indices, weights)) if dist is None else dist
     out = np.empty(g.source.size)
+    degree = np.diff(indptr)
+    work = 40.0 * float(np.sum((degree[g.source] + 1.0) * (degree[g.target] + 1.0)))  # cost-matrix cells, ~40 ns each
+    if not use_threads(work):
+        _ollivier_serial(indptr, indices, g.source, g.target, d, float(alpha), out)
+        return out
     previous = numba.set_parallel_chunksize(1)  # dynamic scheduling of the edge blocks
     try:
-        _ollivier_edges(indptr, indices, g.source, g.target, d, float(alpha), out)
+        _ollivier_parallel(indptr, indices, g.source, g.target, d, float(alpha), out)
     finally:
         numba.set_parallel_chunksize(previous)
     return out
@@ -285,13 +420,15 @@ def forman_ricci(g: CorrelationGraph) -> np.ndarray:
 
 
 def ricci_from_graph(g: CorrelationGraph, alpha: float = 0.5) -> RicciResult:
+    """Both curvatures of ``g``'s edges, with the parameters."""
     params = {"threshold": g.threshold, "alpha": float(alpha), "n_nodes": g.n_nodes, "exp_power": 0}
     return RicciResult(g, ollivier_ricci(g, alpha), forman_ricci(g), params)
 
 
-def ricci_curvature(returns: object, threshold: float = 0.5, alpha: float = 0.5) -> RicciResult:
+def ricci_curvature(returns: object, threshold: float = 0.5, alpha: float = 0.5,
+                    max_neighbours: int | None = None) -> RicciResult:
     """Correlation graph of ``returns`` (observations x symbols) and both curvatures of its edges."""
-    g = correlation_graph(returns, threshold)
+    g = correlation_graph(returns, threshold, max_neighbours)
     res = ricci_from_graph(g, alpha)
     res.params["n_observations"] = int(np.shape(returns)[0])
     return res

@@ -26,8 +26,7 @@ The optimum value is exact up to floating-point rounding.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
+from ._jit import kernel
 from ._validate import as_float_array, require_finite
 
 BLAND_AFTER = 2000
@@ -47,7 +46,7 @@ FLOW, U, V, REM_A, REM_B = 0, 1, 2, 3, 4  # flows; potentials of rows (u) and co
 N_FLOAT = 5
 
 
-@njit(cache=True)
+@kernel
 def new_workspace(m_max: int, n_max: int) -> tuple:
     """Scratch arrays for problems up to ``m_max`` x ``n_max``; reusable, never shared between threads."""
     width = 2 * (m_max + n_max + 1)
@@ -55,7 +54,7 @@ def new_workspace(m_max: int, n_max: int) -> tuple:
 
 
 # ------------------------------------------------------------------------------------------ start
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _row_min(cost: np.ndarray, i: int, f: np.ndarray, sign: float) -> float:
     """``min_j cost[i, j] + sign * f[V, j]``, branch-free with four independent accumulators.
 
@@ -80,7 +79,7 @@ def _row_min(cost: np.ndarray, i: int, f: np.ndarray, sign: float) -> float:
     return min(min(m0, m1), min(m2, m3))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray) -> tuple:
     """Cheapest open cell of row ``i`` (a closed column j has ``f[V, j] = inf``): min, then search."""
     best = _row_min(cost, i, f, 1.0)
@@ -90,7 +89,7 @@ def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray) -> tuple:
     return best, arg
 
 
-@njit(cache=True)
+@kernel
 def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Matrix-minimum start: repeatedly take the cheapest open cell, allocate, close exactly one line.
 
@@ -139,7 +138,7 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
 
 
 # ------------------------------------------------------------------------------------- basis tree
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _attach(t: np.ndarray, node: int, new_parent: int) -> None:
     t[PARENT, node] = new_parent
     t[PREV, node] = -1
@@ -150,7 +149,7 @@ def _attach(t: np.ndarray, node: int, new_parent: int) -> None:
     t[FIRST, new_parent] = node
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _detach(t: np.ndarray, node: int) -> None:
     prv = t[PREV, node]
     nxt = t[NEXT, node]
@@ -162,7 +161,7 @@ def _detach(t: np.ndarray, node: int) -> None:
         t[PREV, nxt] = prv
 
 
-@njit(cache=True)
+@kernel
 def _build_tree(m: int, n: int, t: np.ndarray) -> None:
     """Parent pointers, parent cells and child lists of the basis cells, as a tree rooted at row 0."""
     nn = m + n
@@ -202,7 +201,7 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
                 tail += 1
 
 
-@njit(cache=True)
+@kernel
 def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells) and depths, top-down from the root."""
     f[U, 0] = 0.0
@@ -228,7 +227,7 @@ def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------- pricing
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _price_dantzig(cost: np.ndarray, f: np.ndarray, tol: float, start: int, block: int) -> tuple:
     """Most negative reduced cost in blocks of rows from ``start``, stopping after the first block with one.
 
@@ -257,7 +256,7 @@ def _price_dantzig(cost: np.ndarray, f: np.ndarray, tol: float, start: int, bloc
     return ei, ej, r
 
 
-@njit(cache=True)
+@kernel
 def _price_bland(cost: np.ndarray, f: np.ndarray, tol: float) -> tuple:
     """First cell in index order with reduced cost below ``-tol`` (Bland's rule, cannot cycle)."""
     m, n = cost.shape
@@ -269,7 +268,7 @@ def _price_bland(cost: np.ndarray, f: np.ndarray, tol: float) -> tuple:
 
 
 # ------------------------------------------------------------------------------------------ pivot
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _cycle(m: int, ei: int, ej: int, t: np.ndarray) -> tuple:
     """Tree paths from row ``ei`` and column ``ej`` up to their common ancestor (cells and lower nodes).
 
@@ -302,7 +301,7 @@ def _cycle(m: int, ei: int, ej: int, t: np.ndarray) -> tuple:
     return lr, lc
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: float, t: np.ndarray,
             f: np.ndarray) -> None:
     """Cut the tree above ``bottom``, hang the cut-off subtree by ``top`` below ``attach_to`` via ``cell``.
@@ -345,7 +344,7 @@ def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: flo
             child = t[NEXT, child]
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) -> None:
     """Bring cell (ei, ej) with reduced cost ``rc`` < 0 into the basis (ratio test on the cycle)."""
     lr, lc = _cycle(m, ei, ej, t)
@@ -383,7 +382,7 @@ def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) ->
 
 
 # ------------------------------------------------------------------------------------------ solve
-@njit(cache=True)
+@kernel
 def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_after: int = BLAND_AFTER) -> float:
     """``emd`` using the scratch arrays ``ws`` of ``new_workspace`` (at least len(a) x len(b)).
 
@@ -427,7 +426,7 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_af
     return total
 
 
-@njit(cache=True)
+@kernel
 def emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray, bland_after: int = BLAND_AFTER) -> float:
     """Minimum of ``sum(P * cost)`` over plans ``P >= 0`` with row sums ``a`` and column sums ``b``."""
     return emd_with(a, b, cost, new_workspace(a.size, b.size), bland_after)

@@ -62,12 +62,29 @@ def rs_hurst_reference(x: np.ndarray, nvals: np.ndarray) -> tuple[float, np.ndar
         dev = np.cumsum(seqs - seqs.mean(axis=1, keepdims=True), axis=1)
         r = dev.max(axis=1) - dev.min(axis=1)
         s = seqs.std(axis=1, ddof=1)
-        ok = r != 0
+        ok = seqs.max(axis=1) > seqs.min(axis=1)  # a constant subseries has R = S = 0: R/S undefined
         rs.append(np.mean(r[ok] / s[ok]) if ok.any() else np.nan)
     rs = np.array(rs)
     y = np.log(rs) - np.log([expected_rs_reference(int(n)) for n in nvals])
     slope = np.polyfit(np.log(nvals), y, 1)[0]
     return slope + 0.5, rs
+
+
+def knn_threshold_graph_edges(rho: np.ndarray, threshold: float, k: int) -> set[tuple[int, int]]:
+    """MST of sqrt(2(1 - rho)) (networkx) plus pairs above ``threshold`` among either end's k most correlated."""
+    import networkx as nx
+
+    n = rho.shape[0]
+    dist = np.sqrt(np.clip(2.0 * (1.0 - rho), 0.0, None))
+    full = nx.Graph()
+    for i in range(n):
+        for j in range(i + 1, n):
+            full.add_edge(i, j, weight=dist[i, j])
+    edges = {(min(a, b), max(a, b)) for a, b in nx.minimum_spanning_edges(full, algorithm="kruskal", data=False)}
+    for i in range(n):
+        others = sorted((j for j in range(n) if j != i), key=lambda j: (-rho[i, j], j))[:k]
+        edges |= {(min(i, j), max(i, j)) for j in others if rho[i, j] > threshold}
+    return edges
 
 
 def w1_linprog(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:

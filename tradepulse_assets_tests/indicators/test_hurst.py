@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tradepulse_assets.indicators import default_dfa_scales, dfa, hurst_dfa, hurst_rs, rescaled_range, sliding_windows
+from tradepulse_assets.indicators import (
+    default_dfa_scales,
+    default_rs_nvals,
+    dfa,
+    hurst_dfa,
+    hurst_rs,
+    rescaled_range,
+    sliding_windows,
+)
+from tradepulse_assets.indicators._jit import forced_mode
 
 from .references import dfa_reference, fgn_davies_harte, rs_hurst_reference
 
@@ -97,3 +106,62 @@ def test_bad_scales_are_rejected():
         hurst_dfa(x, [2, 16])
     with pytest.raises(ValueError, match="integers"):
         hurst_rs(x, [8.5, 16])
+
+
+@pytest.mark.parametrize("h, max_bias", [(0.3, 0.06), (0.5, 0.02), (0.7, 0.06)])
+def test_rs_accuracy_on_exact_fgn_is_as_documented(fgn_batches, h, max_bias):
+    # docs/indicators.md: Anis-Lloyd-Peters corrected R/S is pulled towards 0.5 by about 0.04 at H = 0.3 and 0.7
+    est = hurst_rs(fgn_batches[h])
+    bias = float(np.mean(est) - h)
+    print(f"R/S H={h}: mean={np.mean(est):.4f} bias={bias:+.4f} std={np.std(est, ddof=1):.4f}")
+    assert abs(bias) <= max_bias
+    assert (bias > 0) == (h < 0.5) or h == 0.5  # the pull is towards 0.5, as documented
+
+
+def test_rs_excludes_constant_nonzero_subseries_despite_rounding_residue(fgn_batches):
+    x = fgn_batches[0.5][3][:1024].copy()
+    x[100:400] = 0.1  # the mean of a constant 0.1 run is not exactly 0.1: residue would give R/S ~ 1
+    nvals = np.array([8, 16, 32, 64, 128])
+    h, _, rs = rescaled_range(x, nvals)
+    ref_h, ref_rs = rs_hurst_reference(x, nvals)
+    np.testing.assert_allclose(rs, ref_rs, rtol=1e-12)
+    assert h == pytest.approx(ref_h, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [32, 39, 64, 71, 72, 79, 127])
+def test_dfa_default_scales_refuse_series_too_short_to_span_a_factor_of_two(n):
+    x = np.random.default_rng(n).standard_normal(n)
+    with pytest.raises(ValueError, match="too short for the default scales"):
+        hurst_dfa(x)
+
+
+def test_default_scales_span_a_factor_of_two_at_the_shortest_length():
+    assert default_dfa_scales(128).tolist()[0] * 2 <= default_dfa_scales(128).tolist()[-1]
+    assert len(default_dfa_scales(128)) >= 3
+    assert default_rs_nvals(64)[-1] >= 2 * default_rs_nvals(64)[0]
+    with pytest.raises(ValueError, match="too short for the default scales"):
+        default_rs_nvals(63)
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+@pytest.mark.parametrize("factor", [1e-171, 1e-300, 1e170])
+def test_extreme_magnitudes_give_the_same_hurst_as_unit_scale(fgn_batches, mode, factor):
+    x = fgn_batches[0.7][:4, :1024]
+    with forced_mode(mode):
+        h_dfa, _, f = dfa(x * factor)
+        h_rs = hurst_rs(x * factor)
+        ref_dfa, _, ref_f = dfa(x)
+        ref_rs = hurst_rs(x)
+    np.testing.assert_allclose(h_dfa, ref_dfa, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h_rs, ref_rs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(f / factor, ref_f, rtol=1e-9)
+
+
+def test_serial_and_parallel_entry_points_agree_bit_for_bit(fgn_batches):
+    x = fgn_batches[0.3][:8, :2048]
+    with forced_mode("serial"):
+        serial = (hurst_dfa(x), hurst_rs(x))
+    with forced_mode("parallel"):
+        parallel = (hurst_dfa(x), hurst_rs(x))
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])

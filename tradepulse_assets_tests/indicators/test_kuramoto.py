@@ -87,3 +87,15 @@ def test_kuramoto_rejects_too_short_or_single_symbol():
         kuramoto_order(_prices(np.random.default_rng(8), 30, 4), window=64)
     with pytest.raises(ValueError, match="symbols"):
         kuramoto_order(_prices(np.random.default_rng(8), 128, 1))
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_windows_too_short_for_a_phase_are_rejected(window):
+    close = _prices(np.random.default_rng(8), 50, 3)
+    with pytest.raises(ValueError, match="window must be >= 4"):
+        kuramoto_order(close, window=window, step=window)
+
+
+def test_shortest_window_has_defined_phases():
+    res = kuramoto_order(_prices(np.random.default_rng(9), 40, 4), window=4, step=4)
+    assert np.all(np.isfinite(res.r)) and np.all((res.r > 0) & (res.r <= 1 + 1e-12))

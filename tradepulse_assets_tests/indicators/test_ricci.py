@@ -31,8 +31,10 @@ from tradepulse_assets.indicators import (
     shortest_paths,
     wasserstein1,
 )
+from tradepulse_assets.indicators._jit import forced_mode
+from tradepulse_assets.indicators.ricci import transport_radius, _csr
 
-from .references import w1_linprog
+from .references import knn_threshold_graph_edges, w1_linprog
 
 ALPHAS = [0.0, 0.25, 0.5, 0.9]
 
@@ -86,16 +88,24 @@ def test_w1_matches_linear_program_on_random_and_degenerate_problems():
         assert wasserstein1(a, b, cost) == pytest.approx(w1_linprog(a, b, cost), abs=1e-12)
 
 
-def test_ollivier_matches_networkx_shortest_paths_and_lp_on_weighted_graphs():
+@pytest.mark.parametrize("n_symbols, threshold, max_neighbours, mode", [
+    (12, 0.45, None, "serial"),
+    (12, 0.45, None, "parallel"),
+    (40, 0.3, 3, "serial"),  # sparse neighbour-capped graph: long shortest paths, bounded Dijkstra radius
+    (40, 0.3, 3, "parallel"),
+])
+def test_ollivier_matches_networkx_shortest_paths_and_lp_on_weighted_graphs(n_symbols, threshold, max_neighbours,
+                                                                            mode):
     rng = np.random.default_rng(12)
-    for _ in range(4):
-        x = rng.standard_normal((80, 12)) + rng.standard_normal((80, 1))
-        g = correlation_graph(x, threshold=0.45)
+    for _ in range(4 if n_symbols < 20 else 2):
+        x = rng.standard_normal((80, n_symbols)) + rng.standard_normal((80, 1))
+        g = correlation_graph(x, threshold=threshold, max_neighbours=max_neighbours)
         G = nx.Graph()
         G.add_weighted_edges_from(zip(g.source.tolist(), g.target.tolist(), g.weight.tolist()))
         dist = dict(nx.all_pairs_dijkstra_path_length(G))
         for alpha in (0.0, 0.5):
-            ours = ollivier_ricci(g, alpha)
+            with forced_mode(mode):
+                ours = ollivier_ricci(g, alpha)
             for k, (u, v) in enumerate(zip(g.source.tolist(), g.target.tolist())):
                 su = list(G.neighbors(u)) + [u]
                 sv = list(G.neighbors(v)) + [v]
@@ -124,6 +134,32 @@ def test_correlation_graph_is_connected_mst_plus_threshold_edges():
     mst_weight = nx.minimum_spanning_tree(full).size(weight="weight")
     ours_mst = nx.minimum_spanning_tree(G.__class__((u, v, {"weight": d[u, v]}) for u, v in G.edges()))
     assert ours_mst.size(weight="weight") == pytest.approx(mst_weight, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_neighbour_capped_graph_matches_reference_construction(k):
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((120, 35)) + 1.5 * rng.standard_normal((120, 1))  # a market factor: rho ~ 0.7
+    rho = np.corrcoef(x, rowvar=False)
+    g = correlation_graph(x, threshold=0.5, max_neighbours=k)
+    assert set(zip(g.source.tolist(), g.target.tolist())) == knn_threshold_graph_edges(rho, 0.5, k)
+    assert g.source.size <= 35 * (k + 1)
+    uncapped = correlation_graph(x, threshold=0.5)
+    assert uncapped.source.size > g.source.size
+
+
+def test_transport_radius_covers_every_distance_the_transports_read():
+    x = np.random.default_rng(18).standard_normal((60, 25)) + np.random.default_rng(19).standard_normal((60, 1))
+    g = correlation_graph(x, threshold=0.4, max_neighbours=2)
+    indptr, indices, weights = _csr(g)
+    radius = transport_radius(indptr, indices, weights)
+    G = nx.Graph()
+    G.add_weighted_edges_from(zip(g.source.tolist(), g.target.tolist(), g.weight.tolist()))
+    dist = dict(nx.all_pairs_dijkstra_path_length(G))
+    for u, v in zip(g.source.tolist(), g.target.tolist()):
+        for a in [u, *G.neighbors(u)]:
+            for b in [v, *G.neighbors(v)]:
+                assert dist[a][b] <= radius[a] and dist[b][a] <= radius[b]
 
 
 def test_result_carries_its_parameters():
@@ -164,5 +200,7 @@ def test_ricci_rejects_bad_input():
         ollivier_ricci(correlation_graph(x), alpha=1.5)
     with pytest.raises(ValueError, match="square"):
         graph_from_correlation(np.ones((3, 4)), 0.5)
+    with pytest.raises(ValueError, match="max_neighbours"):
+        correlation_graph(x, 0.5, max_neighbours=0)
     with pytest.raises(ValueError, match="equal total mass"):
         wasserstein1([0.5, 0.5], [0.2, 0.2], np.ones((2, 2)))

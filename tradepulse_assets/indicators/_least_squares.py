@@ -7,10 +7,10 @@ rounding and runs inside the parallel kernels without a LAPACK call per window.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ._jit import kernel
 
 
-@njit(cache=True)
+@kernel
 def ols_slope(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
     """Slope of the least-squares line through the points ``(x[i], y[i])`` where ``mask[i]``; NaN if < 2 points."""
     n = 0
