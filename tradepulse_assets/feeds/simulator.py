@@ -12,6 +12,12 @@ with a market factor ``m`` and the idiosyncratic parts ``e`` drawn as fractional
 sector factors ``s``, a two-state (calm / stress) Markov regime that raises volatility and the market loading
 (so correlation rises in stress), and an intraday U-shaped volatility and volume profile ``u``.
 
+Two universes: ``"demo"`` (the default: 5 sectors, a bar every minute for every symbol) and ``"realistic"``
+(``REALISTIC_UNIVERSE``: 11 sectors split into industries of about 25 symbols with their own factor, and a
+liquidity ladder: the 500 largest symbols trade every minute, smaller ones miss a growing share of minutes, down
+to a trade in about 35 % of minutes for the smallest of 3,000, as in a US equity universe). Benchmarks use the
+realistic universe at 500 to 3,000 XNYS symbols; the demo stays small.
+
 Determinism: every session draws from ``SeedSequence([seed, crc32(market), session ordinal])``, so one session
 can be regenerated alone and identically; the slowly-moving price level between sessions comes from a per
 (seed, market, universe) daily path computed once. Bars sit exactly on ``calendar.minutes(session)``.
@@ -41,6 +47,12 @@ LOADINGS = {  # (market loading, sector loading) per regime; idiosyncratic loadi
 MARKET_HURST = 0.70
 IDIO_HURST_RANGE = (0.58, 0.75)
 BAR_OUTPUT_COLUMNS = {**BAR_COLUMNS, **OPTIONAL_BAR_COLUMNS}
+UNIVERSES = ("demo", "realistic")
+REALISTIC_SECTORS = 11  # GICS sectors
+REALISTIC_INDUSTRY_SIZE = 25  # symbols per industry (about 120 industries at 3,000 symbols)
+REALISTIC_LOADINGS = {0: (0.45, 0.25, 0.30), 1: (0.80, 0.20, 0.25)}  # market, sector, industry per regime
+REALISTIC_FULLY_LIQUID = 500  # the largest symbols have a bar every minute
+REALISTIC_MIN_TRADE_SHARE = 0.35  # share of minutes with a trade for the smallest symbol of 3,000
 
 
 class SimulatorError(ValueError):
@@ -152,10 +164,42 @@ def simulate_returns(rng: np.random.Generator, params: UniverseParams, minutes: 
     return vol * (a * market[:, None] + b * sectors[:, params.sector] + c * idio)
 
 
+def trade_share(n_symbols: int) -> np.ndarray:
+    """Realistic universe: the share of minutes in which symbol ``i`` (by size rank) trades."""
+    rank = np.arange(n_symbols, dtype=float)
+    tail = np.clip((rank - REALISTIC_FULLY_LIQUID) / (3000.0 - REALISTIC_FULLY_LIQUID), 0.0, None)
+    return np.clip(1.0 - (1.0 - REALISTIC_MIN_TRADE_SHARE) * tail, REALISTIC_MIN_TRADE_SHARE, 1.0)
+
+
+def realistic_returns(rng: np.random.Generator, params: UniverseParams, minutes: np.ndarray) -> np.ndarray:
+    """Log returns (T, N) of the realistic universe: market, 11 sectors, nested industries, long-memory idio."""
+    t, n = minutes.size, len(params.symbols)
+    state = regimes(rng, t)
+    market = fgn(rng, np.array([MARKET_HURST]), t)[0]
+    sector = np.arange(n) % REALISTIC_SECTORS
+    industry = (np.arange(n) // (REALISTIC_SECTORS * REALISTIC_INDUSTRY_SIZE)) * REALISTIC_SECTORS + sector
+    sectors = rng.standard_normal((t, REALISTIC_SECTORS))
+    industries = rng.standard_normal((t, int(industry.max()) + 1))
+    idio = fgn(rng, params.hurst, t).T
+    stress = state[:, None] == 1
+    a = np.where(stress, REALISTIC_LOADINGS[1][0], REALISTIC_LOADINGS[0][0]) * params.beta[None, :]
+    b = np.where(stress, REALISTIC_LOADINGS[1][1], REALISTIC_LOADINGS[0][1])
+    c = np.where(stress, REALISTIC_LOADINGS[1][2], REALISTIC_LOADINGS[0][2])
+    e = np.sqrt(np.clip(1.0 - a**2 - b**2 - c**2, 0.05, None))
+    vol = params.sigma[None, :] * u_profile(minutes, 0.8)[:, None] * np.where(stress, STRESS_VOL, 1.0)
+    return vol * (a * market[:, None] + b * sectors[:, sector] + c * industries[:, industry] + e * idio)
+
+
 def simulate_session(
-    market: Market, session: dt.date, seed: int = 0, n_symbols: int | None = None
+    market: Market, session: dt.date, seed: int = 0, n_symbols: int | None = None, universe: str = "demo"
 ) -> pl.DataFrame:
-    """All bars of one session, sorted by (ts, symbol), with the bar schema plus trade_count and vwap."""
+    """All bars of one session, sorted by (ts, symbol), with the bar schema plus trade_count and vwap.
+
+    ``universe="realistic"`` draws the realistic universe (module docstring): minutes without a trade have
+    no bar, as a vendor publishes them.
+    """
+    if universe not in UNIVERSES:
+        raise SimulatorError(f"market {market.market_id}: universe must be one of {UNIVERSES}, got {universe!r}")
     if not (SIM_EPOCH <= session <= SIM_END):
         raise SimulatorError(f"market {market.market_id}: session {session} outside {SIM_EPOCH}..{SIM_END}")
     calendar = calendar_for(market.market_id, market.calendar)
@@ -166,7 +210,8 @@ def simulate_session(
     rng = np.random.default_rng(session_seed(seed, market.market_id, session))
     t, n = minutes.size, len(params.symbols)
 
-    returns = simulate_returns(rng, params, minutes)
+    realistic = universe == "realistic"
+    returns = realistic_returns(rng, params, minutes) if realistic else simulate_returns(rng, params, minutes)
     p0 = np.exp(params.daily_log_level[(session - SIM_EPOCH).days])
     log_close = np.log(p0)[None, :] + np.cumsum(returns, axis=0)
     close = np.exp(log_close)
@@ -195,4 +240,8 @@ def simulate_session(
             "vwap": vwap.ravel(),
         }
     )
+    if realistic:  # a minute without a trade has no bar (the price path still moves underneath)
+        traded = rng.random((t, n)) < trade_share(n)[None, :]
+        traded[0] = True  # every symbol opens
+        frame = frame.filter(pl.Series(traded.ravel()))
     return frame.cast(BAR_OUTPUT_COLUMNS)

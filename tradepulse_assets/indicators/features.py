@@ -38,7 +38,7 @@ class FeatureParams:
     ricci_window: int = 128
     ricci_step: int = 64
     ricci_threshold: float = 0.5  # edges: MST plus pairs with correlation above this ...
-    ricci_max_neighbours: int | None = 10  # ... among either end's 10 most correlated (None: no cap)
+    ricci_max_neighbours: int | None = 5  # ... among either end's 5 most correlated (None: no cap)
     ricci_alpha: float = 0.5  # Ollivier idleness
     hurst_min_scale: int = 8  # smallest DFA scale / R-S subseries length
     hurst_n_scales: int = 10  # log-spaced up to n_returns // 8 (DFA) and n_returns // 4 (R/S)

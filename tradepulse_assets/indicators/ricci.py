@@ -68,15 +68,22 @@ class RicciResult:
 
 
 # ------------------------------------------------------------------------------------------ graph
+@kernel(inline="always")
+def _distance(rho: float) -> float:
+    """``sqrt(2 (1 - rho))``, clipped at 0 (rounding can put rho a hair above 1)."""
+    return np.sqrt(max(2.0 * (1.0 - rho), 0.0))
+
+
 @kernel
-def _prim_mst(dist: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
-    n = dist.shape[0]
+def _prim_mst(rho: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+    """Minimum spanning tree of the distances of ``rho`` (dense Prim, O(n^2), distances on the fly)."""
+    n = rho.shape[0]
     in_tree = np.zeros(n, dtype=np.bool_)
     best = np.full(n, np.inf)
     link = np.full(n, -1, dtype=np.int64)
     in_tree[0] = True
     for j in range(1, n):
-        best[j] = dist[0, j]
+        best[j] = _distance(rho[0, j])
         link[j] = 0
     for k in range(n - 1):
         nxt = -1
@@ -89,28 +96,53 @@ def _prim_mst(dist: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
         src[k] = min(nxt, link[nxt])
         dst[k] = max(nxt, link[nxt])
         for j in range(n):
-            if not in_tree[j] and dist[nxt, j] < best[j]:
-                best[j] = dist[nxt, j]
-                link[j] = nxt
+            if not in_tree[j]:
+                d = _distance(rho[nxt, j])
+                if d < best[j]:
+                    best[j] = d
+                    link[j] = nxt
 
 
-def _nearest_neighbours(r: np.ndarray, k: int) -> np.ndarray:
-    """Boolean matrix: ``out[i, j]`` when ``j`` is among the ``k`` symbols most correlated with ``i``.
+@kernel
+def _strong_pairs(rho: np.ndarray, threshold: float, k: int, keys: np.ndarray) -> int:
+    """Pairs with ``rho > threshold`` among row ``i``'s ``k`` most correlated, as keys ``min * n + max``.
 
-    Ties at the k-th value are broken by index (a stable sort), so the graph is deterministic.
+    One pass per row keeps the k best in a small sorted buffer; a tie with the k-th keeps the lower
+    index (as a stable sort would). Returns how many keys were written (``keys`` holds n * k).
     """
-    n = r.shape[0]
-    k = min(k, n - 1)
-    keyed = -r.copy()
-    np.fill_diagonal(keyed, np.inf)
-    order = np.argsort(keyed, axis=1, kind="stable")[:, :k]
-    out = np.zeros((n, n), dtype=np.bool_)
-    out[np.repeat(np.arange(n), k), order.ravel()] = True
-    return out
+    n = rho.shape[0]
+    best_v = np.empty(k)
+    best_j = np.empty(k, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        filled = 0
+        for j in range(n):
+            v = rho[i, j]
+            if j == i or v <= threshold or (filled == k and v <= best_v[k - 1]):
+                continue
+            pos = filled if filled < k else k - 1
+            while pos > 0 and best_v[pos - 1] < v:
+                if pos < k:
+                    best_v[pos] = best_v[pos - 1]
+                    best_j[pos] = best_j[pos - 1]
+                pos -= 1
+            best_v[pos] = v
+            best_j[pos] = j
+            if filled < k:
+                filled += 1
+        for q in range(filled):
+            j = best_j[q]
+            keys[count] = min(i, j) * n + max(i, j)
+            count += 1
+    return count
 
 
 def graph_from_correlation(rho: object, threshold: float, max_neighbours: int | None = None) -> CorrelationGraph:
-    """MST of ``d = sqrt(2(1 - rho))`` plus pairs with ``rho > threshold`` (capped to nearest neighbours)."""
+    """MST of ``d = sqrt(2(1 - rho))`` plus pairs with ``rho > threshold`` (capped to nearest neighbours).
+
+    With ``max_neighbours`` no n x n temporary is built: the pairs come from one pass per row, so
+    the graph of 3,000 symbols costs a few tens of milliseconds beyond the correlation matrix itself.
+    """
     r = as_float_array(rho, "rho", (2,))
     require_finite(r, "rho")
     n = r.shape[0]
@@ -121,18 +153,19 @@ def graph_from_correlation(rho: object, threshold: float, max_neighbours: int | 
         raise ValueError(f"threshold must lie in [-1, 1], got {threshold}")
     if max_neighbours is not None and max_neighbours < 1:
         raise ValueError(f"max_neighbours must be >= 1 or None, got {max_neighbours}")
-    dist = np.sqrt(np.clip(2.0 * (1.0 - r), 0.0, None))
-    adj = r > threshold
-    if max_neighbours is not None and max_neighbours < n - 1:
-        near = _nearest_neighbours(r, max_neighbours)
-        adj &= near | near.T
     src = np.empty(n - 1, dtype=np.int64)
     dst = np.empty(n - 1, dtype=np.int64)
-    _prim_mst(dist, src, dst)
-    adj[src, dst] = True
-    upper = np.triu(adj | adj.T, k=1)
-    s, t = np.nonzero(upper)
-    w = dist[s, t]
+    _prim_mst(r, src, dst)
+    if max_neighbours is not None and max_neighbours < n - 1:
+        keys = np.empty(n * max_neighbours, dtype=np.int64)
+        used = _strong_pairs(r, float(threshold), int(max_neighbours), keys)
+        pairs = keys[:used]
+    else:
+        si, ti = np.nonzero(np.triu(r > threshold, k=1))
+        pairs = si * n + ti
+    key = np.unique(np.concatenate([pairs, src * n + dst]))  # sorted: edges ordered by (source, target)
+    s, t = key // n, key % n
+    w = np.sqrt(np.clip(2.0 * (1.0 - r[s, t]), 0.0, None))
     zero = np.flatnonzero(w < DISTANCE_EPSILON)
     if zero.size:
         raise ValueError(
@@ -167,13 +200,40 @@ def _csr(g: CorrelationGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------------- shortest paths
 @kernel
-def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: float,
-              dist: np.ndarray, heap_d: np.ndarray, heap_v: np.ndarray) -> None:
-    """Distances from ``src`` to every node within ``radius`` (others stay inf); binary heap, lazy deletion.
+def _mark_ball(src: int, hops: int, indptr: np.ndarray, indices: np.ndarray, mark: np.ndarray, queue: np.ndarray
+               ) -> int:
+    """Set ``mark[v] = src`` for every node within ``hops`` edges of ``src``; returns how many (BFS)."""
+    mark[src] = src
+    queue[0] = src
+    head = 0
+    tail = 1
+    for _ in range(hops):
+        level_end = tail
+        while head < level_end:
+            u = queue[head]
+            head += 1
+            for p in range(indptr[u], indptr[u + 1]):
+                v = indices[p]
+                if mark[v] != src:
+                    mark[v] = src
+                    queue[tail] = v
+                    tail += 1
+    return tail
 
-    ``dist`` must be all inf; each push follows a strict decrease, so at most ``len(indices) + 1``
-    entries are ever on the heap.
+
+@kernel
+def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: float,
+              hops: int, dist: np.ndarray, heap_d: np.ndarray, heap_v: np.ndarray, mark: np.ndarray,
+              queue: np.ndarray) -> None:
+    """Exact distances from ``src`` to every node within ``hops`` edges of it (transports: 3, no others read).
+
+    Dijkstra (binary heap, lazy deletion) stops as soon as every node of that ball is settled,
+    and never labels a node beyond ``radius`` (the longest 3-edge walk, see ``transport_radius``).
+    Other entries of ``dist`` are inf or an upper bound. ``dist`` must be all inf; each push follows
+    a strict decrease, so at most ``len(indices) + 1`` entries are ever on the heap. ``mark`` must
+    hold no ``src`` (it is stamped with the source's index).
     """
+    remaining = _mark_ball(src, hops, indptr, indices, mark, queue)
     dist[src] = 0.0
     heap_d[0] = 0.0
     heap_v[0] = src
@@ -201,6 +261,10 @@ def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.nda
             heap_v[i] = lv
         if d > dist[u]:
             continue  # a stale entry
+        if mark[u] == src:  # settled: final
+            remaining -= 1
+            if remaining == 0:
+                break
         for p in range(indptr[u], indptr[u + 1]):
             v = indices[p]
             nd = d + weights[p]
@@ -221,23 +285,27 @@ def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.nda
 
 @kernel
 def _dijkstra_serial(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
-                     dist: np.ndarray) -> None:
+                     hops: int, dist: np.ndarray) -> None:
     heap_d = np.empty(indices.size + 1)
     heap_v = np.empty(indices.size + 1, dtype=np.int64)
+    mark = np.full(dist.shape[0], -1, dtype=np.int64)
+    queue = np.empty(dist.shape[0], dtype=np.int64)
     for src in range(dist.shape[0]):
-        _dijkstra(src, indptr, indices, weights, radius[src], dist[src], heap_d, heap_v)
+        _dijkstra(src, indptr, indices, weights, radius[src], hops, dist[src], heap_d, heap_v, mark, queue)
 
 
 @parallel_kernel
 def _dijkstra_parallel(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
-                       dist: np.ndarray) -> None:
+                       hops: int, dist: np.ndarray) -> None:
     n = dist.shape[0]
     n_blocks = (n + EDGE_BLOCK - 1) // EDGE_BLOCK
     for blk in prange(n_blocks):
         heap_d = np.empty(indices.size + 1)
         heap_v = np.empty(indices.size + 1, dtype=np.int64)
+        mark = np.full(n, -1, dtype=np.int64)
+        queue = np.empty(n, dtype=np.int64)
         for src in range(blk * EDGE_BLOCK, min(n, (blk + 1) * EDGE_BLOCK)):
-            _dijkstra(src, indptr, indices, weights, radius[src], dist[src], heap_d, heap_v)
+            _dijkstra(src, indptr, indices, weights, radius[src], hops, dist[src], heap_d, heap_v, mark, queue)
 
 
 def transport_radius(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -258,18 +326,23 @@ def transport_radius(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarra
     return longest * (1.0 + 1e-9) + 1e-12
 
 
-def _distances(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray) -> np.ndarray:
+TRANSPORT_HOPS = 3  # a cost entry joins a neighbour of x to a neighbour of y: at most 3 edges apart
+
+
+def _distances(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray, hops: int
+               ) -> np.ndarray:
+    """Dense n x n float64 (72 MB at 3,000 nodes): row ``a`` exact within ``hops`` edges of ``a``."""
     n = indptr.size - 1
     dist = np.full((n, n), np.inf)
     work = float(n) * indices.size * 4.0  # every Dijkstra may touch every arc
-    (_dijkstra_parallel if use_threads(work) else _dijkstra_serial)(indptr, indices, weights, radius, dist)
+    (_dijkstra_parallel if use_threads(work) else _dijkstra_serial)(indptr, indices, weights, radius, hops, dist)
     return dist
 
 
 def shortest_paths(g: CorrelationGraph) -> np.ndarray:
     """All-pairs weighted shortest-path distances (inf between components), one Dijkstra per node."""
     indptr, indices, weights = _csr(g)
-    return _distances(indptr, indices, weights, np.full(g.n_nodes, np.inf))
+    return _distances(indptr, indices, weights, np.full(g.n_nodes, np.inf), max(g.n_nodes, 1))
 
 
 # --------------------------------------------------------------------------------------- curvature
@@ -394,7 +467,10 @@ def ollivier_ricci(g: CorrelationGraph, alpha: float = 0.5, dist: np.ndarray | N
     if g.source.size == 0:
         return np.empty(0)
     indptr, indices, weights = _csr(g)
-    d = _distances(indptr, indices, weights, transport_radius(indptr, indices, weights)) if dist is None else dist
+    if dist is None:
+        d = _distances(indptr, indices, weights, transport_radius(indptr, indices, weights), TRANSPORT_HOPS)
+    else:
+        d = dist
     out = np.empty(g.source.size)
     degree = np.diff(indptr)
     work = 40.0 * float(np.sum((degree[g.source] + 1.0) * (degree[g.target] + 1.0)))  # cost-matrix cells, ~40 ns each

@@ -110,3 +110,26 @@ def test_returns_are_cross_correlated_and_persistent(registry):
 def test_non_sessions_are_refused(registry):
     with pytest.raises(SimulatorError, match="not a trading session"):
         simulate_session(registry.get("XNYS"), dt.date(2026, 3, 7))
+
+
+def test_realistic_universe_has_industries_and_a_liquidity_ladder(registry):
+    from tradepulse_assets.feeds.simulator import trade_share
+
+    share = trade_share(3000)
+    assert share[:500].min() == 1.0 and share[-1] == pytest.approx(0.35, abs=1e-3) and np.all(np.diff(share) <= 0)
+    bars = simulate_session(registry.get("XNYS"), dt.date(2026, 3, 10), seed=5, n_symbols=600, universe="realistic")
+    BarSchema.validate(bars)
+    counts = bars.group_by("symbol").len().sort("symbol")["len"].to_numpy()
+    assert counts[:500].min() == 390 and counts[500:].min() < 390  # the tail misses minutes
+    wide = bars.pivot(on="symbol", index="ts", values="close").sort("ts")
+    close = wide.select([f"NY{i:03d}" for i in range(500)]).to_numpy()  # the fully liquid ones
+    rho = np.corrcoef(np.diff(np.log(close), axis=0), rowvar=False)
+    same_industry = np.mean([rho[i, i + 11] for i in range(0, 220)])  # same sector, same block of 275
+    same_sector = np.mean([rho[i, i + 275] for i in range(0, 220)])  # same sector, another industry
+    other_sector = np.mean([rho[i, i + 1] for i in range(0, 220)])
+    assert same_industry > same_sector + 0.03 > other_sector + 0.03
+
+
+def test_unknown_universe_is_rejected(registry):
+    with pytest.raises(SimulatorError, match="universe must be one of"):
+        simulate_session(registry.get("XNYS"), dt.date(2026, 3, 10), n_symbols=3, universe="huge")
