@@ -1,213 +1,355 @@
-"""Benchmark the indicator kernels against their peers on the same inputs, and check agreement.
+"""Benchmark the indicator kernels against their peers, interleaved round by round in one run.
 
-    .venv/bin/python benchmarks/bench_indicators.py [--quick] [--warm-cache]
+    .venv/bin/python benchmarks/bench_indicators.py [--quick] [--only kernels,universes,compile]
 
-Our kernels run here (.venv); MFDFA, nolds, GraphRicciCurvature and the SciPy Hilbert pipeline run
-in .venv-peers (create it with ``python3 -m venv .venv-peers && .venv-peers/bin/pip install -r
-benchmarks/requirements-peers.txt``) via benchmarks/peers_indicators.py; inputs and outputs are
-exchanged as .npy files in a temporary directory. Exit status 1 if any agreement check fails, 2 if
-the peer environment is missing. Timings are printed, never asserted: the machine is shared.
+Our kernels run here (.venv) with 1 and with 2 numba threads; the peers (MFDFA, nolds,
+GraphRicciCurvature with proc=1, a vectorised SciPy Hilbert pipeline) run in a server process in
+.venv-peers (benchmarks/peers_indicators.py; they pin old numpy/scipy). Every round runs ours at 1
+thread, ours at 2 threads and the peer on the same input, in a rotating order, so load on the shared
+machine hits all three alike; medians over the rounds are reported with the load average at the time.
 
-Compile time is measured separately: by default numba compiles into a fresh cache directory, so
-the first call of each kernel is a cold compile and the steady-state median excludes it.
+Sections: kernels over a sweep of sizes (single series 1e3..1e6 points, batches of short windows,
+correlation graphs of 50..5,000 nodes, Kuramoto 500 symbols), session features on the simulator's
+realistic XNYS universe (100, 500, 1,000, 3,000 symbols; each in a fresh process for its peak memory),
+and the cold compile of a session's kernels. Agreement with the peer is checked at every size: exit 1
+if any check fails, 2 if .venv-peers is missing (make peers). Timings are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_PY = ROOT / ".venv-peers" / "bin" / "python"
-
-TARGETS = {"dfa": 50.0, "rs": 20.0, "ollivier1": 5.0, "kuramoto": 2.0}
-
-
-def make_inputs(d: Path, quick: bool) -> dict:
-    rng = np.random.default_rng(20260302)
-    n_windows = 100 if quick else 500
-    windows = rng.standard_normal((n_windows, 1024))
-    np.save(d / "hurst_windows.npy", windows)
-
-    # 200 symbols with 6 continuous factors: a correlation graph of ~2,700 edges at threshold 0.3,
-    # the size of the one measured for GraphRicciCurvature in NOTES.md
-    n_sym, k = 200, 6
-    load = rng.standard_normal((n_sym, k)) * rng.random((n_sym, 1))
-    returns = rng.standard_normal((1000, k)) @ load.T + 0.5 * rng.standard_normal((1000, n_sym))
-    np.save(d / "ricci_returns.npy", returns)
-
-    n_min, n_k = (2000, 500) if quick else (10_000, 500)
-    close = 100.0 * np.exp(np.cumsum((rng.standard_normal((n_min, 1)) * 0.5 + rng.standard_normal((n_min, n_k)))
-                                     * 1e-3, axis=0))
-    np.save(d / "kuramoto_close.npy", close)
-    return {
-        "repeats_slow": 2 if quick else 3,
-        "repeats_fast": 3 if quick else 5,
-        "ricci_threshold": 0.3,
-        "ricci_alpha": 0.5,
-        "ricci_nodes": n_sym,
-        "kuramoto_window": 64,
-        "kuramoto_step": 64,
-    }
+SESSION = dt.date(2026, 3, 10)
 
 
-def first_and_steady(fn, repeats: int):
+def load() -> str:
+    return "{:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg())
+
+
+# ------------------------------------------------------------------------------------------- peers
+class Peer:
+    """The peer server in .venv-peers: one JSON job per line, one JSON answer per line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([str(PEER_PY), str(ROOT / "benchmarks" / "peers_indicators.py"), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def run(self, job: dict) -> tuple[float, np.ndarray]:
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        if "error" in reply:
+            raise RuntimeError(f"peer {job['task']}: {reply['error']}")
+        return reply["seconds"], np.load(job["out"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# ----------------------------------------------------------------------------------------- kernels
+@dataclass
+class Case:
+    kernel: str
+    size: str
+    ours: object  # callable returning the values compared with the peer
+    job: dict
+    tolerance: float
+    target: float | None
+    rounds: int
+    times: dict = field(default_factory=lambda: {"1": [], "2": [], "peer": []})
+    diff: float = float("nan")
+    load: str = ""
+
+
+def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, first, statistics.median(times)
+    return time.perf_counter() - t0, out
+
+
+def run_case(case: Case, peer: Peer) -> None:
+    import numba
+
+    threads = numba.get_num_threads()
+    ours_out = case.ours()  # first call: cache load (compile is measured in its own section)
+    peer_out = None
+    for r in range(case.rounds):
+        order = ["1", "2", "peer"][r % 3:] + ["1", "2", "peer"][:r % 3]
+        for who in order:
+            if who == "peer":
+                seconds, peer_out = peer.run(case.job)
+            else:
+                numba.set_num_threads(min(int(who), threads))
+                seconds, ours_out = _timed(case.ours)
+                numba.set_num_threads(threads)
+            case.times[who].append(seconds)
+    case.diff = float(np.max(np.abs(np.asarray(ours_out, dtype=float) - peer_out))) if peer_out.size else 0.0
+    case.load = load()
+
+
+def _fgn_like(rng, n):
+    return rng.standard_normal(n)
+
+
+def factor_returns(rng, n_obs: int, n_sym: int) -> np.ndarray:
+    """Market + 11 sectors + industries of 25 + noise: the correlation shape of the realistic universe."""
+    sector = np.arange(n_sym) % 11
+    industry = (np.arange(n_sym) // 275) * 11 + sector
+    m = rng.standard_normal((n_obs, 1))
+    s = rng.standard_normal((n_obs, 11))
+    i = rng.standard_normal((n_obs, int(industry.max()) + 1))
+    return 0.5 * m + 0.3 * s[:, sector] + 0.35 * i[:, industry] + 0.7 * rng.standard_normal((n_obs, n_sym))
+
+
+def kernel_cases(tmp: Path, quick: bool) -> list[Case]:
+    from tradepulse_assets.indicators import (
+        correlation_graph,
+        default_dfa_scales,
+        default_rs_nvals,
+        dfa,
+        forman_ricci,
+        kuramoto_order,
+        ollivier_ricci,
+        rescaled_range,
+    )
+
+    rng = np.random.default_rng(20260302)
+    cases: list[Case] = []
+
+    def save(name: str, **arrays) -> Path:
+        d = tmp / name
+        d.mkdir(parents=True, exist_ok=True)
+        for k, v in arrays.items():
+            np.save(d / f"{k}.npy", v)
+        return d
+
+    lengths = [1_000, 10_000, 100_000] + ([] if quick else [1_000_000])
+    for n in lengths:
+        x = _fgn_like(rng, n)
+        sc, nv = default_dfa_scales(n), default_rs_nvals(n)
+        d = save(f"long{n}", x=x, scales=sc, nvals=nv)
+        rounds = 3 if n < 1_000_000 else 2
+        cases.append(Case("DFA vs MFDFA", f"1 x {n:,}", lambda x=x, sc=sc: [dfa(x, sc)[0]],
+                          {"task": "dfa", "dir": str(d), "out": str(d / "peer_dfa.npy")}, 1e-12, 5.0, rounds))
+        cases.append(Case("R/S vs nolds", f"1 x {n:,}", lambda x=x, nv=nv: [rescaled_range(x, nv)[0]],
+                          {"task": "rs", "dir": str(d), "out": str(d / "peer_rs.npy")}, 1e-9, 5.0, rounds))
+    n_win = 100 if quick else 500
+    batch = rng.standard_normal((n_win, 1024))
+    sc, nv = default_dfa_scales(1024), default_rs_nvals(1024)
+    d = save("batch", x=batch, scales=sc, nvals=nv)
+    cases.append(Case("DFA vs MFDFA", f"{n_win} x 1,024", lambda: dfa(batch, sc)[0],
+                      {"task": "dfa", "dir": str(d), "out": str(d / "peer_dfa.npy")}, 1e-12, 50.0, 3))
+    cases.append(Case("R/S vs nolds", f"{n_win} x 1,024", lambda: rescaled_range(batch, nv)[0],
+                      {"task": "rs", "dir": str(d), "out": str(d / "peer_rs.npy")}, 1e-9, 50.0, 3))
+
+    graphs = [(50, 0.5, 5), (200, 0.3, None), (200, 0.5, 5), (1000, 0.5, 5)]
+    graphs += [] if quick else [(2000, 0.5, 5), (5000, 0.5, 5)]
+    for n_nodes, threshold, k in graphs:
+        g = correlation_graph(factor_returns(rng, 127, n_nodes), threshold, k)
+        d = save(f"graph{n_nodes}_{k}", source=g.source, target=g.target, weight=g.weight, n_nodes=np.array(n_nodes))
+        label = f"{n_nodes} nodes, {g.source.size:,} edges" + (" (no cap)" if k is None else "")
+        rounds = 3 if n_nodes <= 1000 else 2
+        cases.append(Case("Ollivier vs GRC proc=1", label, lambda g=g: ollivier_ricci(g, 0.5),
+                          {"task": "ollivier", "dir": str(d), "out": str(d / "peer_oll.npy"), "alpha": 0.5,
+                           "proc": 1}, 1e-9, 5.0, rounds))
+        cases.append(Case("Forman vs GRC 1d", label, lambda g=g: forman_ricci(g),
+                          {"task": "forman", "dir": str(d), "out": str(d / "peer_forman.npy")}, 1e-9, None, rounds))
+
+    n_min = 2_000 if quick else 10_000
+    close = 100.0 * np.exp(np.cumsum((rng.standard_normal((n_min, 1)) * 0.5 + rng.standard_normal((n_min, 500)))
+                                     * 1e-3, axis=0))
+    d = save("kuramoto", close=close)
+    cases.append(Case("Kuramoto vs SciPy (vectorised)", f"500 x {n_min:,}", lambda: kuramoto_order(close, 64, 64).r,
+                      {"task": "kuramoto", "dir": str(d), "out": str(d / "peer_kur.npy"), "window": 64, "step": 64},
+                      1e-12, None, 5))
+    return cases
+
+
+def print_kernels(cases: list[Case]) -> list[str]:
+    failures = []
+    head = ("kernel", "size", "ours 1 thr s", "ours 2 thr s", "peer s", "x (1 thr)", "x (2 thr)", "max |diff|",
+            "target", "load 1/5/15")
+    widths = (30, 28, 12, 12, 10, 9, 9, 10, 18, 14)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for c in cases:
+        m1, m2, mp = (statistics.median(c.times[k]) for k in ("1", "2", "peer"))
+        ok = c.diff <= c.tolerance
+        if not ok:
+            failures.append(f"{c.kernel} {c.size}: max |diff| {c.diff:.2e} > {c.tolerance:g}")
+        verdict = "-"
+        if c.target is not None:
+            met = min(mp / m1, mp / m2) >= c.target
+            verdict = f">= {c.target:g}x: {'met' if met else 'MISSED'}"
+        cells = (c.kernel, c.size, f"{m1:.4f}", f"{m2:.4f}", f"{mp:.4f}", f"{mp / m1:.1f}", f"{mp / m2:.1f}",
+                 f"{c.diff:.1e}" + ("" if ok else " FAIL"), verdict, c.load)
+        print("  ".join(str(x).ljust(w) for x, w in zip(cells, widths)), flush=True)
+    return failures
+
+
+# --------------------------------------------------------------------------------------- universes
+def session_matrix(n_symbols: int):
+    """Close matrix (minutes x symbols, NaN = no bar) of one realistic XNYS session."""
+    from tradepulse_assets.feeds.simulator import simulate_session
+    from tradepulse_assets.markets import calendar_for, load_registry
+
+    market = load_registry().get("XNYS")
+    bars = simulate_session(market, SESSION, 0, n_symbols, universe="realistic")
+    minutes = calendar_for(market.market_id, market.calendar).minutes(SESSION)
+    wide = bars.pivot(on="symbol", index="ts", values="close").sort("ts")
+    symbols = sorted(wide.columns[1:])
+    ts = wide["ts"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+    grid = np.asarray(minutes).astype("datetime64[us]")
+    close = np.full((grid.size, len(symbols)), np.nan)
+    close[np.searchsorted(grid, ts)] = wide.select(symbols).to_numpy()
+    return close, grid, symbols
+
+
+def universe_child(n_symbols: int, out: Path) -> None:
+    """One universe size in a fresh process: features twice (cache load, then warm), peak RSS, window 0 graph."""
+    from tradepulse_assets.indicators import FeatureParams, compute_session_features
+    from tradepulse_assets.indicators.features import forward_fill
+    from tradepulse_assets.indicators.ricci import graph_from_correlation
+
+    close, ts, symbols = session_matrix(n_symbols)
+    first, _ = _timed(lambda: compute_session_features(close, ts, symbols))
+    warm, feats = _timed(lambda: compute_session_features(close, ts, symbols))
+    p = FeatureParams()
+    lc = np.log(forward_fill(close))
+    rets = np.diff(lc[: p.ricci_window], axis=0)
+    keep = np.flatnonzero(np.isfinite(rets).all(axis=0) & (np.ptp(rets, axis=0) > 0))
+    g = graph_from_correlation(np.corrcoef(rets[:, keep], rowvar=False), p.ricci_threshold, p.ricci_max_neighbours)
+    edges0 = feats.ricci_edges.filter(feats.ricci_edges["window_end"] == feats.ricci_edges["window_end"].min())
+    np.save(out / "source.npy", g.source)
+    np.save(out / "target.npy", g.target)
+    np.save(out / "weight.npy", g.weight)
+    np.save(out / "n_nodes.npy", np.array(g.n_nodes))
+    np.save(out / "ours_oll.npy", edges0["ollivier"].to_numpy())
+    (out / "result.json").write_text(json.dumps({
+        "first": first, "warm": warm, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "edges": feats.ricci["n_edges"].to_list(), "load": load(),
+    }))
+
+
+def run_universes(tmp: Path, quick: bool, peer: Peer) -> list[str]:
+    sizes = [100, 500] if quick else [100, 500, 1000, 3000]
+    targets = {500: 5.0, 3000: 60.0}
+    failures = []
+    print("\nsession features, one realistic XNYS session (390 minutes); 'first' = first call in a fresh process "
+          "(numba cache load), 'warm' = second call; peak = the process's max RSS")
+    head = ("symbols", "threads", "first s", "warm s", "peak MB", "edges/window", "Ollivier w0 vs GRC", "target",
+            "load 1/5/15")
+    widths = (8, 8, 8, 8, 8, 26, 19, 22, 14)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)), flush=True)
+    for n in sizes:
+        for threads in (1, 2):
+            d = tmp / f"universe{n}_{threads}"
+            d.mkdir()
+            env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+            subprocess.run([sys.executable, __file__, "--universe-child", str(n), str(d)], env=env, check=True,
+                           cwd=ROOT)
+            res = json.loads((d / "result.json").read_text())
+            agree = "-"
+            if threads == 1:
+                _, peer_oll = peer.run({"task": "ollivier", "dir": str(d), "out": str(d / "peer.npy"), "alpha": 0.5,
+                                        "proc": 1})
+                diff = float(np.max(np.abs(np.load(d / "ours_oll.npy") - peer_oll)))
+                agree = f"{diff:.1e}" + ("" if diff <= 1e-9 else " FAIL")
+                if diff > 1e-9:
+                    failures.append(f"universe {n}: Ollivier window 0 differs from GRC by {diff:.2e}")
+            verdict = "-"
+            if n in targets:
+                ok = res["warm"] <= targets[n] and (n != 3000 or res["peak_mb"] <= 4096)
+                verdict = f"<= {targets[n]:g} s" + (", 4 GB" if n == 3000 else "") + (": met" if ok else ": MISSED")
+            edges = ",".join(str(e) for e in res["edges"])
+            cells = (n, threads, f"{res['first']:.2f}", f"{res['warm']:.2f}", f"{res['peak_mb']:.0f}", edges, agree,
+                     verdict, res["load"])
+            print("  ".join(str(x).ljust(w) for x, w in zip(cells, widths)), flush=True)
+    return failures
+
+
+# ----------------------------------------------------------------------------------------- compile
+def compile_child() -> None:
+    from tradepulse_assets.indicators import compute_session_features
+
+    close, ts, symbols = session_matrix(24)
+    c0 = time.process_time()
+    first, _ = _timed(lambda: compute_session_features(close, ts, symbols))
+    cpu = time.process_time() - c0
+    warm, _ = _timed(lambda: compute_session_features(close, ts, symbols))
+    print(json.dumps({"first": first, "cpu": cpu, "warm": warm, "load": load()}))
+
+
+def run_compile(tmp: Path) -> None:
+    print("\ncompile: a 24-symbol session's features in a fresh process; 'cold' = empty numba cache "
+          "(wall and CPU seconds, minus one warm call), 'cached' = the cache the cold run wrote")
+    cache = tmp / "numba_cache"
+    for label in ("cold", "cached"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "NUMBA_NUM_THREADS": "2"}
+        out = subprocess.run([sys.executable, __file__, "--compile-child"], env=env, check=True, cwd=ROOT,
+                             capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"  {label:7s} first call {r['first'] - r['warm']:.1f} s wall, {r['cpu']:.1f} s CPU "
+              f"(warm call {r['warm']:.3f} s)  load {r['load']}", flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller inputs (smoke run)")
-    ap.add_argument("--warm-cache", action="store_true", help="use the normal numba cache (first call = cache load)")
-    ap.add_argument("--repeats", type=int, default=7, help="steady-state repeats of our kernels")
+    ap.add_argument("--quick", action="store_true", help="smaller sweep for iterating (no 1e6 series, graphs to "
+                    "1,000 nodes, universes 100 and 500)")
+    ap.add_argument("--only", default="kernels,universes,compile", help="comma-separated sections")
+    ap.add_argument("--universe-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if not PEER_PY.exists():
-        print(f"peer environment missing: {PEER_PY}\n  create it: python3 -m venv .venv-peers && "
-              ".venv-peers/bin/pip install -r benchmarks/requirements-peers.txt", file=sys.stderr)
-        return 2
-
-    with tempfile.TemporaryDirectory(prefix="bench_indicators_") as tmp:
-        d = Path(tmp)
-        if not args.warm_cache:
-            os.environ["NUMBA_CACHE_DIR"] = str(d / "numba_cache")
-        # import after NUMBA_CACHE_DIR is set so the first calls below are cold compiles
-        from tradepulse_assets.indicators import (
-            correlation_graph,
-            default_dfa_scales,
-            default_rs_nvals,
-            dfa,
-            forman_ricci,
-            kuramoto_order,
-            ollivier_ricci,
-            rescaled_range,
-        )
-        import numba
-
-        params = make_inputs(d, args.quick)
-        windows = np.load(d / "hurst_windows.npy")
-        scales = default_dfa_scales(windows.shape[1])
-        nvals = default_rs_nvals(windows.shape[1])
-        np.save(d / "dfa_scales.npy", scales)
-        np.save(d / "rs_nvals.npy", nvals)
-        graph = correlation_graph(np.load(d / "ricci_returns.npy"), params["ricci_threshold"])
-        np.save(d / "ricci_source.npy", graph.source)
-        np.save(d / "ricci_target.npy", graph.target)
-        np.save(d / "ricci_weight.npy", graph.weight)
-        (d / "params.json").write_text(json.dumps(params))
-        close = np.load(d / "kuramoto_close.npy")
-
-        kernels = {
-            "dfa": lambda: dfa(windows, scales),
-            "rs": lambda: rescaled_range(windows, nvals),
-            "ollivier1": lambda: ollivier_ricci(graph, params["ricci_alpha"]),
-            "forman": lambda: forman_ricci(graph),
-            "kuramoto": lambda: kuramoto_order(close, params["kuramoto_window"], params["kuramoto_step"]),
-        }
-        load_before = os.getloadavg()[0]
-        ours = {}
-        threads = numba.get_num_threads()
-        for name, fn in kernels.items():
-            out, c, s = first_and_steady(fn, args.repeats)
-            numba.set_num_threads(1)
-            try:
-                _, _, s1 = first_and_steady(fn, max(3, args.repeats // 2))
-            finally:
-                numba.set_num_threads(threads)
-            if name == "dfa":
-                ours[name] = {"out": out[0], "extra": out[2], "compile": c, "median": s, "median1": s1}
-            elif name == "rs":
-                ours[name] = {"out": out[0], "compile": c, "median": s, "median1": s1}
-            elif name == "kuramoto":
-                ours[name] = {"out": out.r, "compile": c, "median": s, "median1": s1}
-            else:
-                ours[name] = {"out": out, "compile": c, "median": s, "median1": s1}
-        ours["ollivier2"] = ours["ollivier1"]
-
-        print(f"inputs: DFA/RS {windows.shape[0]} windows x {windows.shape[1]} (scales {scales.tolist()}, "
-              f"nvals {nvals.tolist()}); Ricci {graph.n_nodes} nodes, {graph.source.size} edges; "
-              f"Kuramoto {close.shape[1]} symbols x {close.shape[0]} minutes; numba threads {numba.get_num_threads()}",
-              flush=True)
-        proc = subprocess.run([str(PEER_PY), str(ROOT / "benchmarks" / "peers_indicators.py"), str(d)],
-                              cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(proc.stdout + proc.stderr, file=sys.stderr)
-            print("peer run failed", file=sys.stderr)
-            return 1
-        peer_times = json.loads((d / "peer_times.json").read_text())
-
-        peer_out = {
-            "dfa": np.load(d / "peer_dfa_h.npy"),
-            "rs": np.load(d / "peer_rs_h.npy"),
-            "ollivier1": np.load(d / "peer_ollivier_proc1.npy"),
-            "ollivier2": np.load(d / "peer_ollivier_proc2.npy"),
-            "forman": np.load(d / "peer_forman.npy"),
-            "kuramoto": np.load(d / "peer_kuramoto.npy"),
-        }
-        tolerances = {"dfa": 1e-12, "rs": 1e-9, "ollivier1": 1e-9, "ollivier2": 1e-9, "forman": 1e-9,
-                      "kuramoto": 1e-12}
-        labels = {
-            "dfa": "DFA-1 vs MFDFA (H)",
-            "rs": "R/S Anis-Lloyd vs nolds (H)",
-            "ollivier1": "Ollivier exact vs GRC proc=1",
-            "ollivier2": "Ollivier exact vs GRC proc=2",
-            "forman": "Forman vs GRC FormanRicci 1d",
-            "kuramoto": "Kuramoto vs SciPy hilbert",
-        }
-        failures = []
-        rows = []
-        for name in labels:
-            diff = float(np.max(np.abs(ours[name]["out"] - peer_out[name])))
-            if name == "dfa":  # the fluctuation functions themselves, relative
-                fdiff = float(np.max(np.abs(ours["dfa"]["extra"] / np.load(d / "peer_dfa_f.npy") - 1.0)))
-                if not fdiff <= 1e-12:
-                    failures.append(f"DFA fluctuation relative difference {fdiff:.2e} > 1e-12")
-            ok = diff <= tolerances[name]
-            if not ok:
-                failures.append(f"{labels[name]}: max abs difference {diff:.3e} > {tolerances[name]:g}")
-            ratio = peer_times[name]["median"] / ours[name]["median"]
-            ratio1 = peer_times[name]["median"] / ours[name]["median1"]
-            target = TARGETS.get(name)
-            best, which = (ratio, f"{threads} thr") if ratio >= ratio1 else (ratio1, "1 thr")
-            verdict = "" if target is None else ("meets" if best >= target else "MISSES") + f" >= {target:g}x ({which})"
-            rows.append((labels[name], ours[name]["compile"], ours[name]["median"], ours[name]["median1"],
-                         peer_times[name]["median"], ratio, ratio1, diff, "ok" if ok else "FAIL", verdict))
-
-        print()
-        head = ("kernel", "ours 1st call s", f"ours median s ({threads} thr)", "ours median s (1 thr)",
-                "peer median s", "speed-up", "speed-up 1 thr", "max abs diff", "agree", "target")
-        widths = [30, 15, 22, 21, 13, 9, 14, 12, 5, 22]
-        print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-        for r in rows:
-            cells = [r[0], f"{r[1]:.3f}", f"{r[2]:.4f}", f"{r[3]:.4f}", f"{r[4]:.4f}", f"{r[5]:.1f}x", f"{r[6]:.1f}x",
-                     f"{r[7]:.2e}", r[8], r[9]]
-            print("  ".join(c.ljust(w) for c, w in zip(cells, widths)))
-        print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on "
-              f"{os.cpu_count()} cores: other work on the machine slows the parallel kernels most")
-        print("target: judged on the better of the two thread settings; both are shown")
-        print("\n'ours 1st call' is a cold numba compile" + (" (cache load: --warm-cache)" if args.warm_cache else "")
-              + "; medians exclude it.")
-        if failures:
-            print("\nAGREEMENT FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
-            return 1
-        print("all agreement checks passed")
+    if args.universe_child:
+        universe_child(int(args.universe_child[0]), Path(args.universe_child[1]))
         return 0
+    if args.compile_child:
+        compile_child()
+        return 0
+    if not PEER_PY.exists():
+        print(f"peer environment missing: {PEER_PY}\n  create it: make peers", file=sys.stderr)
+        return 2
+    sections = set(args.only.split(","))
+    failures: list[str] = []
+    print(f"bench-indicators {'--quick ' if args.quick else ''}on {os.cpu_count()} cores, load {load()} at start")
+    with tempfile.TemporaryDirectory(prefix="bench_indicators_") as tmp_name:
+        tmp = Path(tmp_name)
+        peer = Peer()
+        try:
+            if "kernels" in sections:
+                cases = kernel_cases(tmp, args.quick)
+                for case in cases:
+                    run_case(case, peer)
+                print()
+                failures += print_kernels(cases)
+            if "universes" in sections:
+                failures += run_universes(tmp, args.quick, peer)
+        finally:
+            peer.close()
+        if "compile" in sections:
+            run_compile(tmp)
+    print(f"\nload at end {load()}; ratios are peer median / ours median over the same interleaved rounds")
+    if failures:
+        print("\nAGREEMENT FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    print("all agreement checks passed")
+    return 0
 
 
 if __name__ == "__main__":

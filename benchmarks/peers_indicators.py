@@ -1,152 +1,118 @@
-"""Peer side of bench_indicators.py: runs MFDFA, nolds, GraphRicciCurvature and the SciPy Hilbert
-pipeline on the inputs written by the benchmark, inside .venv-peers (they pin old numpy/scipy).
+"""Peer side of bench_indicators.py: MFDFA, nolds, GraphRicciCurvature and vectorised SciPy Kuramoto.
 
-Usage: .venv-peers/bin/python benchmarks/peers_indicators.py DIR [--repeats N]
-Reads DIR/*.npy and DIR/params.json, writes DIR/peer_<name>.npy and DIR/peer_times.json.
-Imports nothing from tradepulse_assets (it is not installed in the peer venv).
+Runs inside .venv-peers (the peers pin old numpy/scipy) as a small server, so the benchmark can interleave
+project and peer round by round in one run:
+
+    .venv-peers/bin/python benchmarks/peers_indicators.py --serve
+
+Each stdin line is a JSON job ``{"task": ..., "dir": ..., "out": ..., ...}``; the peer loads its inputs
+from ``dir`` (.npy, untimed), runs the task once (timed), saves the result to ``out`` (.npy) and answers
+one JSON line ``{"seconds": ...}``. Imports nothing from tradepulse_assets (not installed here).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 
-def timed(fn, repeats: int):
-    times = []
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, times
-
-
-def run_dfa(d: Path, p: dict):
-    from MFDFA import MFDFA
-
-    x = np.load(d / "hurst_windows.npy")
-    scales = np.load(d / "dfa_scales.npy")
-
-    def go():
-        fl = np.empty((x.shape[0], scales.size))
-        h = np.empty(x.shape[0])
-        for i in range(x.shape[0]):
-            lag, f = MFDFA(x[i], lag=scales, q=2, order=1)
-            fl[i] = f[:, 0]
-            h[i] = np.polyfit(np.log(lag), np.log(f[:, 0]), 1)[0]
-        return h, fl
-
-    (h, fl), times = timed(go, p["repeats_slow"])
-    np.save(d / "peer_dfa_h.npy", h)
-    np.save(d / "peer_dfa_f.npy", fl)
-    return times
-
-
-def run_rs(d: Path, p: dict):
-    import nolds
-
-    x = np.load(d / "hurst_windows.npy")
-    nvals = np.load(d / "rs_nvals.npy").tolist()
-
-    def go():
-        return np.array([nolds.hurst_rs(x[i], nvals=nvals, fit="poly", corrected=True) for i in range(x.shape[0])])
-
-    h, times = timed(go, p["repeats_slow"])
-    np.save(d / "peer_rs_h.npy", h)
-    return times
-
-
-def _graph(d: Path):
+def _load_graph(d: Path):
     import networkx as nx
 
-    s, t, w = np.load(d / "ricci_source.npy"), np.load(d / "ricci_target.npy"), np.load(d / "ricci_weight.npy")
-    n = int(json.loads((d / "params.json").read_text())["ricci_nodes"])
-    G = nx.Graph()
-    G.add_nodes_from(range(n))
-    G.add_weighted_edges_from(zip(s.tolist(), t.tolist(), w.tolist()))
-    return G, s, t
+    s, t, w = np.load(d / "source.npy"), np.load(d / "target.npy"), np.load(d / "weight.npy")
+    g = nx.Graph()
+    g.add_nodes_from(range(int(np.load(d / "n_nodes.npy"))))
+    g.add_weighted_edges_from(zip(s.tolist(), t.tolist(), w.tolist()))
+    return g, s.tolist(), t.tolist()
 
 
-def run_ollivier(d: Path, p: dict, proc: int):
-    from GraphRicciCurvature.OllivierRicci import OllivierRicci
+def prepare(job: dict):
+    """Load the inputs (untimed) and return the timed callable."""
+    d = Path(job["dir"])
+    task = job["task"]
+    if task == "dfa":
+        from MFDFA import MFDFA
 
-    G, s, t = _graph(d)
+        x = np.atleast_2d(np.load(d / "x.npy"))
+        scales = np.load(d / "scales.npy")
 
-    def go():
-        orc = OllivierRicci(G, weight="weight", alpha=p["ricci_alpha"], method="OTD", exp_power=0, proc=proc,
-                            verbose="ERROR")
-        orc.compute_ricci_curvature()
-        return np.array([orc.G[a][b]["ricciCurvature"] for a, b in zip(s.tolist(), t.tolist())])
+        def run():
+            h = np.empty(x.shape[0])
+            for i in range(x.shape[0]):
+                lag, f = MFDFA(x[i], lag=scales, q=2, order=1)
+                h[i] = np.polyfit(np.log(lag), np.log(f[:, 0]), 1)[0]
+            return h
 
-    k, times = timed(go, p["repeats_slow"])
-    np.save(d / f"peer_ollivier_proc{proc}.npy", k)
-    return times
+        return run
+    if task == "rs":
+        import nolds
+
+        x = np.atleast_2d(np.load(d / "x.npy"))
+        nvals = np.load(d / "nvals.npy").tolist()
+        return lambda: np.array([nolds.hurst_rs(row, nvals=nvals, fit="poly", corrected=True) for row in x])
+    if task == "ollivier":
+        from GraphRicciCurvature.OllivierRicci import OllivierRicci
+
+        g, s, t = _load_graph(d)
+
+        def run():
+            orc = OllivierRicci(g, weight="weight", alpha=job["alpha"], method="OTD", exp_power=0,
+                                proc=job.get("proc", 1), verbose="ERROR")
+            orc.compute_ricci_curvature()
+            return np.array([orc.G[a][b]["ricciCurvature"] for a, b in zip(s, t)])
+
+        return run
+    if task == "forman":
+        from GraphRicciCurvature.FormanRicci import FormanRicci
+
+        g, s, t = _load_graph(d)
+
+        def run():
+            fr = FormanRicci(g, weight="weight", method="1d")
+            fr.compute_ricci_curvature()
+            return np.array([fr.G[a][b]["formanCurvature"] for a, b in zip(s, t)])
+
+        return run
+    if task == "kuramoto":
+        import scipy.signal
+
+        close = np.load(d / "close.npy")
+        w, step = job["window"], job["step"]
+
+        def run():  # the same definition, vectorised over windows: (windows, returns, symbols)
+            lr = np.diff(np.log(close), axis=0)
+            starts = np.arange(0, close.shape[0] - w + 1, step)
+            win = np.lib.stride_tricks.sliding_window_view(lr, w - 1, axis=0)[starts]  # (k, symbols, w-1)
+            theta = np.angle(scipy.signal.hilbert(scipy.signal.detrend(win, axis=-1), axis=-1))
+            return np.mean(np.abs(np.mean(np.exp(1j * theta), axis=1)), axis=-1)
+
+        return run
+    raise ValueError(f"unknown task {task!r}")
 
 
-def run_forman(d: Path, p: dict):
-    from GraphRicciCurvature.FormanRicci import FormanRicci
-
-    G, s, t = _graph(d)
-
-    def go():
-        fr = FormanRicci(G, weight="weight", method="1d")
-        fr.compute_ricci_curvature()
-        return np.array([fr.G[a][b]["formanCurvature"] for a, b in zip(s.tolist(), t.tolist())])
-
-    f, times = timed(go, p["repeats_slow"])
-    np.save(d / "peer_forman.npy", f)
-    return times
-
-
-def run_kuramoto(d: Path, p: dict):
-    import scipy.signal
-
-    close = np.load(d / "kuramoto_close.npy")
-    w, step = p["kuramoto_window"], p["kuramoto_step"]
-
-    def go():
-        lr = np.diff(np.log(close), axis=0)
-        out = []
-        for s in range(0, close.shape[0] - w + 1, step):
-            th = np.angle(scipy.signal.hilbert(scipy.signal.detrend(lr[s:s + w - 1], axis=0), axis=0))
-            out.append(np.mean(np.abs(np.mean(np.exp(1j * th), axis=1))))
-        return np.array(out)
-
-    r, times = timed(go, p["repeats_fast"])
-    np.save(d / "peer_kuramoto.npy", r)
-    return times
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir", type=Path)
-    ap.add_argument("--only", default="dfa,rs,ollivier1,ollivier2,forman,kuramoto")
-    args = ap.parse_args()
-    p = json.loads((args.dir / "params.json").read_text())
-    jobs = {
-        "dfa": lambda: run_dfa(args.dir, p),
-        "rs": lambda: run_rs(args.dir, p),
-        "ollivier1": lambda: run_ollivier(args.dir, p, 1),
-        "ollivier2": lambda: run_ollivier(args.dir, p, 2),
-        "forman": lambda: run_forman(args.dir, p),
-        "kuramoto": lambda: run_kuramoto(args.dir, p),
-    }
-    result = {}
-    for name in args.only.split(","):
-        times = jobs[name]()
-        result[name] = {"times": times, "median": statistics.median(times)}
-        print(f"peer {name}: median {statistics.median(times):.4f} s over {len(times)}", flush=True)
-    tmp = args.dir / "peer_times.json.tmp"
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, args.dir / "peer_times.json")
+def serve() -> None:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            run = prepare(job)
+            t0 = time.perf_counter()
+            out = run()
+            seconds = time.perf_counter() - t0
+            np.save(job["out"], out)
+            reply = {"seconds": seconds}
+        except Exception as exc:  # reported to the benchmark, which fails the run
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] != ["--serve"]:
+        sys.exit(__doc__)
+    serve()
