@@ -14,7 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# numba kernels compiled once into their on-disk cache (not in the first Dagster run); redone when they change
+$(VENV)/.numba-warm: $(VENV)/.installed $(wildcard tradepulse_assets/indicators/*.py)
+	$(PY) -m tradepulse_assets.indicators.warmup
+	touch $@
+
+install: $(VENV)/.installed $(VENV)/.numba-warm
 
 ## make run: Dagster UI + daemon on http://127.0.0.1:3000 with a simulated vendor (Ctrl-C stops all)
 run: install

@@ -12,6 +12,7 @@ A 2-D input holds one series per row (e.g. many rolling windows) and is processe
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -152,7 +153,7 @@ def dfa(x: object, scales: object | None = None) -> tuple[np.ndarray, np.ndarray
     scale = _power_of_two_scale(arr)
     fluct = np.empty((arr.shape[0], sc.size))
     hurst = np.empty(arr.shape[0])
-    kernel_fn = _dfa_parallel if use_threads(4.0 * arr.size * sc.size) else _dfa_serial
+    kernel_fn = _dfa_parallel if arr.shape[0] > 1 and use_threads(4.0 * arr.size * sc.size) else _dfa_serial
     kernel_fn(arr * scale[:, None], sc, np.log(sc.astype(np.float64)), fluct, hurst)
     fluct /= scale[:, None]
     if np.ndim(x) == 1:
@@ -166,6 +167,7 @@ def hurst_dfa(x: object, scales: object | None = None) -> float | np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- R/S
+@functools.lru_cache(maxsize=1024)
 def expected_rs(n: int) -> float:
     """Anis-Lloyd expected (R/S)_n of white noise (Peters' large-n form above 340), as in nolds."""
     i = np.arange(1, n)
@@ -265,7 +267,7 @@ def rescaled_range(x: object, nvals: object | None = None, corrected: bool = Tru
     log_expected = np.log(np.array([expected_rs(int(v)) for v in nv]))
     rsvals = np.empty((arr.shape[0], nv.size))
     hurst = np.empty(arr.shape[0])
-    kernel_fn = _rs_parallel if use_threads(2.0 * arr.size * nv.size) else _rs_serial
+    kernel_fn = _rs_parallel if arr.shape[0] > 1 and use_threads(2.0 * arr.size * nv.size) else _rs_serial
     kernel_fn(arr * _power_of_two_scale(arr)[:, None], nv, np.log(nv.astype(np.float64)), log_expected,
               bool(corrected), rsvals, hurst)
     if np.ndim(x) == 1:
