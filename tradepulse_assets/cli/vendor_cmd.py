@@ -1,6 +1,7 @@
 """``tradepulse-cli vendor``: publish simulated drops (with fault scenarios), serve a drop over HTTP, list the
 fault catalogue, and write manifests for a user's own vendor files."""
 
+import argparse
 import datetime as dt
 import os
 import sys
@@ -50,11 +51,11 @@ def register(sub, common) -> None:
     serve.add_argument("--root", required=True)
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument(
-        "--token",
-        default=os.environ.get("TRADEPULSE_VENDOR_TOKEN"),
-        help="bearer token (default $TRADEPULSE_VENDOR_TOKEN)",
-    )
+    serve.add_argument("--token-file", help="file holding the bearer token (default: $TRADEPULSE_VENDOR_TOKEN)")
+    serve.add_argument("--token", help=argparse.SUPPRESS)  # refused: argv is visible in the process list
+    serve.add_argument("--workers", type=int, default=8, help="worker threads (bounded pool)")
+    serve.add_argument("--idle-timeout", type=float, default=10.0, help="seconds a silent connection is kept")
+    serve.add_argument("--request-timeout", type=float, default=30.0, help="seconds per read/write of a request")
     serve.set_defaults(handler=_serve)
 
     scenarios = sub.add_parser("scenarios", help="the fault-scenario catalogue", parents=[common])
@@ -137,13 +138,24 @@ def _publish(args) -> int:
 
 
 def _serve(args) -> int:
-    from tradepulse_assets.feeds.server import make_server
+    from tradepulse_assets.feeds.server import TokenError, load_token, make_server
 
-    if not args.token:
-        raise CliError("no token", hint="pass --token or set TRADEPULSE_VENDOR_TOKEN")
+    if args.token is not None:
+        raise CliError(
+            "--token: a token on the command line is visible to every user in the process list",
+            hint="set TRADEPULSE_VENDOR_TOKEN or pass --token-file <file>",
+        )
+    try:
+        token = load_token(args.token_file)
+    except TokenError as exc:
+        raise CliError(str(exc), hint="set TRADEPULSE_VENDOR_TOKEN or pass --token-file <file>") from None
     if not os.path.isdir(args.root):
         raise CliError(f"{args.root}: not a directory")
-    server = make_server(args.root, args.token, args.host, args.port)
+    try:
+        server = make_server(args.root, token, args.host, args.port, workers=args.workers,
+                             idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     host, port = server.server_address[:2]
     print(f"serving {args.root} on http://{host}:{port}/v1 (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:

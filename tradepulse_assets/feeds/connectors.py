@@ -9,15 +9,19 @@ market/session, and never the token.
 import datetime as dt
 import json
 import re
-import socket
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 import polars as pl
 
+from tradepulse_assets.core.http import HttpClient, HttpPolicy, HttpRedirectError, HttpUnavailable, origin
+from tradepulse_assets.feeds.confined import (
+    ConfinementError,
+    EntryNotFound,
+    check_name,
+    list_dirs_confined,
+    read_confined,
+)
 from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, parse_bar_file
 
 SESSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -37,6 +41,10 @@ class VendorUnavailable(VendorError):
 
 class VendorNotFound(VendorError):
     """A market, session or file the vendor does not have."""
+
+
+class VendorRefused(VendorError):
+    """An entry of the drop that would read outside it (symlink, hard link, traversal name, other origin)."""
 
 
 @runtime_checkable
@@ -62,33 +70,47 @@ def _sessions_from_names(names) -> list[dt.date]:
 
 
 def _safe_name(name: str, where: str) -> str:
-    if not name or "/" in name or "\\" in name or name.startswith((".", "_")):
-        raise VendorNotFound(f"{where}: invalid file name {name!r}")
+    """A manifest file name as a plain name: traversal is refused, hidden/underscore names are not vendor files."""
+    try:
+        check_name(name, f"{where}/{name}")
+    except ConfinementError as exc:
+        raise VendorRefused(str(exc)) from None
+    if name.startswith((".", "_")):
+        raise VendorNotFound(f"{where}/{name}: not a vendor file (hidden and _ names are never served)")
     return name
 
 
 class DirectoryConnector:
-    """A drop on a local or mounted filesystem: ``<root>/<market>/<session>/``."""
+    """A drop on a local or mounted filesystem: ``<root>/<market>/<session>/``.
+
+    Nothing outside ``root`` is ever read: symlinks, hard-linked files and traversal names are refused with
+    ``VendorRefused`` naming the entry (``feeds.confined``).
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def _session_dir(self, market: str, session: dt.date) -> Path:
-        return self.root / market / session.isoformat()
+    def _read(self, market: str, session: dt.date, name: str) -> bytes:
+        where = f"{self.root}/{market}/{session}/{name}"
+        try:
+            return read_confined(self.root, market, session.isoformat(), name)
+        except ConfinementError as exc:
+            raise VendorRefused(f"{self.root}/{exc}") from None
+        except EntryNotFound:
+            raise VendorNotFound(f"{where}: no such file ({market} {session})") from None
 
     def list_sessions(self, market: str) -> list[dt.date]:
-        folder = self.root / market
-        return _sessions_from_names(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return _sessions_from_names(list_dirs_confined(self.root, market))
 
     def read_manifest(self, market: str, session: dt.date) -> Manifest | None:
-        path = self._session_dir(market, session) / MANIFEST_NAME
-        return Manifest.from_json(path.read_bytes(), str(path)) if path.is_file() else None
+        try:
+            data = self._read(market, session, MANIFEST_NAME)
+        except VendorNotFound:
+            return None
+        return Manifest.from_json(data, f"{self.root}/{market}/{session}/{MANIFEST_NAME}")
 
     def read_file(self, market: str, session: dt.date, name: str) -> bytes:
-        path = self._session_dir(market, session) / _safe_name(name, f"{self.root}/{market}/{session}")
-        if not path.is_file():
-            raise VendorNotFound(f"{path}: no such file ({market} {session})")
-        return path.read_bytes()
+        return self._read(market, session, _safe_name(name, f"{self.root}/{market}/{session}"))
 
     def check_connectivity(self) -> None:
         if not self.root.is_dir():
@@ -174,8 +196,22 @@ class S3Connector:
         self._call(f"s3://{self.bucket}", self.client.head_bucket, Bucket=self.bucket)
 
 
+def _refusal_of(body: bytes) -> str | None:
+    """The server's reason when ``vendor serve`` refused an entry outside its root (403 with ``refused``)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return str(doc.get("error")) if isinstance(doc, dict) and doc.get("refused") else None
+
+
 class HttpConnector:
-    """The vendor HTTP API served by ``vendor serve`` (bearer token): GET /v1/<market>/... ."""
+    """The vendor HTTP API served by ``vendor serve`` (bearer token): GET /v1/<market>/... .
+
+    Transport, retries and redirects are ``core.http``'s: the token never follows a redirect to another
+    origin, same-origin redirects are capped (``max_redirects``), and an answer that ends on another origin is
+    refused (``VendorRefused``): the drop is the vendor's origin, nothing else.
+    """
 
     def __init__(
         self,
@@ -184,39 +220,49 @@ class HttpConnector:
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        max_redirects: int = 3,
     ):
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self.timeout, self.retries, self.backoff, self._sleep = timeout, int(retries), backoff, sleep
+        self.timeout, self.retries = timeout, int(retries)
+        policy = HttpPolicy(
+            attempts=self.retries + 1,
+            backoff=backoff,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            max_redirects=max_redirects,
+        )
+        self._client = HttpClient(policy)
 
     def __repr__(self) -> str:  # never show the token
         return f"HttpConnector({self.base_url!r}, token=***, timeout={self.timeout}, retries={self.retries})"
 
     def _get(self, path: str, what: str) -> bytes:
         url = f"{self.base_url}{path}"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token}"})
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return response.read()
-            except urllib.error.HTTPError as exc:
-                if exc.code in (401, 403):
-                    raise VendorAuthError(f"GET {url} ({what}): HTTP {exc.code}, token rejected") from None
-                if exc.code == 404:
-                    raise VendorNotFound(f"GET {url} ({what}): HTTP 404") from None
-                if exc.code < 500 and exc.code != 429:
-                    raise VendorError(f"GET {url} ({what}): HTTP {exc.code}") from None
-                last = f"HTTP {exc.code}"
-            except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"{type(reason).__name__}: {reason}"
-            if attempt < self.retries:
-                self._sleep(self.backoff * 2**attempt)
-        raise VendorUnavailable(
-            f"GET {url} ({what}): unavailable after {self.retries + 1} attempt(s) ({last})"
-        )
+        try:
+            answer = self._client.get(url, headers={"Authorization": f"Bearer {self._token}"})
+        except HttpRedirectError as exc:
+            raise VendorRefused(f"GET {url} ({what}): {exc}") from None
+        except HttpUnavailable as exc:
+            raise VendorUnavailable(f"GET {url} ({what}): unavailable ({exc})") from None
+        if origin(answer.url) != origin(url):
+            raise VendorRefused(
+                f"GET {url} ({what}): redirected to another origin {origin(answer.url)}; refused "
+                "(the token was not sent there)"
+            )
+        if answer.status == 403 and (refused := _refusal_of(answer.body)):
+            raise VendorRefused(f"GET {url} ({what}): the vendor server refused {refused}")
+        if answer.status in (401, 403):
+            raise VendorAuthError(f"GET {url} ({what}): HTTP {answer.status}, token rejected")
+        if answer.status == 404:
+            raise VendorNotFound(f"GET {url} ({what}): HTTP 404")
+        if answer.status == 429 or answer.status >= 500:
+            raise VendorUnavailable(
+                f"GET {url} ({what}): unavailable after {answer.attempts} attempt(s) (HTTP {answer.status})"
+            )
+        if not answer.ok:
+            raise VendorError(f"GET {url} ({what}): HTTP {answer.status}")
+        return answer.body
 
     def get(self, path: str, what: str) -> bytes:
         """GET ``path`` under the base URL with this connector's token, retries and error mapping."""

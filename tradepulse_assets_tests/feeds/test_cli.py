@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -168,10 +169,9 @@ def test_vendor_serve_subprocess_serves_a_published_drop(tmp_path):
             str(tmp_path),
             "--port",
             str(port),
-            "--token",
-            "tok",
         ],
         stderr=subprocess.PIPE,
+        env={**os.environ, "TRADEPULSE_VENDOR_TOKEN": "tok"},  # from the environment, never argv
     )
     try:
         assert b"serving" in proc.stderr.readline()
