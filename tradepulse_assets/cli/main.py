@@ -22,6 +22,7 @@ from tradepulse_assets.cli.output import CliError, dumps
 TOP_LEVEL = {
     "markets": ("markets", "the market registry with today's session hours"),
     "calendar": ("markets", "trading calendars"),
+    "doctor": ("doctor_cmd", "find and remove temporary files left by interrupted writes"),
 }
 GROUPS = {
     "vendor": "simulated and real vendor drops: publish, serve, scenario catalogue",
@@ -68,10 +69,11 @@ def build_parser(command: str | None = None) -> Parser:
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    if command in TOP_LEVEL or command == "*":
-        importlib.import_module("tradepulse_assets.cli.markets").register(sub, common)
-    else:
-        for name, (_, help_text) in TOP_LEVEL.items():
+    chosen = {m for m, _ in TOP_LEVEL.values()} if command == "*" else {TOP_LEVEL.get(command, ("",))[0]} - {""}
+    for module in sorted(chosen):
+        importlib.import_module(f"tradepulse_assets.cli.{module}").register(sub, common)
+    for name, (module, help_text) in TOP_LEVEL.items():
+        if module not in chosen:
             sub.add_parser(name, help=help_text, add_help=False)
     for name, help_text in GROUPS.items():
         group = sub.add_parser(name, help=help_text, description=help_text, parents=[common])

@@ -10,7 +10,8 @@ Guarantees both implementations give:
 - **Atomic writes.** ``put_bytes`` is one ``put_object`` on S3; locally it writes a temporary file in the
   target directory, fsyncs it and ``os.replace``-s it into place, so a reader sees the old bytes or the new
   bytes, never a torn file, and a crashed writer leaves no visible partial object (temporary names are hidden
-  from ``list``).
+  from ``list``). A temporary file a killed writer left (``.tp-tmp-<name>.<pid>.*``) is removed by the next
+  write of the same key, and by ``tradepulse-cli doctor``.
 - **Tags.** S3 object tags on S3; locally a sidecar ``<key>.tags.json`` (written atomically, hidden from
   ``list``). Tags follow S3 semantics on both: ``put_bytes`` replaces the tag set (no tags = none),
   ``put_tags`` replaces it, ``copy`` copies it. Tag keys/values are validated against S3's rules on both
@@ -185,7 +186,7 @@ class ObjectStore(Protocol):
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a fsynced temporary file in the same directory + ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.{os.getpid()}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -197,6 +198,83 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+#: A temporary file whose writer cannot be shown dead (same PID alive, or another host) is stale after this.
+STALE_TEMP_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class TempFile:
+    """A ``.tp-tmp-*`` file an interrupted write left behind (the writer was killed before its rename)."""
+
+    path: Path
+    size: int
+    age_seconds: float
+    writer_pid: int | None
+
+
+def _writer_pid(name: str) -> int | None:
+    """The PID in ``.tp-tmp-<target>.<pid>.<random>`` (None for temp files of older versions)."""
+    parts = name.split(".")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(temp: TempFile, stale_after: float) -> bool:
+    if temp.age_seconds >= stale_after:
+        return True
+    return temp.writer_pid is not None and temp.writer_pid != os.getpid() and not _pid_alive(temp.writer_pid)
+
+
+def stale_temp_files(directory: Path, target: str | None = None, *, stale_after: float = STALE_TEMP_SECONDS,
+                     recursive: bool = False) -> list[TempFile]:
+    """Temporary files under ``directory`` (of ``target``'s writes only, when given) whose writer is dead
+    (its PID is gone on this host) or that are older than ``stale_after`` seconds. A live writer's file is
+    never returned, so sweeping cannot break a concurrent write."""
+    prefix = TMP_PREFIX + (f"{target}." if target else "")
+    walk = os.walk(directory) if recursive else [(str(directory), [], _names(directory))]
+    now = datetime.now(UTC).timestamp()
+    found = []
+    for dirpath, _, filenames in walk:
+        for name in filenames:
+            if not name.startswith(prefix):
+                continue
+            path = Path(dirpath, name)
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue  # its writer just renamed it
+            temp = TempFile(path, info.st_size, max(0.0, now - info.st_mtime), _writer_pid(name))
+            if _is_stale(temp, stale_after):
+                found.append(temp)
+    return sorted(found, key=lambda t: t.path)
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def remove_temp_files(temps: list[TempFile]) -> int:
+    """Delete the given temporary files; returns how many were removed (already gone is fine)."""
+    removed = 0
+    for temp in temps:
+        with contextlib.suppress(FileNotFoundError):
+            temp.path.unlink()
+            removed += 1
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -254,9 +332,13 @@ class LocalObjectStore:
     def put_bytes(
         self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
     ) -> None:
-        """Atomically replace ``key``; its tag set becomes ``tags`` (``content_type`` is ignored)."""
+        """Atomically replace ``key``; its tag set becomes ``tags`` (``content_type`` is ignored).
+
+        Temporary files an interrupted earlier write of the same key left behind are removed first.
+        """
         clean = validate_tags(tags)
         path = self.path(key)
+        remove_temp_files(stale_temp_files(path.parent, path.name))
         _atomic_write(path, bytes(data))
         self._write_tags(key, clean)
 
