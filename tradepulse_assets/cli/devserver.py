@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from tradepulse_assets.core.io import atomic_write
+
 PR_SET_PDEATHSIG = 1
 # Seconds each stage gets after SIGTERM before SIGKILL: the code server's clients, then everything else.
 # Together well under the 10 s the operator is promised, on a loaded 2-core machine. Nothing here holds state a SIGKILL
@@ -57,13 +59,8 @@ def _die_with_parent() -> None:
 
 def write_instance_yaml(dagster_home: Path) -> Path:
     """Write the embedded instance's dagster.yaml (telemetry and welcome modal off, queued runs)."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    target = dagster_home / "dagster.yaml"
-    template = resources.files("tradepulse_assets.config").joinpath("dagster.local.yaml").read_text()
-    tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(template)
-    os.replace(tmp, target)
-    return target
+    template = resources.files("tradepulse_assets.config").joinpath("dagster.local.yaml").read_bytes()
+    return atomic_write(dagster_home / "dagster.yaml", template, fsync=False)  # regenerated on every start
 
 
 def write_code_server_workspace(dagster_home: Path, host: str, port: int) -> Path:

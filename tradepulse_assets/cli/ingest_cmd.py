@@ -109,7 +109,7 @@ def _backfill(args) -> int:
 
     market = registered_market(args.market)
     settings = load_settings()
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     db = StateDB(settings.state_db_url)
     sessions = calendar_for(market.market_id, market.calendar).sessions(_day(args.start), _day(args.end))
     if not sessions:
@@ -162,7 +162,7 @@ def _reseed(args) -> int:
         raise CliError(f"{market.market_id}: vendor connectivity failed: {exc}",
                        hint="check TRADEPULSE_VENDOR_SOURCE and TRADEPULSE_VENDOR_TOKEN") from None
     now = clock.now()
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     db = StateDB(settings.state_db_url)
     audit = AuditLog(tradepulse_home(), clock=clock.now)
     name = stream_watermark_name(market.market_id)
@@ -184,7 +184,7 @@ def _reseed(args) -> int:
 
 def _quarantine_list(args) -> int:
     settings = load_settings()
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     rows = []
     for incident_id, batch_id in lake.list_quarantine_batches(store, args.incident):
         reason = lake.read_quarantine_reason(store, incident_id, batch_id)
@@ -197,7 +197,7 @@ def _quarantine_list(args) -> int:
 
 def _quarantine_status(args) -> int:
     settings = load_settings()
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     try:
         document = quarantine.set_batch_status(store, StateDB(settings.state_db_url), args.batch, args.status,
                                                args.reason, parse_clock(settings.clock).now(), args.by)
@@ -213,7 +213,7 @@ def _stream(args) -> int:
         raise CliError(f"{market.market_id} is a batch market", hint="batch sessions are landed by Dagster")
     settings = load_settings()
     clock = parse_clock(settings.clock)
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     db = StateDB(settings.state_db_url)
     audit = AuditLog(tradepulse_home(), clock=clock.now)
     connector = _connector(settings)

@@ -117,7 +117,7 @@ class Replay:
 
     def poll_streams(self) -> None:
         settings = self.clocked_settings
-        store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+        store = object_store_from_url(settings.object_store_url, s3=settings.s3)
         db = StateDB(settings.state_db_url)
         audit = AuditLog(settings.home, clock=lambda: self.now)
         connector = DirectoryConnector(settings.vendor_source)

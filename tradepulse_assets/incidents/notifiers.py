@@ -17,14 +17,13 @@ Why it is built this way:
 * **The standard library only** (``urllib.request``, explicit timeouts, no redirects followed), so
   the production profile needs no extra dependency and tests run against a loopback server.
 * **The outbox is multi-process safe**: the Dagster daemon, run workers and the CLI all notify, so
-  each record is one whole JSON line written with one ``write`` under an exclusive ``flock``.
+  each record is one whole JSON line appended under an exclusive ``flock`` (``core.io.append_jsonl``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import fcntl
 import http.client
 import json
 import logging
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from tradepulse_assets.core.io import append_jsonl
 from tradepulse_assets.incidents.communications import (
     MAX_DEDUP_KEY,
     SEVERITIES,
@@ -150,8 +150,8 @@ def redact_value(value: Any, redact: Redactor) -> Any:
 class OutboxNotifier:
     """Appends each message as one JSON line to ``path`` and logs it: the default transport.
 
-    Lines are written with a single ``os.write`` on an ``O_APPEND`` descriptor while holding an
-    exclusive ``flock``, so concurrent processes never interleave or tear lines, whatever their size.
+    Lines go through the platform's locked JSONL append (:func:`tradepulse_assets.core.io.append_jsonl`), so
+    concurrent processes never interleave lines and a line torn by a crashed writer stays on its own.
     """
 
     def __init__(
@@ -182,7 +182,7 @@ class OutboxNotifier:
     def deliver(self, message: Message, *, note: str | None = None) -> Delivery:
         record = self.record(message, note=note)
         try:
-            append_json_line(self.path, record, fsync=self._fsync)
+            append_jsonl(self.path, record, fsync=self._fsync)
         except OSError as exc:
             error = self._redact(f"outbox {self.path}: cannot append: {exc}")
             logger.error("notification not recorded: %s", error)
@@ -195,26 +195,6 @@ class OutboxNotifier:
             record["text"],
         )
         return Delivery(True, 1, None, None, self.name, message.channel, message.dedup_key, str(self.path))
-
-
-def append_json_line(path: Path, record: Mapping[str, Any], *, fsync: bool = True) -> None:
-    """Append ``record`` as one whole line under an exclusive lock (multi-process safe)."""
-    data = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------

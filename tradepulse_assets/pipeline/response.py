@@ -129,7 +129,7 @@ def responder_from_settings(settings, clock_now: Callable[[], dt.datetime]) -> R
 
     return Responder(
         StateDB(settings.state_db_url),
-        object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url),
+        object_store_from_url(settings.object_store_url, s3=settings.s3),
         lambda on_failure: dispatcher_from_env(dict(os.environ), settings.outbox_path, on_failure=on_failure),
         clock_now,
     )

@@ -19,6 +19,7 @@ Dagster resources get these settings as ``EnvVar``s when they came from the envi
 import os
 from dataclasses import dataclass, field
 
+from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.state import default_state_url
 
@@ -50,6 +51,11 @@ class Settings:
     #: Settings whose value this process read from its environment. Dagster resources take those as
     #: ``EnvVar``s, so the UI shows the variable's name, never a PostgreSQL password or a token.
     from_environment: frozenset[str] = frozenset()
+
+    @property
+    def s3(self) -> S3Settings:
+        """S3 client settings for the object store and an S3 vendor drop (credentials: AWS default chain)."""
+        return S3Settings(endpoint_url=self.s3_endpoint_url)
 
     @property
     def outbox_path(self) -> str:

@@ -13,15 +13,16 @@ The files also carry ``evaluated``, ``evidence_json`` and ``gap_windows_json`` f
 """
 
 import datetime as dt
+import io
 import json
 import os
 import re
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
+from tradepulse_assets.core.io import atomic_write
 from tradepulse_assets.quality.results import GateResult, jsonable
 
 VIEW_COLUMNS = (
@@ -105,15 +106,9 @@ def write_health(
 ) -> Path:
     """Replace the (market, session) file with these results, atomically; returns its path."""
     path = health_path(root, market, session)
-    frame = health_frame(market, session, results, evaluated_at, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"  # not matched by *.parquet
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    buffer = io.BytesIO()
+    health_frame(market, session, results, evaluated_at, run_id).write_parquet(buffer)
+    return atomic_write(path, buffer.getvalue(), fsync=True)
 
 
 def _files(root: str | os.PathLike, market: str | None) -> list[Path]:

@@ -1,10 +1,11 @@
 """The ingestion audit trail: ``observability/audit/ingestion_events.jsonl`` under ``$TRADEPULSE_HOME``.
 
 One JSON object per line, keys sorted, with an ISO-8601 UTC ``time``. Writers are the Dagster daemon, run
-workers and the CLI, i.e. several processes, so an append takes an exclusive ``fcntl.flock`` on a sibling lock
-file and writes the whole line with one ``write`` on an ``O_APPEND`` descriptor, then fsyncs. Readers take a
-shared lock, so they never see half a line. If a writer died mid-line (power loss), the next writer starts a
-fresh line, and :meth:`AuditLog.read` reports the torn line by number instead of guessing.
+workers and the CLI, i.e. several processes, so appends go through the platform's locked JSONL append
+(:func:`tradepulse_assets.core.io.append_jsonl`: exclusive ``flock`` on a sibling lock file, one ``write`` on an
+``O_APPEND`` descriptor, then fsync). Readers take the shared lock, so they never see half a line. If a writer
+died mid-line (power loss), the next writer starts a fresh line, and :meth:`AuditLog.read` reports the torn line
+by number instead of guessing.
 
 Why the file stays on a filesystem in the S3 profile too: S3 has no append, and the alternatives are worse for
 an audit trail. Rewriting one object is a read-modify-write race between processes; one object per event makes
@@ -16,16 +17,14 @@ explanation rather than silently writing somewhere else.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from tradepulse_assets.core.io import append_jsonl, read_locked
 from tradepulse_assets.storage.home import AUDIT_LOG, home_path, tradepulse_home
 from tradepulse_assets.storage.object_store import LocalObjectStore, StorageError
 
@@ -129,43 +128,19 @@ class AuditLog:
                 "Pass the TRADEPULSE_HOME directory (local or shared filesystem); see the module docstring."
             )
         self.path = home_path(AUDIT_LOG, base)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._clock = clock
         self._fsync = fsync
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
 
-    @contextlib.contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, mode)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``event``, stamp ``time`` (clock unless given), append it as one line, return it."""
         record = _normalize(event, self._clock())
         try:
-            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        except TypeError as error:
+            append_jsonl(self.path, record, fsync=self._fsync)
+        except TypeError as error:  # raised before anything is written
             raise InvalidAuditEvent(f"audit event is not JSON-serializable: {error}") from None
-        payload = (line + "\n").encode("utf-8")
-        with self._locked(fcntl.LOCK_EX):
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                if _ends_mid_line(fd):
-                    payload = b"\n" + payload  # keep a torn line from a crashed writer on its own line
-                written = os.write(fd, payload)
-                while written < len(payload):  # only on a full disk or a signal; still under the lock
-                    written += os.write(fd, payload[written:])
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
         return record
 
     def read(
@@ -182,11 +157,7 @@ class AuditLog:
         ``skip_corrupt``. ``session`` may be given as a date.
         """
         wanted = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in where.items()}
-        try:
-            with self._locked(fcntl.LOCK_SH):
-                text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
+        text = read_locked(self.path)
         events = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -208,7 +179,3 @@ class AuditLog:
                 events.append(record)
         return events
 
-
-def _ends_mid_line(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"

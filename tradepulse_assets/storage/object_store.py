@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,26 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = [
-    "InvalidKey",
-    "InvalidTags",
-    "LocalObjectStore",
-    "ObjectInfo",
-    "ObjectNotFound",
-    "ObjectStore",
-    "S3Credentials",
-    "S3ObjectStore",
-    "StorageError",
-    "TAGS_SUFFIX",
-    "object_store_from_url",
-    "validate_key",
-    "validate_tags",
-]
+from tradepulse_assets.core.io import TMP_PREFIX, S3Settings, atomic_write, s3_client
 
 #: Suffix of the local tag sidecar; reserved on both stores so a key means the same object everywhere.
 TAGS_SUFFIX = ".tags.json"
-#: Prefix of local temporary files; reserved and hidden from listings.
-TMP_PREFIX = ".tp-tmp-"
 
 _S3_MAX_TAGS = 10
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
@@ -183,23 +166,6 @@ class ObjectStore(Protocol):
 # --------------------------------------------------------------------------------------------------- local
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a fsynced temporary file in the same directory + ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.{os.getpid()}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-
-
 #: A temporary file whose writer cannot be shown dead (same PID alive, or another host) is stale after this.
 STALE_TEMP_SECONDS = 3600.0
 
@@ -277,20 +243,6 @@ def remove_temp_files(temps: list[TempFile]) -> int:
     return removed
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (best effort: some filesystems refuse to fsync directories)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _md5_file(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
@@ -306,8 +258,10 @@ class LocalObjectStore:
     new bytes with the previous tag set, which the retry (puts are idempotent) corrects. Bytes are never lost.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+        """``fsync=False`` keeps writes atomic but lets the page cache decide when they reach the disk."""
         self.root = Path(root).resolve()
+        self.fsync = fsync
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
@@ -339,13 +293,13 @@ class LocalObjectStore:
         clean = validate_tags(tags)
         path = self.path(key)
         remove_temp_files(stale_temp_files(path.parent, path.name))
-        _atomic_write(path, bytes(data))
+        atomic_write(path, bytes(data), fsync=self.fsync)
         self._write_tags(key, clean)
 
     def _write_tags(self, key: str, tags: dict[str, str]) -> None:
         sidecar = self._tags_path(key)
         if tags:
-            _atomic_write(sidecar, json.dumps(tags, sort_keys=True).encode())
+            atomic_write(sidecar, json.dumps(tags, sort_keys=True).encode(), fsync=self.fsync)
         else:
             with contextlib.suppress(FileNotFoundError):
                 sidecar.unlink()
@@ -437,16 +391,6 @@ class LocalObjectStore:
 # ------------------------------------------------------------------------------------------------------ S3
 
 
-@dataclass(frozen=True)
-class S3Credentials:
-    """Static credentials; ``None`` fields fall back to the AWS default chain (env, profile, role)."""
-
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    region: str | None = None
-
-
 def _is_not_found(error: Exception) -> bool:
     response = getattr(error, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
@@ -455,9 +399,12 @@ def _is_not_found(error: Exception) -> bool:
 
 
 class S3ObjectStore:
-    """Objects in ``bucket`` under ``prefix``; tags are real S3 object tags."""
+    """Objects in ``bucket`` under ``prefix``; tags are real S3 object tags.
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", credentials: S3Credentials | None = None):
+    ``settings`` are the ones the client was built with; they also give polars its ``storage_options``.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "", settings: S3Settings | None = None):
         if len(bucket) < 3 or "/" in bucket:
             raise StorageError(f"invalid S3 bucket name {bucket!r}")
         prefix = prefix.strip("/")
@@ -466,7 +413,7 @@ class S3ObjectStore:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix + "/" if prefix else ""
-        self.credentials = credentials or S3Credentials()
+        self.settings = settings or S3Settings()
 
     def __repr__(self) -> str:
         return f"S3ObjectStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
@@ -582,14 +529,15 @@ class S3ObjectStore:
             options["aws_endpoint_url"] = endpoint
             if endpoint.startswith("http://"):
                 options["aws_allow_http"] = "true"
-        region = self.credentials.region or self.client.meta.region_name
+        settings = self.settings
+        region = settings.region_name or self.client.meta.region_name
         if region:
             options["aws_region"] = region
-        if self.credentials.access_key_id and self.credentials.secret_access_key:
-            options["aws_access_key_id"] = self.credentials.access_key_id
-            options["aws_secret_access_key"] = self.credentials.secret_access_key
-            if self.credentials.session_token:
-                options["aws_session_token"] = self.credentials.session_token
+        if settings.aws_access_key_id and settings.aws_secret_access_key:
+            options["aws_access_key_id"] = settings.aws_access_key_id
+            options["aws_secret_access_key"] = settings.aws_secret_access_key
+            if settings.aws_session_token:
+                options["aws_session_token"] = settings.aws_session_token
         return options
 
 
@@ -599,39 +547,31 @@ class S3ObjectStore:
 def object_store_from_url(
     url: str | Path,
     *,
-    endpoint_url: str | None = None,
-    credentials: S3Credentials | None = None,
+    s3: S3Settings | None = None,
     client: Any = None,
+    fsync: bool = True,
 ) -> LocalObjectStore | S3ObjectStore:
     """Build a store from ``file:///abs/path``, a plain path, or ``s3://bucket[/prefix]``.
 
-    For S3, ``client`` (a boto3 S3 client) wins; otherwise one is made from ``endpoint_url`` and
-    ``credentials`` (fields left ``None`` use boto3's default chain).
+    For S3, ``client`` (a boto3 S3 client) wins; otherwise one is made from ``s3`` by the platform's
+    one S3 client factory (:func:`tradepulse_assets.core.io.s3_client`; unset fields use boto3's defaults).
+    ``fsync`` is the local store's durability policy (S3 puts are durable when they return).
     """
     text = str(url)
     parsed = urllib.parse.urlparse(text)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise StorageError(f"S3 URL {text!r} has no bucket (expected s3://bucket/prefix)")
-        creds = credentials or S3Credentials()
+        settings = s3 or S3Settings()
         if client is None:
-            import boto3
-
-            client = boto3.client(
-                "s3",
-                endpoint_url=endpoint_url,
-                aws_access_key_id=creds.access_key_id,
-                aws_secret_access_key=creds.secret_access_key,
-                aws_session_token=creds.session_token,
-                region_name=creds.region,
-            )
-        return S3ObjectStore(client, parsed.netloc, parsed.path.lstrip("/"), credentials=creds)
+            client = s3_client(settings)
+        return S3ObjectStore(client, parsed.netloc, parsed.path.lstrip("/"), settings=settings)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise StorageError(f"file URL {text!r} names a host; use file:///absolute/path")
-        return LocalObjectStore(Path(urllib.parse.unquote(parsed.path)))
+        return LocalObjectStore(Path(urllib.parse.unquote(parsed.path)), fsync=fsync)
     if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
         raise StorageError(
             f"unsupported object-store URL scheme {parsed.scheme!r} in {text!r} (file, s3 or a path)"
         )
-    return LocalObjectStore(Path(text))
+    return LocalObjectStore(Path(text), fsync=fsync)

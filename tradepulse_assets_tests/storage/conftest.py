@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.storage.object_store import (
     LocalObjectStore,
     ObjectStore,
-    S3Credentials,
     S3ObjectStore,
 )
 from tradepulse_assets_tests.support.s3 import S3Endpoint
@@ -16,8 +16,18 @@ from tradepulse_assets_tests.support.s3 import S3Endpoint
 
 def s3_store(endpoint: S3Endpoint, prefix: str = "") -> S3ObjectStore:
     """An S3 store on a fresh bucket, with the endpoint's credentials (so polars can read it too)."""
-    credentials = S3Credentials(endpoint.access_key_id, endpoint.secret_access_key, region=endpoint.region)
-    return S3ObjectStore(endpoint.client(), endpoint.create_bucket(), prefix, credentials=credentials)
+    settings = endpoint_settings(endpoint)
+    return S3ObjectStore(endpoint.client(), endpoint.create_bucket(), prefix, settings=settings)
+
+
+def endpoint_settings(endpoint: S3Endpoint) -> S3Settings:
+    """The platform's S3 settings for the test endpoint (its URL, credentials and region)."""
+    return S3Settings(
+        endpoint_url=endpoint.endpoint_url,
+        region_name=endpoint.region,
+        aws_access_key_id=endpoint.access_key_id,
+        aws_secret_access_key=endpoint.secret_access_key,
+    )
 
 
 @pytest.fixture(params=["local", "s3"])

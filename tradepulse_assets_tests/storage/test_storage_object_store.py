@@ -15,12 +15,11 @@ from tradepulse_assets.storage.object_store import (
     InvalidTags,
     LocalObjectStore,
     ObjectNotFound,
-    S3Credentials,
     S3ObjectStore,
     StorageError,
     object_store_from_url,
 )
-from tradepulse_assets_tests.storage.conftest import s3_store
+from tradepulse_assets_tests.storage.conftest import endpoint_settings, s3_store
 
 
 def test_round_trip_overwrite_and_listing(store):
@@ -144,12 +143,7 @@ def test_factory_builds_both_kinds(tmp_path, s3_endpoint):
     assert (tmp_path / "viaurl" / "k").read_bytes() == b"v"
 
     bucket = s3_endpoint.create_bucket()
-    credentials = S3Credentials(
-        s3_endpoint.access_key_id, s3_endpoint.secret_access_key, region=s3_endpoint.region
-    )
-    remote = object_store_from_url(
-        f"s3://{bucket}/pre", endpoint_url=s3_endpoint.endpoint_url, credentials=credentials
-    )
+    remote = object_store_from_url(f"s3://{bucket}/pre", s3=endpoint_settings(s3_endpoint))
     assert isinstance(remote, S3ObjectStore)
     remote.put_bytes("k", b"v")
     assert s3_endpoint.client().get_object(Bucket=bucket, Key="pre/k")["Body"].read() == b"v"

@@ -1,9 +1,9 @@
 """The object store (lake, landing, quarantine): a local directory or an S3 bucket via dagster-aws."""
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
-from tradepulse_assets.storage.object_store import ObjectStore, S3Credentials, object_store_from_url
+from tradepulse_assets.core.io import S3Settings
+from tradepulse_assets.storage.object_store import ObjectStore, object_store_from_url
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
@@ -17,7 +17,6 @@ class ObjectStoreResource(dg.ConfigurableResource):
     aws_region: str = "us-east-1"
 
     def store(self) -> ObjectStore:
-        if not self.url.startswith("s3://"):
-            return object_store_from_url(self.url)
-        client = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.aws_region).get_client()
-        return object_store_from_url(self.url, client=client, credentials=S3Credentials(region=self.aws_region))
+        return object_store_from_url(
+            self.url, s3=S3Settings(endpoint_url=self.s3_endpoint_url, region_name=self.aws_region)
+        )
