@@ -8,13 +8,9 @@ import sys
 
 from tradepulse_assets.cli.output import CliError, Progress, emit, iso_date, table
 from tradepulse_assets.feeds.manifest import BarFileError, ManifestError
-from tradepulse_assets.feeds.publisher import (
-    FORMATS,
-    PublishError,
-    Publisher,
-    destination_from_url,
-    manifest_for_directory,
-)
+from tradepulse_assets.feeds.publisher import FORMATS, PublishError, Publisher, manifest_for_directory
+from tradepulse_assets.core.io import S3Settings
+from tradepulse_assets.storage.object_store import StorageError, object_store_from_url
 from tradepulse_assets.feeds.scenarios import ScenarioError, catalogue, load_scenario
 
 
@@ -80,12 +76,12 @@ def _publish(args) -> int:
         raise CliError(f"--end {args.end} is before --start {args.start}")
     try:
         scenarios = [load_scenario(s) for s in args.scenario]
-        dest = destination_from_url(args.dest, endpoint_url=args.endpoint_url)
+        dest = object_store_from_url(args.dest, s3=S3Settings(endpoint_url=args.endpoint_url))
         publisher = Publisher(
             dest, seed=args.seed, n_symbols=args.symbols, scenarios=scenarios, file_format=args.format
         )
         market = publisher.market(args.market)
-    except (ScenarioError, PublishError) as exc:
+    except (ScenarioError, PublishError, StorageError) as exc:
         raise CliError(str(exc)) from None
     except KeyError as exc:
         raise CliError(str(exc.args[0]), hint="tradepulse-cli markets lists the registry") from None
@@ -120,7 +116,7 @@ def _publish(args) -> int:
     rows = [r.to_dict() for r in results]
     summary = {
         "market": market.market_id,
-        "dest": dest.url,
+        "dest": args.dest,
         "seed": args.seed,
         "sessions": len(results),
         "published": sum(r.status == "published" for r in results),
@@ -130,7 +126,7 @@ def _publish(args) -> int:
     }
     human = table(rows, ["session", "status", "revision", "files", "records", "condition", "damages"])
     human += (
-        f"\n{summary['published']}/{len(results)} session(s) published to {dest.url}, "
+        f"\n{summary['published']}/{len(results)} session(s) published to {args.dest}, "
         f"{summary['records']} bars (seed {args.seed})"
     )
     emit(args, summary, human)

@@ -1,9 +1,9 @@
 """Publishing a simulated vendor drop into a directory or an S3 bucket, in batch or as a minute stream.
 
-Why a tiny ``Destination`` instead of our storage layer: the vendor must not depend on the platform it
-feeds (layer rule), and it only needs ``put``/``get`` of whole objects; a single S3 put and a temp-then-rename
-local write are both atomic, which is what makes the rewritten manifest of a stream safe to read at any
-moment.
+The drop is written through the platform's object store (``storage``, a layer below this one): a single S3
+put and a temp-then-rename local write are both atomic, which is what makes the rewritten manifest of a
+stream safe to read at any moment. Build the store with ``object_store_from_url`` (a directory, or
+``s3://bucket/prefix`` on any endpoint).
 
 Revisions: publishing a session again with identical files is a no-op (idempotent); new files added with
 the old ones unchanged (a stream's next minute) keep the revision; any changed file is a restatement: the
@@ -16,10 +16,9 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -46,6 +45,7 @@ from tradepulse_assets.feeds.scenarios import (
     strip,
 )
 from tradepulse_assets.feeds.simulator import simulate_session
+from tradepulse_assets.storage.object_store import LocalObjectStore, ObjectNotFound, ObjectStore
 
 BATCH_LATENCY = dt.timedelta(minutes=2)  # a batch vendor publishes the session this long after the close
 STREAM_LATENCY = dt.timedelta(seconds=5)  # a minute bar is published this long after the minute ends
@@ -57,78 +57,12 @@ class PublishError(RuntimeError):
     """A destination that cannot be written; names the destination and key."""
 
 
-# --- destinations -------------------------------------------------------------------------------------
-
-
-class Destination(Protocol):
-    url: str
-
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def get(self, key: str) -> bytes | None: ...
-
-
-class LocalDestination:
-    """A directory; every write goes to a temporary file in the same folder, then ``os.replace``."""
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-        self.url = str(self.root)
-
-    def put(self, key: str, data: bytes) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def get(self, key: str) -> bytes | None:
-        path = self.root / key
-        return path.read_bytes() if path.is_file() else None
-
-
-class S3Destination:
-    """``s3://bucket/prefix`` through a boto3 client (any endpoint: AWS, moto, MinIO...)."""
-
-    def __init__(self, client, bucket: str, prefix: str = ""):
-        self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/")
-        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def put(self, key: str, data: bytes) -> None:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        except Exception as exc:  # noqa: BLE001 - one error type naming the object
-            raise PublishError(f"cannot write {self.url}/{key}: {exc}") from exc
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
-
-
-def destination_from_url(url: str, endpoint_url: str | None = None, client=None) -> Destination:
-    """A local directory, or ``s3://bucket/prefix`` (``endpoint_url`` or ``$AWS_ENDPOINT_URL`` off AWS)."""
-    if url.startswith("s3://"):
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if len(bucket) < 3:
-            raise PublishError(f"{url}: bucket names need at least 3 characters")
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
-        return S3Destination(client, bucket, prefix)
-    if "://" in url:
-        raise PublishError(f"{url}: destination must be a local directory or s3://bucket/prefix")
-    return LocalDestination(url)
+def _get(store: ObjectStore, key: str) -> bytes | None:
+    """The object's bytes, or ``None`` while the vendor has not published it."""
+    try:
+        return store.get_bytes(key)
+    except ObjectNotFound:
+        return None
 
 
 # --- writing a session --------------------------------------------------------------------------------
@@ -145,14 +79,14 @@ def _revised_name(name: str, revision: int) -> str:
     return f"{name}.r{revision}"
 
 
-def read_manifest(dest: Destination, market_id: str, session: dt.date) -> Manifest | None:
+def read_manifest(dest: ObjectStore, market_id: str, session: dt.date) -> Manifest | None:
     key = f"{session_prefix(market_id, session)}/{MANIFEST_NAME}"
-    data = dest.get(key)
-    return None if data is None else Manifest.from_json(data, f"{dest.url}/{key}")
+    data = _get(dest, key)
+    return None if data is None else Manifest.from_json(data, f"{key} in {dest.describe()}")
 
 
 def write_session(
-    dest: Destination,
+    dest: ObjectStore,
     market_id: str,
     session: dt.date,
     files: dict[str, bytes],
@@ -207,10 +141,10 @@ def write_session(
     for name, data in stored.items():
         if name in old and old[name].sha256 == entries[name].sha256:
             continue  # unchanged file already published
-        dest.put(f"{prefix}/{renames[name]}", data)
+        dest.put_bytes(f"{prefix}/{renames[name]}", data)
     if previous and revision != previous.revision:
-        dest.put(f"{prefix}/{archived_manifest_name(previous.revision)}", previous.to_json())
-    dest.put(f"{prefix}/{MANIFEST_NAME}", manifest.to_json())  # last: readers see complete files only
+        dest.put_bytes(f"{prefix}/{archived_manifest_name(previous.revision)}", previous.to_json())
+    dest.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json())  # last: readers see complete files only
     return manifest, True
 
 
@@ -220,7 +154,7 @@ def logical_name(name: str) -> str:
 
 
 def _replays_history(
-    dest: Destination, prefix: str, current: Manifest, entries: dict[str, ManifestFile]
+    dest: ObjectStore, prefix: str, current: Manifest, entries: dict[str, ManifestFile]
 ) -> bool:
     """True when ``entries`` all belong to an archived revision but not all to the current one."""
     pairs = {(n, e.sha256) for n, e in entries.items()}
@@ -229,7 +163,7 @@ def _replays_history(
         return False
     history = set()
     for archived in current.previous_revisions:
-        data = dest.get(f"{prefix}/{archived}")
+        data = _get(dest, f"{prefix}/{archived}")
         if data is not None:
             history |= {(logical_name(f.name), f.sha256) for f in Manifest.from_json(data, archived).files}
     return pairs <= history
@@ -241,16 +175,16 @@ def _count(name: str, data: bytes) -> int:
     return parse_bar_file(name, data).height
 
 
-def write_ground_truth(dest: Destination, plan: SessionPlan, scenario_names) -> None:
+def write_ground_truth(dest: ObjectStore, plan: SessionPlan, scenario_names) -> None:
     """Write the session's damage records; file damage recorded by an earlier run (a stream restarted after
     the damaged micro-batch went out) is kept, since this run will not write that file again."""
     key = f"{GROUND_TRUTH_DIR}/{session_prefix(plan.market.market_id, plan.session)}.json"
     doc = ground_truth(plan, scenario_names)
-    existing = dest.get(key)
+    existing = _get(dest, key)
     if existing is not None:
         earlier = [d for d in json.loads(existing).get("damages", []) if d.get("scope") == "file"]
         doc["damages"] += [d for d in earlier if d not in doc["damages"]]
-    dest.put(key, (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode())
+    dest.put_bytes(key, (json.dumps(doc, sort_keys=True, indent=2) + "\n").encode())
 
 
 # --- the publisher ------------------------------------------------------------------------------------
@@ -281,7 +215,7 @@ class Publisher:
 
     def __init__(
         self,
-        dest: Destination,
+        dest: ObjectStore,
         seed: int = 0,
         n_symbols: int | None = None,
         scenarios: tuple[Scenario, ...] | list[Scenario] = (),
@@ -497,8 +431,8 @@ def manifest_for_directory(
     if not names:
         raise PublishError(f"{path}: no bar files (*.parquet, *.csv, *.csv.gz)")
     files = tuple(describe_file(n, (path / n).read_bytes()) for n in names)
-    dest = LocalDestination(path)
-    data = dest.get(MANIFEST_NAME)
+    dest = LocalObjectStore(path)
+    data = _get(dest, MANIFEST_NAME)
     previous = Manifest.from_json(data, str(path / MANIFEST_NAME)) if data is not None else None
     if previous and previous.files == files and previous.condition == condition:
         return previous, False
@@ -507,7 +441,7 @@ def manifest_for_directory(
     if previous:
         revision = previous.revision + 1
         history = previous.previous_revisions + (archived_manifest_name(previous.revision),)
-        dest.put(archived_manifest_name(previous.revision), previous.to_json())
+        dest.put_bytes(archived_manifest_name(previous.revision), previous.to_json())
     manifest = Manifest(
         market=market,
         session=session,
@@ -518,5 +452,5 @@ def manifest_for_directory(
         vendor=vendor,
         previous_revisions=history,
     )
-    dest.put(MANIFEST_NAME, manifest.to_json())
+    dest.put_bytes(MANIFEST_NAME, manifest.to_json())
     return manifest, True

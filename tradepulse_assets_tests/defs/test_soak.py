@@ -22,7 +22,8 @@ from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG
 from tradepulse_assets.defs.replay import Replay
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import archived_manifest_name
-from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.publisher import Publisher
+from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.model import IncidentState
 from tradepulse_assets.incidents.store import IncidentStore
@@ -56,7 +57,7 @@ class Vendor:
 
     def __init__(self, root):
         self.root = root
-        self.dest = destination_from_url(str(root))
+        self.dest = object_store_from_url(str(root))
         self.clean = Publisher(self.dest, seed=SEED)
         self.due: dict[dt.date, str] = {}  # session -> "clean" | "corrupt" | "withheld" | "restated"
 
@@ -81,7 +82,7 @@ class Vendor:
 
     def redeliver_intact(self, session: dt.date, scratch) -> None:
         """The vendor fixes the transfer: the same manifest, the intact bytes."""
-        Publisher(destination_from_url(str(scratch)), seed=SEED).publish_session("XNYS", session)
+        Publisher(object_store_from_url(str(scratch)), seed=SEED).publish_session("XNYS", session)
         for path in (scratch / "XNYS" / session.isoformat()).iterdir():
             if path.name != "manifest.json":
                 (self.session_dir(session) / path.name).write_bytes(path.read_bytes())

@@ -17,7 +17,8 @@ from tradepulse_assets.feeds.connectors import (
     VendorNotFound,
     VendorUnavailable,
 )
-from tradepulse_assets.feeds.publisher import LocalDestination, Publisher, S3Destination
+from tradepulse_assets.feeds.publisher import Publisher
+from tradepulse_assets.storage.object_store import LocalObjectStore, S3ObjectStore
 from tradepulse_assets.feeds.server import serve_in_thread
 from tradepulse_assets_tests.support.s3 import moto_s3
 
@@ -38,7 +39,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def drop(tmp_path_factory):
     root = tmp_path_factory.mktemp("drop")
-    _publish(LocalDestination(root))
+    _publish(LocalObjectStore(root))
     return root
 
 
@@ -65,7 +66,7 @@ def test_directory_connector(drop):
 def test_s3_connector_against_a_real_s3_endpoint(drop):
     with moto_s3("vendor-drop") as s3:
         client = s3.client()
-        _publish(S3Destination(client, s3.bucket, "feeds/sim"))
+        _publish(S3ObjectStore(client, s3.bucket, "feeds/sim"))
         _contract(S3Connector(client, s3.bucket, "feeds/sim"), drop)
         with pytest.raises(VendorNotFound, match="no-such-bucket"):
             S3Connector(client, "no-such-bucket").check_connectivity()
