@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.definitions.partitions.context import partition_loading_context
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.defs.jobs import ingest_job_name
@@ -101,7 +100,7 @@ class Replay:
             resources=build_resources(self.clocked_settings),
         )
         # The daemon evaluates sensors with the instance as the dynamic-partitions store (quarantine batches).
-        with partition_loading_context(effective_dt=self.now, dynamic_partitions_store=self.instance):
+        with dg.partition_loading_context(effective_dt=self.now, dynamic_partitions_store=self.instance):
             data = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = data.cursor
         for event in data.asset_events or []:  # observations (lag metrics, the dashboard), as the daemon stores them

@@ -9,11 +9,10 @@ the incident (validating -> consumers resume). People resolve with ``tradepulse-
 import dataclasses
 
 import dagster as dg
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from tradepulse_assets.defs.assets.bars import GATE_CONFIG, market_key
 from tradepulse_assets.defs.assets.features import TOLERANCE_CHECK
+from tradepulse_assets.defs.dagster_internals import latest_check_verdicts
 from tradepulse_assets.defs.resources import ClockResource, NotificationsResource, ObjectStoreResource, StateResource
 from tradepulse_assets.defs.sensors.common import build_responder
 from tradepulse_assets.incidents import exit_criteria as ec
@@ -41,19 +40,12 @@ def latest_outcomes(
     quality, tolerance = [], []
     for market_id, session in partitions:
         keys = _check_keys(registry, market_id)
-        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            list(keys.values()), partition_filter=PartitionKeyFilter(key=session)
-        )
+        verdicts = latest_check_verdicts(instance, list(keys.values()), session)
         for name, key in keys.items():
-            record = latest.get(key)
-            passed = None
-            if record is not None and record.status is AssetCheckExecutionRecordStatus.SUCCEEDED:
-                passed = True
-            elif record is not None and record.status is AssetCheckExecutionRecordStatus.FAILED:
-                passed = False
+            verdict = verdicts[key]
             outcome = ec.CheckOutcome(
-                check=name, market=market_id, partition=session, passed=passed,
-                run_id=record.run_id if record else None, check_key=key.to_user_string(),
+                check=name, market=market_id, partition=session, passed=verdict.passed,
+                run_id=verdict.run_id, check_key=key.to_user_string(),
             )
             (tolerance if name in REQUIRED_TOLERANCE else quality).append(outcome)
     return quality, tolerance

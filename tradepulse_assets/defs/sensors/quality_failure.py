@@ -9,7 +9,6 @@ same bytes failing again add no batch and no run.
 """
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG
 from tradepulse_assets.defs.assets.features import TOLERANCE_CHECK
@@ -27,7 +26,7 @@ CAUSE_PRIORITY = ("checksum_mismatch", "schema_mismatch", "quality_gate", "toler
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
-    records = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     evaluations = [r.dagster_event.event_specific_data for r in records]
     return [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
 
