@@ -23,6 +23,7 @@ TOP_LEVEL = {
     "markets": ("markets", "the market registry with today's session hours"),
     "calendar": ("markets", "trading calendars"),
     "doctor": ("doctor_cmd", "find and remove temporary files left by interrupted writes"),
+    "sql": ("sql_cmd", "query the lake and the data-health catalog with DuckDB SQL"),
 }
 GROUPS = {
     "vendor": "simulated and real vendor drops: publish, serve, scenario catalogue",
