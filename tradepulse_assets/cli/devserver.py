@@ -12,7 +12,7 @@ What it starts, each in its own process group with default signal handlers:
 3. the simulated vendor loop (``cli/simulated_vendor.py``) and the streaming ingestors.
 
 Why the signal handling looks the way it does: importing polars (the market registry does) installs a native
-SIGINT handler with SA_RESTART, so a supervisor blocked in ``wait()`` never runs Python's handler (NOTES.md).
+SIGINT handler with SA_RESTART, so a supervisor blocked in ``wait()`` never runs Python's handler.
 This process waits in a short sleep loop and re-installs its handlers on every turn, and the handlers only
 set a flag: the loop notices within half a second, whatever was imported. ``PR_SET_PDEATHSIG`` makes a
 SIGKILLed supervisor still take its children down.

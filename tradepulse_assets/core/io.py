@@ -14,7 +14,7 @@ not). Here they are written once:
   :func:`read_locked` reads under the shared lock.
 - :func:`s3_client` builds every boto3 S3 client of the platform from dagster-aws's ``S3Resource`` settings,
   so endpoint, region, credentials and retry configuration mean the same thing in the Dagster resources,
-  the CLI and the connectors. dagster-aws is imported lazily: importing it costs seconds (NOTES.md).
+  the CLI and the connectors. dagster-aws is imported lazily: importing it costs seconds (it pulls in Dagster's test utilities).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ public, import it from ``dagster`` here and keep the signature below; nothing el
   public ``DagsterInstance``, but its ``partition_filter`` argument (``PartitionKeyFilter``) and the status
   enum of the returned records (``AssetCheckExecutionRecordStatus``) are only in ``dagster._core``.
 - **A sensor-launched Dagster backfill** (``RunRequest.for_asset_graph_subset`` with an ``AssetGraphSubset``,
-  NOTES.md) would belong here too: ``AssetGraphSubset`` is only in ``dagster._core``.
+  one entry on the Backfills page) would belong here too: ``AssetGraphSubset`` is only in ``dagster._core``.
 """
 
 from collections.abc import Sequence

@@ -1,6 +1,6 @@
 """Indicator kernels (numba) and their NumPy-level API: Kuramoto, Ricci curvature, Hurst.
 
-Pure numerical code: imports nothing else of ours (see DESIGN.md, layers). Definitions and
+Pure numerical code: imports only ``core`` (``docs/architecture.md``). Definitions and
 parameters are documented in ``docs/indicators.md``.
 """
 

@@ -1,6 +1,6 @@
 """Storage: the object store (local directory or S3), the Parquet lake layout, the audit log and home paths.
 
-This layer imports nothing else of ours (DESIGN.md); everything above writes keys through it, never paths, so
+This layer imports only ``core`` and ``markets`` (``docs/architecture.md``); everything above writes keys through it, never paths, so
 the embedded profile (files under ``$TRADEPULSE_HOME``) and the production profile (an S3 bucket) share one
 code path. ``state.py`` (the state database) lives here too but is documented in its own module.
 """

@@ -12,9 +12,11 @@ replaces, so writing it is a single object put (atomic on both stores) and re-ru
 writes are idempotent with no cleanup of stale parts. Frames are serialized with polars in memory and put in
 one call.
 
-DuckDB: for a local store DuckDB reads the files directly with a glob and hive partitioning; for S3 it cannot
-(its ``httpfs`` extension cannot be downloaded here, see NOTES.md), so :func:`register_duckdb_view` loads the
-partitions with polars and hands DuckDB an Arrow table with the same columns.
+DuckDB (``tradepulse-cli sql``): for a local store DuckDB reads the files directly with a glob and hive
+partitioning. For S3, :func:`register_duckdb_view` loads the partitions with polars and hands DuckDB an Arrow
+table with the same columns: DuckDB reads S3 only through its ``httpfs`` extension, which it downloads at
+runtime (not possible on an air-gapped deployment) and which would need the store's endpoint and credentials
+configured a second time; polars reads the object with the store's own ``storage_options``.
 """
 
 from __future__ import annotations
