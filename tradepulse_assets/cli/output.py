@@ -10,7 +10,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 DATE_EXAMPLE = "2026-03-09"
@@ -180,9 +180,6 @@ class Progress:
             return ""
         left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
         return f" (ETA {int(left) // 60}m{int(left) % 60:02d}s)"
-
-    def iterate(self, items: Iterable[Any]) -> Iterable[Any]:
-        yield from items
 
     def close(self) -> None:
         if self._bar is not None:

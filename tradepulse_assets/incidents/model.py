@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -232,10 +232,6 @@ class Incident:
             "last_evaluation": dict(self.last_evaluation) if self.last_evaluation else None,
         }
 
-    def with_state(self, state: IncidentState) -> "Incident":
-        return replace(self, state=state)
-
-
 @dataclass(frozen=True)
 class IncidentEvent:
     """One timeline entry: what happened, when (UTC), and machine-readable data."""
@@ -281,7 +277,6 @@ class GapWindow:
 
 
 GAP_STATUSES = ("open", "backfilling", "backfilled", "reconciled")
-BACKFILL_VERDICTS = ("reconciled", "row_mismatch", "checksum_mismatch", "pending")
 
 
 @dataclass(frozen=True)

@@ -307,16 +307,6 @@ class IncidentStore:
                             {"windows": [w.to_dict() for w in windows]})
         return self.gap_windows(incident_id)
 
-    def set_gap_status(self, incident_id: str, market: str, start: dt.datetime, status: str, *,
-                       now: dt.datetime) -> None:
-        _check_gap_status(incident_id, status)
-        n = self.db.execute(
-            "UPDATE incident_gaps SET status = ?, updated_at = ? WHERE incident_id = ? AND market = ? AND start_at = ?",
-            (status, to_iso(now), incident_id, market, to_iso(start)),
-        )
-        if n == 0:
-            raise IncidentError(f"incident {incident_id}: no gap window of {market} starting {to_iso(start)}")
-
     def mark_session_gaps(self, incident_id: str, market: str, session: str, status: str, *,
                           now: dt.datetime) -> int:
         """Set the status of every gap window of ``market`` in ``session``; returns how many changed."""

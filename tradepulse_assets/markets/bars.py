@@ -45,6 +45,3 @@ class BarSchema(pa.DataFrameModel):
         strict = True  # an unexpected (e.g. renamed) column is a schema mismatch
         coerce = False
 
-
-def empty_bars() -> pl.DataFrame:
-    return pl.DataFrame(schema=BAR_COLUMNS)

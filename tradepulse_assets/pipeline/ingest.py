@@ -390,15 +390,6 @@ def ingest_session_exclusively(
         ledger.release(market.market_id, session, holder)
 
 
-def read_landing_manifest(store: ObjectStore, market_id: str, session: dt.date) -> Manifest | None:
-    """The manifest as landed (what the vendor promised for the bytes we hold)."""
-    try:
-        data = store.get_bytes(f"{raw_prefix(market_id, session)}/{MANIFEST_NAME}")
-    except ObjectNotFound:
-        return None
-    return Manifest.from_json(data, source=f"{raw_prefix(market_id, session)}/{MANIFEST_NAME}")
-
-
 def reconciliation(outcome: LandingOutcome, staged_rows: int | None = None) -> dict:
     """Rows against vendor totals and checksums: what a backfill report records per partition."""
     rows = outcome.rows if staged_rows is None else staged_rows
