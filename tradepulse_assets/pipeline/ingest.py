@@ -82,7 +82,7 @@ class LandingOutcome:
     def to_metadata(self) -> dict:
         return {
             "revision": self.manifest.revision,
-            "delivery": self.digest,  # the delivery's identity (Delivery.digest): quarantine and revision rules
+            "delivery": self.digest,  # the delivery's identity (VendorDelivery.digest): quarantine and revision rules
             "condition": self.manifest.condition,
             "files": len(self.files),
             "rows": self.rows,
@@ -110,7 +110,7 @@ class DeliveredFile:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class VendorDelivery:
     """A session as the vendor delivered it: the manifest and every file, verified and parsed."""
 
     manifest: Manifest
@@ -134,7 +134,7 @@ def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> st
     return h.hexdigest()
 
 
-def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> Delivery:
+def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> VendorDelivery:
     """Read the manifest and files and check each file against the manifest (size, sha256, records)."""
     manifest = connector.read_manifest(market_id, session)
     if manifest is None:
@@ -147,17 +147,17 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> De
         data = connector.read_file(market_id, session, entry.name)
         faults = tuple(verify_file(entry, data, parse))
         files.append(DeliveredFile(entry, data, faults, None if faults else parse(entry.name, data)))
-    return Delivery(manifest, tuple(files))
+    return VendorDelivery(manifest, tuple(files))
 
 
 def served_digest(connector: Connector, manifest: Manifest) -> str:
-    """``Delivery.digest`` of what the vendor serves now, without parsing: what a launcher compares with the
+    """``VendorDelivery.digest`` of what the vendor serves now, without parsing: what a launcher compares with the
     deliveries already quarantined (a re-delivery of fixed bytes under the same manifest is a new delivery)."""
     files = [(e.name, connector.read_file(manifest.market, manifest.session, e.name)) for e in manifest.files]
     return delivery_digest(manifest.to_json(), files)
 
 
-def combined_bars(delivery: Delivery) -> tuple[pl.DataFrame | None, list[Fault]]:
+def combined_bars(delivery: VendorDelivery) -> tuple[pl.DataFrame | None, list[Fault]]:
     """All verified files as one frame, plus every fault (a schema clash between files is one)."""
     bars, combine_faults = _combine([f.bars for f in delivery.files if f.bars is not None],
                                     [f.entry.name for f in delivery.files])
