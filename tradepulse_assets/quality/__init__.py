@@ -26,7 +26,7 @@ from tradepulse_assets.quality.checks import (
     check_volume_trades,
     check_vwap_range,
 )
-from tradepulse_assets.quality.prepared import GateInputError, PreparedBars, SessionSpec, session_spec
+from tradepulse_assets.quality.session_grid import GateInputError, PreparedBars, SessionSpec, session_spec
 from tradepulse_assets.quality.registry import (
     GATE_NAMES,
     GATES,
@@ -37,7 +37,7 @@ from tradepulse_assets.quality.registry import (
     gate_spec,
     run_gate,
 )
-from tradepulse_assets.quality.results import DEFAULT_CONFIG, GapWindow, GateConfig, GateResult
+from tradepulse_assets.quality.results import DEFAULT_CONFIG, GateConfig, GateResult, MissingBars
 from tradepulse_assets.quality.suite import failed_gates, run_gate_suite, suite_passed
 
 __all__ = [
@@ -45,11 +45,11 @@ __all__ = [
     "GATES",
     "GATE_NAMES",
     "UNIVERSE_POLICIES",
-    "GapWindow",
     "GateConfig",
     "GateInputError",
     "GateResult",
     "GateSpec",
+    "MissingBars",
     "PreparedBars",
     "SessionSpec",
     "check_calendar_alignment",

@@ -17,7 +17,7 @@ import polars as pl
 
 from tradepulse_assets.markets.bars import BarSchema
 from tradepulse_assets.markets.calendars import MarketCalendar
-from tradepulse_assets.quality.prepared import (
+from tradepulse_assets.quality.session_grid import (
     MINUTE_US,
     GateInputError,
     PreparedBars,
@@ -46,7 +46,7 @@ from tradepulse_assets.quality.results import (
     UNIVERSE,
     VOLUME_TRADES,
     VWAP_RANGE,
-    GapWindow,
+    MissingBars,
     GateConfig,
     GateResult,
 )
@@ -459,7 +459,7 @@ def duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
 
 
 # --- calendar --------------------------------------------------------------------------------------
-def _gap_windows(p: PreparedBars) -> tuple[list[GapWindow], int, int]:
+def _gap_windows(p: PreparedBars) -> tuple[list[MissingBars], int, int]:
     """Missing (symbol, minute) cells as windows: market-wide ones first found across all symbols, then the
     per-symbol remainder. Windows are disjoint, so their missing minutes add up to the missing count."""
     spec = p.require_spec()
@@ -478,7 +478,7 @@ def _gap_windows(p: PreparedBars) -> tuple[list[GapWindow], int, int]:
     ]
     windows.sort(key=lambda w: (w[0], w[1] != "*", w[1]))
     out = [
-        GapWindow(sym, ts_from_us(exp[a]), ts_from_us(exp[b] + MINUTE_US), b - a + 1)
+        MissingBars(sym, ts_from_us(exp[a]), ts_from_us(exp[b] + MINUTE_US), b - a + 1)
         for _, sym, a, b in windows
     ]
     return out, total, int(market_wide.sum())
@@ -491,7 +491,7 @@ def completeness(p: PreparedBars, config: GateConfig) -> GateResult:
     spec = p.require_spec()
     n_sym, n_min = len(p.symbols), spec.n_minutes
     if n_sym == 0:
-        window = GapWindow(
+        window = MissingBars(
             "*", ts_from_us(spec.expected_us[0]), ts_from_us(spec.expected_us[-1] + MINUTE_US), n_min
         )
         counts = {

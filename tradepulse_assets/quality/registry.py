@@ -21,7 +21,7 @@ from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.markets.calendars import MarketCalendar
 from tradepulse_assets.markets.registry import UNKNOWN_SYMBOL_POLICIES, Market
 import tradepulse_assets.quality.gates as gates
-from tradepulse_assets.quality.prepared import PreparedBars, session_spec
+from tradepulse_assets.quality.session_grid import PreparedBars, session_spec
 from tradepulse_assets.quality.results import (
     CALENDAR_ALIGNMENT,
     COMPLETENESS,

@@ -78,7 +78,7 @@ DEFAULT_CONFIG = GateConfig()
 
 
 @dataclass(frozen=True)
-class GapWindow:
+class MissingBars:
     """Missing bars of ``symbol`` (``"*"``: every symbol, a market-wide gap) labelled in [start, end).
 
     ``end`` is exclusive (the minute after the last missing bar), so the window is directly a backfill range;
@@ -133,7 +133,7 @@ class GateResult:
     summary: str
     counts: dict[str, int | float] = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
-    gap_windows: list[GapWindow] = field(default_factory=list)
+    gap_windows: list[MissingBars] = field(default_factory=list)
     evaluated: bool = True
 
     @property

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import polars as pl
 
 from tradepulse_assets.markets.calendars import MarketCalendar
-from tradepulse_assets.quality.prepared import PreparedBars, session_spec
+from tradepulse_assets.quality.session_grid import PreparedBars, session_spec
 from tradepulse_assets.quality.registry import GATES, SuiteInputs
 from tradepulse_assets.quality.results import DEFAULT_CONFIG, GateConfig, GateResult
 
