@@ -18,6 +18,10 @@ class ClockError(ValueError):
     """A clock specification (``TRADEPULSE_CLOCK``) or a start time that cannot be used."""
 
 
+#: What most components take: a clock's ``now`` (``clock.now``), so a test passes ``lambda: T0``.
+Now = Callable[[], dt.datetime]
+
+
 @runtime_checkable
 class Clock(Protocol):
     def now(self) -> dt.datetime:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from tradepulse_assets.core.clock import Now
 from tradepulse_assets.core.io import append_jsonl
 from tradepulse_assets.incidents.communications import (
     MAX_DEDUP_KEY,
@@ -57,7 +58,6 @@ MAX_SUMMARY = 1024
 REDACTED = "[REDACTED]"
 USER_AGENT = "tradepulse-assets-notifier/1"
 
-Clock = Callable[[], dt.datetime]
 Sleep = Callable[[float], None]
 
 
@@ -158,7 +158,7 @@ class OutboxNotifier:
         self,
         path: str | os.PathLike[str],
         *,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         redactor: Redactor | None = None,
         fsync: bool = True,
         name: str = "outbox",
@@ -497,7 +497,7 @@ class PagerDutyNotifier:
         group: str = "market-data",
         policy: RetryPolicy = RetryPolicy(),
         sleep: Sleep = time.sleep,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         _require_http_url(events_url, f"{PAGERDUTY_EVENTS_URL_ENV}")
         if not routing_key or not routing_key.strip():
@@ -682,7 +682,7 @@ def dispatcher_from_env(
     on_failure: FailureHandler = _log_failure,
     policy: RetryPolicy = RetryPolicy(),
     sleep: Sleep = time.sleep,
-    clock: Clock = utc_now,
+    clock: Now = utc_now,
 ) -> Dispatcher:
     """Slack for channels with a ``TRADEPULSE_SLACK_WEBHOOK_<CHANNEL>``, PagerDuty when a routing
     key is set, the outbox for everything else (and as the dead letter for failed sends)."""
