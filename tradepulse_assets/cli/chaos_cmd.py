@@ -7,7 +7,7 @@ from tradepulse_assets.cli.output import CliError, emit, table
 from tradepulse_assets.feeds.scenarios import ScenarioError, load_scenario
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     p = sub.add_parser(
         "replay",
         help="replay a fault scenario in a sandbox and print when each stage happened",

@@ -10,7 +10,7 @@ from tradepulse_assets.cli.output import CliError, emit, table
 from tradepulse_assets.incidents.control_plane import TOGGLES
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     for name, verb in (("pause", "pause consumers / freeze promotions"),
                        ("resume", "resume consumers / unfreeze promotions")):
         p = sub.add_parser(name, help=f"{verb} on a market", parents=[common])

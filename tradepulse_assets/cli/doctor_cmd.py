@@ -19,7 +19,7 @@ from tradepulse_assets.storage.object_store import (
 )
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     doctor = sub.add_parser(
         "doctor", help="find and remove temporary files left by interrupted writes", parents=[common]
     )

@@ -66,7 +66,7 @@ def add_now(parser) -> None:
     parser.add_argument("--now", type=parse_instant, help="act at this instant (simulated time; default: the clock)")
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     p = sub.add_parser("open", help="open an incident from a user report", parents=[common])
     p.add_argument("--market", required=True)
     p.add_argument("--start", required=True, type=parse_instant, help="start of the affected range (ISO, UTC)")

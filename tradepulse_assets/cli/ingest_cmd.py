@@ -24,7 +24,7 @@ from tradepulse_assets.core.clock import parse_clock
 from tradepulse_assets.feeds.connectors import VendorError
 from tradepulse_assets.feeds.sources import connector_for
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     p = sub.add_parser("backfill", help="run a market's sessions in a window as Dagster runs",
                        parents=[common])
     p.add_argument("--market", required=True)

@@ -1,6 +1,6 @@
 """``tradepulse-cli``: the runbook's commands, for people (tables, progress) and machines (``--json``).
 
-Each command group lives in its own module exposing ``register(subparsers, common)``; this module only
+Each command group lives in its own module exposing ``add_commands(subparsers, common)``; this module only
 assembles them, and keeps the promises every command shares:
 
 - ``--json`` and ``--verbose`` anywhere on the line (before or after the sub-command);
@@ -72,7 +72,7 @@ def build_parser(command: str | None = None) -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = {m for m, _ in TOP_LEVEL.values()} if command == "*" else {TOP_LEVEL.get(command, ("",))[0]} - {""}
     for module in sorted(chosen):
-        importlib.import_module(f"tradepulse_assets.cli.{module}").register(sub, common)
+        importlib.import_module(f"tradepulse_assets.cli.{module}").add_commands(sub, common)
     for name, (module, help_text) in TOP_LEVEL.items():
         if module not in chosen:
             sub.add_parser(name, help=help_text, add_help=False)
@@ -82,7 +82,7 @@ def build_parser(command: str | None = None) -> Parser:
         if command in (name, "*"):
             module = _group_module(name)
             if module is not None:
-                module.register(group_sub, common)
+                module.add_commands(group_sub, common)
     return parser
 
 

@@ -7,7 +7,7 @@ from tradepulse_assets.markets import Market, calendar_for, load_registry
 from tradepulse_assets.markets.calendars import CalendarError
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     markets = sub.add_parser("markets", help="the market registry with today's session hours", parents=[common])
     markets.add_argument("--date", type=iso_date, help="day to show hours for (default: today UTC)")
     markets.set_defaults(handler=_markets)

@@ -12,7 +12,7 @@ from tradepulse_assets.feeds.connectors import VendorError
 BLOCKING_FAILED = 1
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     p = sub.add_parser("check", help="run every gate on a vendor drop's session without landing it",
                        parents=[common])
     p.add_argument("--source", required=True, help="vendor drop: directory, s3://bucket/prefix or http(s)://")

@@ -26,7 +26,7 @@ HEALTH_VIEW = "data_health"
 FEATURES_PREFIX = "features_"
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     p = sub.add_parser(
         "sql",
         help="query the lake and the data-health catalog with DuckDB SQL",

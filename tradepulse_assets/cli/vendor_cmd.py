@@ -14,7 +14,7 @@ from tradepulse_assets.storage.object_store import StorageError, object_store_fr
 from tradepulse_assets.feeds.scenarios import ScenarioError, catalogue, load_scenario
 
 
-def register(sub, common) -> None:
+def add_commands(sub, common) -> None:
     publish = sub.add_parser(
         "publish", help="publish simulated sessions (optionally with fault scenarios)", parents=[common]
     )

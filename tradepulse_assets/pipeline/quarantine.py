@@ -45,7 +45,7 @@ def split_partition_key(key: str) -> tuple[str, str]:
     return incident_id, batch_id
 
 
-def register(
+def record_batch(
     incidents: IncidentStore, incident_id: str, market_id: str, session: dt.date, revision: int, digest: str,
     reason: str, now: dt.datetime,
 ) -> str:

@@ -58,7 +58,7 @@ def quarantined(tmp_path, monkeypatch):
     store.put_bytes("landing/raw/market=XNYS/session=2026-03-09/bars.parquet", b"original bytes")
     incidents = IncidentStore(db)
     incident, _ = incidents.open_or_join("checksum_mismatch", "XNYS", now=NOW)
-    key = quarantine.register(incidents, incident.id, "XNYS", SESSION, 1, "run12345678", "sha256 mismatch", NOW)
+    key = quarantine.record_batch(incidents, incident.id, "XNYS", SESSION, 1, "run12345678", "sha256 mismatch", NOW)
     quarantine.quarantine_batch(store, db, key)
     return key, store, incidents, incident
 

@@ -107,7 +107,7 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
             delivery = decisions.short_digest(digest)
             return dg.SkipReason(f"{market_id} {session}: delivery {delivery} is already quarantined; "
                                  f"recorded on incident {incident.id}")
-        key = quarantine.register(
+        key = quarantine.record_batch(
             responder.engine.store, incident.id, market_id, session, int(receipt.get("revision", 0)),
             digest, f"{gates}: {summary}", now,
         )
