@@ -19,8 +19,7 @@ from pathlib import Path
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
 from tradepulse_assets.core.clock import parse_clock
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 SEED = 20261130
@@ -41,7 +40,7 @@ def seed_demo_state(env: dict[str, str]) -> list[str]:
         description="make run's seeded incident: flipped bytes in the newest XLON session",
         faults=(FaultSpec("checksum_corruption", SEEDED_FAULT_MARKET, faulty[0], faulty[0], {"bytes": 8}),),
     )
-    publisher = Publisher(object_store_from_url(vendor_root), seed=SEED, scenarios=(scenario,), registry=registry)
+    publisher = Publisher(drop_store(vendor_root), seed=SEED, scenarios=(scenario,), registry=registry)
     lines = []
     for market in registry:
         sessions = closed_sessions(market, now, SEED_SESSIONS)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from tradepulse_assets.cli.seed import SEED
 from tradepulse_assets.core.clock import parse_clock
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
 
@@ -21,7 +20,7 @@ def publish_due_forever(env: dict[str, str], interval: float = 15.0) -> None:
     vendor_root = env.get("TRADEPULSE_VENDOR_SOURCE") or str(Path(env["TRADEPULSE_HOME"]) / "vendor")
     clock = parse_clock(env.get("TRADEPULSE_CLOCK", "system"))
     registry = load_registry()
-    publisher = Publisher(object_store_from_url(vendor_root), seed=SEED, registry=registry)
+    publisher = Publisher(drop_store(vendor_root), seed=SEED, registry=registry)
     while True:
         now = clock.now()
         for market in registry:

@@ -8,9 +8,9 @@ import sys
 
 from tradepulse_assets.cli.output import CliError, Progress, emit, iso_date, table
 from tradepulse_assets.feeds.manifest import BarFileError, ManifestError
-from tradepulse_assets.feeds.publisher import FORMATS, PublishError, Publisher, manifest_for_directory
+from tradepulse_assets.feeds.publisher import FORMATS, PublishError, Publisher, drop_store, manifest_for_directory
 from tradepulse_assets.core.io import S3Settings
-from tradepulse_assets.storage.object_store import StorageError, object_store_from_url
+from tradepulse_assets.storage.object_store import StorageError
 from tradepulse_assets.feeds.scenarios import ScenarioError, catalogue, load_scenario
 
 
@@ -76,7 +76,7 @@ def _publish(args) -> int:
         raise CliError(f"--end {args.end} is before --start {args.start}")
     try:
         scenarios = [load_scenario(s) for s in args.scenario]
-        dest = object_store_from_url(args.dest, s3=S3Settings(endpoint_url=args.endpoint_url))
+        dest = drop_store(args.dest, S3Settings(endpoint_url=args.endpoint_url))
         publisher = Publisher(
             dest, seed=args.seed, n_symbols=args.symbols, scenarios=scenarios, file_format=args.format
         )

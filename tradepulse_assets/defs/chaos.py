@@ -25,8 +25,7 @@ from tradepulse_assets.pipeline.response import responder_from_settings
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
-from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 STEP = dt.timedelta(seconds=30)
@@ -97,9 +96,9 @@ class SimulatedVendor:
         self.root, self.market, self.session = root, market, session
         self.restatement = any(f.kind == "restatement" for f in scenario.faults)
         self.fault_at = fault_at
-        self.faulty = Publisher(object_store_from_url(str(root)), seed=seed, scenarios=(scenario,))
-        self.clean = Publisher(object_store_from_url(str(root)), seed=seed)
-        self.scratch = Publisher(object_store_from_url(str(root.parent / "vendor-clean")), seed=seed)
+        self.faulty = Publisher(drop_store(str(root)), seed=seed, scenarios=(scenario,))
+        self.clean = Publisher(drop_store(str(root)), seed=seed)
+        self.scratch = Publisher(drop_store(str(root.parent / "vendor-clean")), seed=seed)
         self.repaired = False
         self.calendar = calendar_for(market.market_id, market.calendar)
 
@@ -171,7 +170,7 @@ def replay_fault(
         clock="system", executor="in_process", lag_lookback_sessions=1,
     )
     scenario = Scenario("replay", "", (spec,))
-    fault_at = fault_start(market, session, spec, Publisher(object_store_from_url(str(sandbox / "plan")), seed=seed,
+    fault_at = fault_start(market, session, spec, Publisher(drop_store(str(sandbox / "plan")), seed=seed,
                                                             scenarios=(scenario,)))
     vendor = SimulatedVendor(sandbox / "vendor", market, session, scenario, seed, fault_at)
     vendor.clean.publish_session(market.market_id, previous, by_minute=market.is_streaming)

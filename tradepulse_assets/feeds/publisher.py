@@ -2,8 +2,8 @@
 
 The drop is written through the platform's object store (``storage``, a layer below this one): a single S3
 put and a temp-then-rename local write are both atomic, which is what makes the rewritten manifest of a
-stream safe to read at any moment. Build the store with ``object_store_from_url`` (a directory, or
-``s3://bucket/prefix`` on any endpoint).
+stream safe to read at any moment. :func:`drop_store` opens a drop (a directory, or ``s3://bucket/prefix`` on
+any endpoint).
 
 Revisions: publishing a session again with identical files is a no-op (idempotent); new files added with
 the old ones unchanged (a stream's next minute) keep the revision; any changed file is a restatement: the
@@ -45,7 +45,13 @@ from tradepulse_assets.feeds.scenarios import (
     strip,
 )
 from tradepulse_assets.feeds.simulator import simulate_session
-from tradepulse_assets.storage.object_store import LocalObjectStore, ObjectNotFound, ObjectStore
+from tradepulse_assets.core.io import S3Settings
+from tradepulse_assets.storage.object_store import (
+    LocalObjectStore,
+    ObjectNotFound,
+    ObjectStore,
+    object_store_from_url,
+)
 
 BATCH_LATENCY = dt.timedelta(minutes=2)  # a batch vendor publishes the session this long after the close
 STREAM_LATENCY = dt.timedelta(seconds=5)  # a minute bar is published this long after the minute ends
@@ -55,6 +61,15 @@ FORMATS = {"parquet": ".parquet", "csv": ".csv", "csv.gz": ".csv.gz"}
 
 class PublishError(RuntimeError):
     """A destination that cannot be written; names the destination and key."""
+
+
+def drop_store(url: str | os.PathLike[str], s3: S3Settings | None = None) -> ObjectStore:
+    """The object store a simulated vendor publishes into: a directory or ``s3://bucket/prefix``.
+
+    Local writes stay atomic but are not fsynced: the drop is a simulation that can be published again,
+    and a stream rewrites its manifest every minute (fsyncing each costs a third more publishing time).
+    """
+    return object_store_from_url(url, s3=s3, fsync=False)
 
 
 def _get(store: ObjectStore, key: str) -> bytes | None:
@@ -431,7 +446,7 @@ def manifest_for_directory(
     if not names:
         raise PublishError(f"{path}: no bar files (*.parquet, *.csv, *.csv.gz)")
     files = tuple(describe_file(n, (path / n).read_bytes()) for n in names)
-    dest = LocalObjectStore(path)
+    dest = LocalObjectStore(path)  # the user's own folder: fsynced
     data = _get(dest, MANIFEST_NAME)
     previous = Manifest.from_json(data, str(path / MANIFEST_NAME)) if data is not None else None
     if previous and previous.files == files and previous.condition == condition:

@@ -13,8 +13,7 @@ import pytest
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import KINDS, fault_from_dict, scenario_from_dict
 
 REGISTRY = load_registry()
@@ -26,7 +25,7 @@ BLOCKING_GATE = {"price_scale": "price_scale"}
 def preflight(tmp_path, market_id: str, session: dt.date, faults=()):
     scenario = scenario_from_dict({"name": "t", "description": "", "faults": list(faults)}, "test")
     # One file per session (the batch layout, for every market): the minute layout is the streaming tests' job.
-    Publisher(object_store_from_url(str(tmp_path)), seed=13, scenarios=(scenario,)).publish_session(market_id, session)
+    Publisher(drop_store(str(tmp_path)), seed=13, scenarios=(scenario,)).publish_session(market_id, session)
     return ingest.preflight(DirectoryConnector(tmp_path), REGISTRY.get(market_id), session)
 
 

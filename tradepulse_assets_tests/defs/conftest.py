@@ -10,8 +10,7 @@ import pytest
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.settings import Settings
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 
@@ -31,7 +30,7 @@ class Platform:
 
     def publish(self, market_id: str, session: dt.date, *faults: FaultSpec) -> None:
         scenario = Scenario("test", "test", tuple(faults))
-        Publisher(object_store_from_url(self.settings.vendor_source), seed=11, scenarios=(scenario,)).publish_session(
+        Publisher(drop_store(self.settings.vendor_source), seed=11, scenarios=(scenario,)).publish_session(
             market_id, session, by_minute=load_registry().get(market_id).is_streaming
         )
 

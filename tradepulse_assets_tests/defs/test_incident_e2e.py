@@ -22,8 +22,7 @@ from tradepulse_assets.markets import MarketRegistry, calendar_for, load_registr
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply
 
@@ -84,7 +83,7 @@ PUBLISHED = CLOSE + dt.timedelta(minutes=2)
 def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved(platform, notifications, capsys):
     vendor_dir = platform.settings.vendor_source
     corrupt = Scenario("corrupt", "", (FaultSpec("checksum_corruption", "XNYS", SESSION, SESSION, {"bytes": 8}),))
-    publisher = Publisher(object_store_from_url(vendor_dir), seed=5, scenarios=(corrupt,))
+    publisher = Publisher(drop_store(vendor_dir), seed=5, scenarios=(corrupt,))
     publisher.publish_session("XNYS", PREVIOUS)
 
     def vendor(now):  # the vendor publishes the session two minutes after the close
@@ -136,7 +135,7 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
 
     # Vendor liaison: the vendor re-delivers the file intact (same manifest): a new delivery, fetched at once.
     fixed_dir = platform.home.parent / "vendor-fixed"
-    Publisher(object_store_from_url(str(fixed_dir)), seed=5).publish_session("XNYS", SESSION)
+    Publisher(drop_store(str(fixed_dir)), seed=5).publish_session("XNYS", SESSION)
     intact = (fixed_dir / "XNYS" / "2026-03-10" / name).read_bytes()
     assert intact != vendor_bytes
     (platform.home.parent / "vendor" / "XNYS" / "2026-03-10" / name).write_bytes(intact)
@@ -211,7 +210,7 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
 
 
 def test_clean_replay_opens_no_incident(platform):
-    publisher = Publisher(object_store_from_url(platform.settings.vendor_source), seed=5)
+    publisher = Publisher(drop_store(platform.settings.vendor_source), seed=5)
     publisher.publish_session("XNYS", PREVIOUS)
 
     def vendor(now):
@@ -235,7 +234,7 @@ STALL_AT = dt.datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 
 
 def test_streaming_stall_is_detected_contained_backfilled_validated_and_resolved(platform, notifications):
-    vendor_dir = object_store_from_url(platform.settings.vendor_source)
+    vendor_dir = drop_store(platform.settings.vendor_source)
     stall = Scenario("stall", "", (FaultSpec("stall", "CRYPTO", SESSION, SESSION, {"at_minute": 600}),))
     stalled, healthy = Publisher(vendor_dir, seed=3, scenarios=(stall,)), Publisher(vendor_dir, seed=3)
     healthy.publish_session("CRYPTO", PREVIOUS, by_minute=True)

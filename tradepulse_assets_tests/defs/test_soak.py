@@ -22,7 +22,7 @@ from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG
 from tradepulse_assets.defs.replay import Replay
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import archived_manifest_name
-from tradepulse_assets.feeds.publisher import Publisher
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.model import IncidentState
@@ -82,7 +82,7 @@ class Vendor:
 
     def redeliver_intact(self, session: dt.date, scratch) -> None:
         """The vendor fixes the transfer: the same manifest, the intact bytes."""
-        Publisher(object_store_from_url(str(scratch)), seed=SEED).publish_session("XNYS", session)
+        Publisher(drop_store(str(scratch)), seed=SEED).publish_session("XNYS", session)
         for path in (scratch / "XNYS" / session.isoformat()).iterdir():
             if path.name != "manifest.json":
                 (self.session_dir(session) / path.name).write_bytes(path.read_bytes())

@@ -10,8 +10,7 @@ from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_key
 from tradepulse_assets.defs.partitions import session_partitions
 from tradepulse_assets.defs.resources import VendorResource
 from tradepulse_assets.defs.sensors.vendor_availability import build_vendor_availability_sensor
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.markets import load_registry
 
@@ -26,7 +25,7 @@ def tick(sensor, vendor_root, cursor=None):
 
 def test_each_published_session_is_reported_once_per_revision(tmp_path):
     vendor = tmp_path / "vendor"
-    publisher = Publisher(object_store_from_url(str(vendor)), seed=3)
+    publisher = Publisher(drop_store(str(vendor)), seed=3)
     for session in (dt.date(2026, 3, 9), dt.date(2026, 3, 10)):
         publisher.publish_session("XNYS", session)
     sensor = build_vendor_availability_sensor(XNYS)
@@ -44,7 +43,7 @@ def test_each_published_session_is_reported_once_per_revision(tmp_path):
 
     restated = Scenario("restate", "a restatement", (FaultSpec("restatement", "XNYS", dt.date(2026, 3, 9),
                                                                 dt.date(2026, 3, 9), {"symbols": 2}),))
-    Publisher(object_store_from_url(str(vendor)), seed=3, scenarios=(restated,)).publish_session(
+    Publisher(drop_store(str(vendor)), seed=3, scenarios=(restated,)).publish_session(
         "XNYS", dt.date(2026, 3, 9))
     later, _ = tick(sensor, vendor, result.cursor)
     assert [e.partition for e in later.asset_events] == ["2026-03-09"]

@@ -18,7 +18,7 @@ import pytest
 
 from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.definitions import build_resources
-from tradepulse_assets.feeds.publisher import Publisher
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.feeds.vendor_publish import publish_vendor
@@ -77,7 +77,7 @@ def use_vendor(monkeypatch, tmp_path: Path, kind: str) -> Path:
 
 def publish_as_vendor(root: Path, kind: str, *faults: FaultSpec) -> None:
     registry = load_registry()
-    publisher = Publisher(LocalObjectStore(root), seed=SEED, scenarios=(Scenario("t", "", tuple(faults)),))
+    publisher = Publisher(drop_store(root), seed=SEED, scenarios=(Scenario("t", "", tuple(faults)),))
     publish_vendor(publisher, publisher.dest, registry.vendor_of("XNYS"), "XNYS", [SESSION])
 
 

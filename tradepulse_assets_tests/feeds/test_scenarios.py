@@ -11,8 +11,7 @@ from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.markets.bars import BarSchema
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import Manifest, verify_file
-from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher
-from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import (
     KINDS,
     ScenarioError,
@@ -32,7 +31,7 @@ def publish(tmp_path, fault: dict, market=MARKET, session=SESSION, by_minute=Fal
     scenario = scenario_from_dict(
         {"name": fault["kind"], "faults": [{"market": market, "session": str(session), **fault}]}, "test"
     )
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=SEED, n_symbols=N, scenarios=[scenario])
+    publisher = Publisher(drop_store(tmp_path), seed=SEED, n_symbols=N, scenarios=[scenario])
     result = publisher.publish_session(market, session, by_minute=by_minute)
     truth = json.loads((tmp_path / "_ground_truth" / market / f"{session}.json").read_text())
     damages = truth["damages"]
@@ -231,7 +230,7 @@ def test_restatement_is_a_new_revision_changing_exactly_the_recorded_rows(tmp_pa
     # publishing the same scenario again is idempotent: no third revision
     assert (
         Publisher(
-            LocalObjectStore(tmp_path),
+            drop_store(tmp_path),
             seed=SEED,
             n_symbols=N,
             scenarios=[

@@ -6,8 +6,7 @@ import pytest
 
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.markets.bars import BarSchema
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.simulator import SimulatorError, fgn, simulate_session
 
 # Both 2026 DST changes: US clocks move 2026-03-08, UK clocks 2026-03-29.
@@ -21,16 +20,16 @@ def _files(root):
 
 def test_same_seed_publishes_the_same_bytes_and_a_session_regenerates_alone(tmp_path, registry):
     for name in ("a", "b"):
-        Publisher(LocalObjectStore(tmp_path / name), seed=42, n_symbols=4).publish_range(
+        Publisher(drop_store(tmp_path / name), seed=42, n_symbols=4).publish_range(
             "XNYS", dt.date(2026, 3, 9), dt.date(2026, 3, 11)
         )
     alone = tmp_path / "alone"
-    Publisher(LocalObjectStore(alone), seed=42, n_symbols=4).publish_session("XNYS", dt.date(2026, 3, 11))
+    Publisher(drop_store(alone), seed=42, n_symbols=4).publish_session("XNYS", dt.date(2026, 3, 11))
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert a == b and len([k for k in a if k.endswith(".parquet")]) == 3
     key = "XNYS/2026-03-11/bars.parquet"
     assert _files(alone)[key] == a[key]
-    Publisher(LocalObjectStore(tmp_path / "c"), seed=43, n_symbols=4).publish_session(
+    Publisher(drop_store(tmp_path / "c"), seed=43, n_symbols=4).publish_session(
         "XNYS", dt.date(2026, 3, 11)
     )
     assert _files(tmp_path / "c")[key] != a[key]

@@ -6,8 +6,7 @@ import polars as pl
 
 from tradepulse_assets.core.clock import ManualClock
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import STREAM_LATENCY, Publisher
-from tradepulse_assets.storage.object_store import LocalObjectStore
+from tradepulse_assets.feeds.publisher import STREAM_LATENCY, Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import scenario_from_dict
 from tradepulse_assets.feeds.simulator import simulate_session
 
@@ -19,7 +18,7 @@ OPEN = dt.datetime(2026, 3, 10, 1, 30, tzinfo=dt.timezone.utc)  # XHKG, 01:30-04
 
 def _publisher(root, faults=()):
     scenarios = [scenario_from_dict({"name": "s", "faults": list(faults)}, "test")] if faults else []
-    return Publisher(LocalObjectStore(root), seed=7, n_symbols=4, scenarios=scenarios)
+    return Publisher(drop_store(root), seed=7, n_symbols=4, scenarios=scenarios)
 
 
 def test_minute_batches_follow_the_clock_and_complete_the_session(tmp_path, registry):

@@ -19,7 +19,7 @@ from tradepulse_assets.feeds.blobs import DirectoryBlobs, HttpBlobs, S3Blobs
 from tradepulse_assets.feeds.connectors import VendorAuthError, file_parser
 from tradepulse_assets.feeds.formats import FormatConnector
 from tradepulse_assets.feeds.manifest import BarFileError, ManifestError, verify_file
-from tradepulse_assets.feeds.publisher import Publisher
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.object_store import S3ObjectStore
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario, strip
@@ -85,7 +85,7 @@ def databento_connector(root) -> FormatConnector:
 
 
 def test_databento_job_decodes_to_the_simulators_bars_across_an_instrument_id_change(tmp_path):
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11)
+    publisher = Publisher(drop_store(tmp_path), seed=11)
     job, results = publish_databento_job(
         publisher, publisher.dest, "XNYS", SESSIONS, instrument_changes={"NY003": SESSIONS[1]}
     )
@@ -157,7 +157,7 @@ def test_a_renamed_instrument_is_labelled_with_the_symbol_valid_on_each_date():
 def test_databento_faults_surface_at_landing_named(tmp_path):
     corrupt = FaultSpec("checksum_corruption", "XNYS", SESSIONS[0], SESSIONS[0], {"bytes": 8})
     gap = FaultSpec("symbology_gap", "XNYS", SESSIONS[1], SESSIONS[1], {"symbols": 1})
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11, scenarios=(Scenario("t", "", (corrupt, gap)),))
+    publisher = Publisher(drop_store(tmp_path), seed=11, scenarios=(Scenario("t", "", (corrupt, gap)),))
     publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS)
     connector = databento_connector(tmp_path)
     faults, bars = land(connector, SESSIONS[0])
@@ -209,7 +209,7 @@ def test_degraded_and_missing_days_map_onto_our_conditions(tmp_path):
 
 
 def test_a_support_file_that_differs_from_the_job_manifest_is_refused(tmp_path):
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11)
+    publisher = Publisher(drop_store(tmp_path), seed=11)
     job, _ = publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS[:1])
     path = tmp_path / "XNYS" / job / "symbology.json"
     path.write_text(path.read_text().replace('"1000"', '"1999"'))
@@ -218,10 +218,10 @@ def test_a_support_file_that_differs_from_the_job_manifest_is_refused(tmp_path):
 
 
 def test_a_later_job_redelivering_a_day_is_a_new_revision(tmp_path):
-    first = Publisher(LocalObjectStore(tmp_path), seed=11)
+    first = Publisher(drop_store(tmp_path), seed=11)
     publish_databento_job(first, first.dest, "XNYS", SESSIONS[:1], job_id="XNAS-20260309-AAAAAAAAAA")
     assert databento_connector(tmp_path).read_manifest("XNYS", SESSIONS[0]).revision == 1
-    second = Publisher(LocalObjectStore(tmp_path), seed=12)  # other bytes for the same day, processed later
+    second = Publisher(drop_store(tmp_path), seed=12)  # other bytes for the same day, processed later
     publish_databento_job(second, second.dest, "XNYS", SESSIONS[:2], job_id="XNAS-20260309-BBBBBBBBBB")
     manifest = databento_connector(tmp_path).read_manifest("XNYS", SESSIONS[0])
     assert manifest.revision == 2
@@ -233,7 +233,7 @@ def test_a_later_job_redelivering_a_day_is_a_new_revision(tmp_path):
 
 
 def test_flat_files_decode_to_the_simulators_bars_within_the_session_and_universe(tmp_path):
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11)
+    publisher = Publisher(drop_store(tmp_path), seed=11)
     publish_flat_files(publisher, publisher.dest, "XNYS", SESSIONS)
     path = tmp_path / "XNYS" / "2026" / "03" / "2026-03-09.csv.gz"
     import gzip
@@ -258,7 +258,7 @@ def test_flat_files_decode_to_the_simulators_bars_within_the_session_and_univers
 
 
 def test_mapped_delivery_in_local_time_with_scaled_prices_round_trips(tmp_path):
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11)
+    publisher = Publisher(drop_store(tmp_path), seed=11)
     publish_mapped(publisher, publisher.dest, MAPPED, "XNYS", SESSIONS)
     text = pl.read_csv(tmp_path / "XNYS" / "20260309_bars.csv.gz")
     assert text.columns == ["RIC", "Time", "Open", "High", "Low", "Last", "Volume", "Trades"]
@@ -393,7 +393,7 @@ def file_server(tmp_path):
 
 
 def test_databento_job_over_s3_and_http(tmp_path, file_server):
-    publisher = Publisher(LocalObjectStore(tmp_path / "local"), seed=11)
+    publisher = Publisher(drop_store(tmp_path / "local"), seed=11)
     job, _ = publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS)
     with moto_s3("databento-jobs") as s3:
         client = s3.client()
@@ -420,7 +420,7 @@ def test_databento_job_over_s3_and_http(tmp_path, file_server):
 
 def test_flat_files_over_s3_and_http(tmp_path, file_server):
     root, url = file_server
-    publisher = Publisher(LocalObjectStore(root), seed=11)
+    publisher = Publisher(drop_store(root), seed=11)
     publish_flat_files(publisher, publisher.dest, "XNYS", SESSIONS)
     connector = FormatConnector(XNYS, "flat", HttpBlobs(f"{url}/XNYS", token=TOKEN), layout_for(FLAT))
     faults, bars = land(connector, SESSIONS[0])
@@ -486,7 +486,7 @@ def test_cli_publishes_in_the_markets_vendor_format_and_quality_check_reads_it(t
 
 
 def test_a_sensor_asking_again_does_not_download_the_day_file_again(tmp_path):
-    publisher = Publisher(LocalObjectStore(tmp_path), seed=11)
+    publisher = Publisher(drop_store(tmp_path), seed=11)
     publish_databento_job(publisher, publisher.dest, "XNYS", SESSIONS[:1])
     reads = []
 

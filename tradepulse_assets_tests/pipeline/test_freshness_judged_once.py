@@ -9,8 +9,7 @@ import pytest
 
 from tradepulse_assets.defs.assets.bars import is_delivery_run
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.storage.audit import AuditLog
@@ -25,7 +24,7 @@ DEADLINE = ingest.session_deadline(XNYS, SESSION)  # 20:00 close + 300 s
 @pytest.fixture
 def drop(tmp_path):
     vendor = tmp_path / "vendor"
-    Publisher(object_store_from_url(str(vendor)), seed=7).publish_session("XNYS", SESSION)
+    Publisher(drop_store(str(vendor)), seed=7).publish_session("XNYS", SESSION)
     store = LocalObjectStore(tmp_path / "store")
     return DirectoryConnector(vendor), store, AuditLog(tmp_path / "home", clock=lambda: DEADLINE)
 

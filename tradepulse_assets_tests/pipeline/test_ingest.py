@@ -11,8 +11,7 @@ from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 UTC = dt.timezone.utc
@@ -30,7 +29,7 @@ def env(tmp_path):
 
 def publish(vendor, *faults):
     scenario = Scenario("test", "test", tuple(faults))
-    Publisher(object_store_from_url(str(vendor)), seed=7, scenarios=(scenario,)).publish_session(
+    Publisher(drop_store(str(vendor)), seed=7, scenarios=(scenario,)).publish_session(
         "XNYS", SESSION
     )
 

@@ -12,8 +12,7 @@ from tradepulse_assets.pipeline import quarantine
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 SESSION = dt.date(2026, 3, 9)
@@ -21,7 +20,7 @@ NOW = dt.datetime(2026, 3, 9, 21, 0, tzinfo=dt.timezone.utc)
 
 
 def publish(root, *faults):
-    Publisher(object_store_from_url(str(root)), seed=2, scenarios=(Scenario("t", "", tuple(faults)),)).publish_session(
+    Publisher(drop_store(str(root)), seed=2, scenarios=(Scenario("t", "", tuple(faults)),)).publish_session(
         "XNYS", SESSION
     )
 

@@ -8,8 +8,7 @@ import pytest
 
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import MANIFEST_NAME
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
@@ -64,7 +63,7 @@ def test_production_revision_moves_only_forward_and_only_for_the_holder(db):
 
 def publish(vendor, *faults):
     scenario = Scenario("race", "race", tuple(faults))
-    Publisher(object_store_from_url(str(vendor)), seed=7, scenarios=(scenario,)).publish_session("XNYS", SESSION)
+    Publisher(drop_store(str(vendor)), seed=7, scenarios=(scenario,)).publish_session("XNYS", SESSION)
 
 
 @pytest.fixture(scope="module")

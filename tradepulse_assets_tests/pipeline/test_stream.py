@@ -8,8 +8,7 @@ from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 
 UTC = dt.timezone.utc
 XHKG = load_registry().get("XHKG")
@@ -23,7 +22,7 @@ def test_the_streamed_session_after_the_close_is_todays_not_the_previous_one():
 
 def test_poll_lands_new_micro_batches_once_and_advances_the_watermark(tmp_path):
     now = dt.datetime(2026, 3, 10, 2, 0, 30, tzinfo=UTC)  # 30 minutes into the XHKG session
-    Publisher(object_store_from_url(str(tmp_path / "vendor")), seed=1).publish_due("XHKG", dt.date(2026, 3, 10), now)
+    Publisher(drop_store(str(tmp_path / "vendor")), seed=1).publish_due("XHKG", dt.date(2026, 3, 10), now)
     store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
     audit = AuditLog(tmp_path / "home", clock=lambda: now)
     connector = DirectoryConnector(tmp_path / "vendor")
@@ -39,7 +38,7 @@ def test_session_is_built_from_landed_micro_batches_and_missing_ones_come_from_t
 
     session = dt.date(2026, 3, 10)
     vendor = DirectoryConnector(tmp_path / "vendor")
-    publisher = Publisher(object_store_from_url(str(tmp_path / "vendor")), seed=1)
+    publisher = Publisher(drop_store(str(tmp_path / "vendor")), seed=1)
     store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
     audit = AuditLog(tmp_path / "home", clock=lambda: dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
     publisher.publish_due("XHKG", session, dt.datetime(2026, 3, 10, 2, 0, 30, tzinfo=UTC))

@@ -31,9 +31,8 @@ from tradepulse_assets.pipeline.ingest import raw_prefix
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.publisher import Publisher, read_manifest, session_prefix
+from tradepulse_assets.feeds.publisher import Publisher, drop_store, read_manifest, session_prefix
 from tradepulse_assets.core.io import S3Settings
-from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets_tests.production.location import reconstructable_job
 
@@ -63,7 +62,7 @@ QUARANTINE_JOB = "quarantine_batch"
 
 
 def publisher(url: str, endpoint_url: str | None, *faults: FaultSpec) -> Publisher:
-    dest = object_store_from_url(url, s3=S3Settings(endpoint_url=endpoint_url))
+    dest = drop_store(url, S3Settings(endpoint_url=endpoint_url))
     return Publisher(
         dest,
         seed=SEED,

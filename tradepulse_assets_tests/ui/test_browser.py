@@ -29,8 +29,7 @@ import pytest
 
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets.feeds.publisher import Publisher
-from tradepulse_assets.storage.object_store import object_store_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets_tests.support.browser import (
     Screenshots,
     chromium_missing_reason,
@@ -198,7 +197,7 @@ def test_operator_materialises_a_missing_session_from_the_ui(tmp_path):
         # An old gap: a session older than the sensors' look-back, which the vendor has now published; the
         # one before it stays unpublished. Nothing automatic lands it; the operator does, from the UI.
         unpublished, old = closed_sessions(load_registry().get(MARKET), dt.datetime.now(dt.UTC), 7)[:2]
-        Publisher(object_store_from_url(str(home / "vendor")), seed=1).publish_session(MARKET, old)
+        Publisher(drop_store(str(home / "vendor")), seed=1).publish_session(MARKET, old)
         assert published_sessions(home, MARKET) == [old]
         session = old.isoformat()
         landed = [GROUP, "landed_bars"]
