@@ -17,9 +17,19 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+import sqlalchemy as sa
+
 from tradepulse_assets.incidents.model import IncidentError
 from tradepulse_assets.incidents.store import IncidentStore
-from tradepulse_assets.storage.state import StateDB, Transaction, from_iso, to_iso
+from tradepulse_assets.storage.state import (
+    METADATA,
+    Migration,
+    StateDB,
+    Transaction,
+    autoid,
+    from_iso,
+    to_iso,
+)
 
 FEATURE_STORE_WRITER = "feature_store_writer"
 BACKTEST_EXPORTER = "backtest_exporter"
@@ -43,14 +53,25 @@ CONTAINMENT_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
-CONTROL_DDL = (
-    "CREATE TABLE IF NOT EXISTS control_holds ("
-    " market TEXT NOT NULL, toggle TEXT NOT NULL, holder TEXT NOT NULL, incident_id TEXT,"
-    " reason TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (market, toggle, holder))",
-    "CREATE TABLE IF NOT EXISTS control_events ("
-    " seq {autoid}, at TEXT NOT NULL, market TEXT NOT NULL, toggle TEXT NOT NULL, action TEXT NOT NULL,"
-    " holder TEXT NOT NULL, incident_id TEXT, reason TEXT NOT NULL, paused_after INTEGER NOT NULL)",
+CONTROL_HOLDS = sa.Table(
+    "control_holds",
+    METADATA,
+    *(sa.Column(n, sa.Text, primary_key=True) for n in ("market", "toggle", "holder")),
+    sa.Column("incident_id", sa.Text),
+    *(sa.Column(n, sa.Text, nullable=False) for n in ("reason", "since")),
 )
+CONTROL_EVENTS = sa.Table(
+    "control_events",
+    METADATA,
+    autoid("seq"),
+    *(sa.Column(n, sa.Text, nullable=False) for n in ("at", "market", "toggle", "action", "holder")),
+    sa.Column("incident_id", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("paused_after", sa.Integer, nullable=False),
+    sqlite_autoincrement=True,
+)
+#: Version i of schema "control_plane" is the first i steps (append only).
+CONTROL_MIGRATIONS: tuple[Migration, ...] = (CONTROL_HOLDS, CONTROL_EVENTS)
 
 
 class ControlError(IncidentError):
@@ -101,7 +122,7 @@ class ControlPlane:
     def __init__(self, db: StateDB, markets: Sequence[str] | None = None):
         self.db = db
         self.markets = tuple(markets) if markets is not None else None
-        db.ensure_schema("control_plane", CONTROL_DDL)
+        db.ensure_schema("control_plane", CONTROL_MIGRATIONS)
         self._store = IncidentStore(db)
 
     def _check_market(self, market: str) -> str:

@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
+
 from tradepulse_assets.incidents.model import (
     GAP_STATUSES,
     Baseline,
@@ -33,43 +35,107 @@ from tradepulse_assets.incidents.model import (
     check_transition,
     fingerprint,
 )
-from tradepulse_assets.storage.state import StateDB, Transaction, from_iso, to_iso
+from tradepulse_assets.storage.state import (
+    METADATA,
+    Migration,
+    StateDB,
+    Transaction,
+    autoid,
+    from_iso,
+    to_iso,
+)
 
 SCHEMA_NAME = "incidents"
-INCIDENT_DDL = (
-    "CREATE TABLE IF NOT EXISTS incidents ("
-    " id TEXT PRIMARY KEY, cause TEXT NOT NULL, market TEXT NOT NULL, fingerprint TEXT NOT NULL,"
-    " state TEXT NOT NULL, scope TEXT NOT NULL, description TEXT NOT NULL, detections INTEGER NOT NULL,"
-    " owners TEXT NOT NULL, root_cause TEXT, actions TEXT NOT NULL, vendor_refs TEXT NOT NULL,"
-    " opened_at TEXT NOT NULL, updated_at TEXT NOT NULL, contained_at TEXT, recovering_at TEXT,"
-    " validating_at TEXT, resolved_at TEXT, last_evaluation TEXT)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_fingerprint"
-    " ON incidents (fingerprint) WHERE state <> 'resolved'",
-    "CREATE INDEX IF NOT EXISTS incidents_by_state ON incidents (state, opened_at)",
-    "CREATE TABLE IF NOT EXISTS incident_counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS incident_events ("
-    " seq {autoid}, incident_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,"
-    " message TEXT NOT NULL, data TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS incident_events_by_incident ON incident_events (incident_id, at, seq)",
-    "CREATE TABLE IF NOT EXISTS incident_gaps ("
-    " incident_id TEXT NOT NULL, market TEXT NOT NULL, start_at TEXT NOT NULL, end_at TEXT NOT NULL,"
-    " missing_minutes INTEGER NOT NULL, status TEXT NOT NULL, session TEXT, updated_at TEXT NOT NULL,"
-    " PRIMARY KEY (incident_id, market, start_at))",
-    "CREATE TABLE IF NOT EXISTS incident_quarantine ("
-    " incident_id TEXT NOT NULL, batch_id TEXT NOT NULL, market TEXT NOT NULL, session TEXT,"
-    " location TEXT NOT NULL, reason TEXT NOT NULL, quarantined_at TEXT NOT NULL,"
-    " PRIMARY KEY (incident_id, batch_id))",
-    "CREATE TABLE IF NOT EXISTS incident_backfills ("
-    " incident_id TEXT NOT NULL, market TEXT NOT NULL, session TEXT NOT NULL, rows_count INTEGER NOT NULL,"
-    " vendor_rows INTEGER NOT NULL, checksums_ok INTEGER NOT NULL, verdict TEXT NOT NULL,"
-    " recorded_at TEXT NOT NULL, run_id TEXT, details TEXT NOT NULL,"
-    " PRIMARY KEY (incident_id, market, session))",
-    "CREATE TABLE IF NOT EXISTS incident_baselines ("
-    " incident_id TEXT NOT NULL, market TEXT NOT NULL, indicator TEXT NOT NULL, reference TEXT NOT NULL,"
-    " recorded_at TEXT NOT NULL, PRIMARY KEY (incident_id, market, indicator))",
-    "CREATE TABLE IF NOT EXISTS followups ("
-    " id {autoid}, incident_id TEXT NOT NULL, scenario TEXT NOT NULL, due_at TEXT NOT NULL,"
-    " status TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (incident_id, scenario))",
+TEXT = sa.Text
+INCIDENTS = sa.Table(
+    "incidents",
+    METADATA,
+    sa.Column("id", TEXT, primary_key=True),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("cause", "market", "fingerprint")),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("state", "scope", "description")),
+    sa.Column("detections", sa.Integer, nullable=False),
+    sa.Column("owners", TEXT, nullable=False),
+    sa.Column("root_cause", TEXT),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("actions", "vendor_refs", "opened_at", "updated_at")),
+    *(sa.Column(f"{stage}_at", TEXT) for stage in ("contained", "recovering", "validating", "resolved")),
+    sa.Column("last_evaluation", TEXT),
+)
+OPEN_STATE = INCIDENTS.c.state != "resolved"
+INCIDENT_COUNTERS = sa.Table(
+    "incident_counters",
+    METADATA,
+    sa.Column("day", TEXT, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+INCIDENT_EVENTS = sa.Table(
+    "incident_events",
+    METADATA,
+    autoid("seq"),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("incident_id", "at", "kind", "message", "data")),
+    sqlite_autoincrement=True,
+)
+INCIDENT_GAPS = sa.Table(
+    "incident_gaps",
+    METADATA,
+    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "start_at")),
+    sa.Column("end_at", TEXT, nullable=False),
+    sa.Column("missing_minutes", sa.Integer, nullable=False),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("session", TEXT),
+    sa.Column("updated_at", TEXT, nullable=False),
+)
+INCIDENT_QUARANTINE = sa.Table(
+    "incident_quarantine",
+    METADATA,
+    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "batch_id")),
+    sa.Column("market", TEXT, nullable=False),
+    sa.Column("session", TEXT),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("location", "reason", "quarantined_at")),
+)
+INCIDENT_BACKFILLS = sa.Table(
+    "incident_backfills",
+    METADATA,
+    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "session")),
+    *(sa.Column(n, sa.Integer, nullable=False) for n in ("rows_count", "vendor_rows", "checksums_ok")),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("verdict", "recorded_at")),
+    sa.Column("run_id", TEXT),
+    sa.Column("details", TEXT, nullable=False),
+)
+INCIDENT_BASELINES = sa.Table(
+    "incident_baselines",
+    METADATA,
+    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "indicator")),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("reference", "recorded_at")),
+)
+FOLLOWUPS = sa.Table(
+    "followups",
+    METADATA,
+    autoid("id"),
+    *(sa.Column(n, TEXT, nullable=False) for n in ("incident_id", "scenario", "due_at", "status")),
+    sa.Column("created_at", TEXT, nullable=False),
+    sa.UniqueConstraint("incident_id", "scenario"),
+    sqlite_autoincrement=True,
+)
+
+#: Version i of schema "incidents" is the first i steps (append only; never edit an applied step).
+INCIDENT_MIGRATIONS: tuple[Migration, ...] = (
+    INCIDENTS,
+    sa.Index(
+        "incidents_one_open_per_fingerprint",
+        INCIDENTS.c.fingerprint,
+        unique=True,
+        sqlite_where=OPEN_STATE,
+        postgresql_where=OPEN_STATE,
+    ),
+    sa.Index("incidents_by_state", INCIDENTS.c.state, INCIDENTS.c.opened_at),
+    INCIDENT_COUNTERS,
+    INCIDENT_EVENTS,
+    sa.Index("incident_events_by_incident", *(INCIDENT_EVENTS.c[n] for n in ("incident_id", "at", "seq"))),
+    INCIDENT_GAPS,
+    INCIDENT_QUARANTINE,
+    INCIDENT_BACKFILLS,
+    INCIDENT_BASELINES,
+    FOLLOWUPS,
 )
 
 _STATE_STAMP = {
@@ -113,7 +179,7 @@ class IncidentStore:
 
     def __init__(self, db: StateDB):
         self.db = db
-        db.ensure_schema(SCHEMA_NAME, INCIDENT_DDL)
+        db.ensure_schema(SCHEMA_NAME, INCIDENT_MIGRATIONS)
 
     # -- opening ---------------------------------------------------------------------------------
     def open_or_join(

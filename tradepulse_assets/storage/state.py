@@ -1,36 +1,85 @@
-"""The state database: incidents, control-plane toggles, lag samples, outboxes and watermarks.
+"""The state database: incidents, control-plane toggles, lag samples, named locks and watermarks.
 
-Why one small wrapper instead of an ORM: every writer of this state lives in a different process
-(the Dagster daemon's sensors, run workers, ``tradepulse-cli``), on SQLite in the embedded profile
-and on PostgreSQL in production. What they need is the same few guarantees on both:
+Why SQLAlchemy Core (and no ORM): every writer of this state lives in a different process (the Dagster
+daemon's sensors, run workers, ``tradepulse-cli``), on SQLite in the embedded profile and on PostgreSQL in
+production. SQLAlchemy (installed with Dagster) gives one URL format, one connection pool per process, one
+schema definition and one statement for both dialects; this module adds only the guarantees the platform
+needs on top:
 
-- a write transaction that serialises against the other processes (SQLite: WAL + ``BEGIN
-  IMMEDIATE`` + ``busy_timeout``; PostgreSQL: ordinary transactions, row locks, ``ON CONFLICT``),
-- one placeholder style (qmark ``?``, translated to ``%s`` for psycopg2) so SQL is written once,
-- idempotent, versioned DDL (``ensure_schema``) that is safe when several processes start at once,
-- a named lock (``Transaction.lock``) to serialise a read-then-write on a key (e.g. "is an incident
-  already open for this fingerprint?") on both dialects.
+- a write transaction that serialises against the other processes (SQLite: WAL + ``BEGIN IMMEDIATE`` +
+  ``busy_timeout``; PostgreSQL: ordinary transactions, row locks, ``ON CONFLICT``), joined by nested calls,
+- versioned migrations per schema (:meth:`StateDB.ensure_schema`): an append-only list of steps, each a
+  Core ``Table``/``Index`` to create or a function of an Alembic ``Operations`` (add a column, an index...),
+  recorded in ``schema_versions`` and safe when several processes start at once,
+- a named lock (``Transaction.lock``) to serialise a read-then-write on a key (e.g. "is an incident already
+  open for this fingerprint?") on both dialects,
+- :func:`upsert`, the ``INSERT ... ON CONFLICT`` both dialects share.
+
+Statements are Core expressions (``tx.run(...)``). Raw SQL strings with ``?`` placeholders
+(``tx.execute(sql, params)``) and DDL strings in ``ensure_schema`` are still accepted for the stores that
+have not moved to Core yet; on PostgreSQL their ``?`` are translated for psycopg2 outside quotes.
 
 Timestamps are stored as fixed-width ISO-8601 UTC text (``to_iso``), so text order is time order.
 """
 
 import datetime as dt
 import os
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, Union
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
 
 from tradepulse_assets.storage.home import tradepulse_home
 
 STATE_DB_URL_ENV = "TRADEPULSE_STATE_DB_URL"
+READ_ONLY = "tradepulse_read_only"  # execution option of connections that only read
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 UTC = dt.timezone.utc
+
+#: Tables of every schema; each store adds its own to this one ``MetaData``.
+METADATA = sa.MetaData()
+
+SCHEMA_VERSIONS = sa.Table(
+    "schema_versions",
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied_at", sa.Text, nullable=False),
+)
+NAMED_LOCKS = sa.Table(
+    "named_locks",
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+WATERMARKS = sa.Table(
+    "watermarks",
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text),
+)
+LAG_SAMPLES = sa.Table(
+    "lag_samples",
+    METADATA,
+    sa.Column("market", sa.Text, primary_key=True),
+    sa.Column("measured_at", sa.Text, primary_key=True),
+    sa.Column("lag_seconds", sa.Float, nullable=False),
+    sa.Column("watermark", sa.Text),
+)
+
+#: One migration step: a table or index to create, a function of Alembic ``Operations``, or (legacy) DDL text.
+Migration = Union[sa.Table, sa.Index, Callable[[Any], None], str]
+
+#: Version i of schema "state" is the first i steps (append only; never edit an applied step).
+STATE_MIGRATIONS: tuple[Migration, ...] = (WATERMARKS, LAG_SAMPLES)
 
 
 class StateDBError(RuntimeError):
@@ -59,6 +108,34 @@ def default_state_url() -> str:
     return f"sqlite:///{tradepulse_home(create=False) / 'state' / 'state.db'}"
 
 
+def autoid(name: str) -> sa.Column:
+    """An auto-incrementing integer primary key (64-bit on PostgreSQL, the rowid on SQLite)."""
+    return sa.Column(name, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+def upsert(
+    dialect: str,
+    table: sa.Table,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+    update: Sequence[str] | Mapping[str, Any] | None = None,
+    where: Callable[[Any], Any] | None = None,
+):
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` on either dialect (``DO NOTHING`` when nothing to update).
+
+    ``update`` names the columns taking the new row's value, or maps columns to expressions of
+    ``excluded`` (pass a function for ``where``: it receives ``excluded`` and returns the condition).
+    """
+    insert = (pg_dialect.insert if dialect == "postgresql" else sqlite_dialect.insert)(table).values(**values)
+    if not update:
+        return insert.on_conflict_do_nothing(index_elements=list(keys))
+    excluded = insert.excluded
+    set_ = {c: excluded[c] for c in update} if not isinstance(update, Mapping) else dict(update)
+    return insert.on_conflict_do_update(
+        index_elements=list(keys), set_=set_, where=where(excluded) if where else None
+    )
+
+
 def qmark_to_pyformat(sql: str) -> str:
     """Translate ``?`` placeholders to psycopg2's ``%s`` (and escape literal ``%``), outside quotes."""
     out: list[str] = []
@@ -80,75 +157,113 @@ def qmark_to_pyformat(sql: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class _Target:
-    dialect: str  # "sqlite" | "postgresql"
-    path: str | None = None  # sqlite file
-    dsn: str | None = None  # postgresql DSN without our own parameters
-    schema: str | None = None  # postgresql schema (search_path)
-
-
-def _parse_url(url: str, schema: str | None) -> _Target:
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
-        if not path:
-            raise StateDBError(f"state DB URL {url!r}: expected sqlite:///relative/path or sqlite:////absolute/path")
-        return _Target("sqlite", path=path)
-    if parts.scheme in ("postgresql", "postgres"):
-        query = dict(parse_qsl(parts.query))
+def _parse_url(url: str, schema: str | None) -> tuple[URL, str | None]:
+    """The SQLAlchemy URL (psycopg2 for PostgreSQL) and the PostgreSQL schema (``?schema=`` or argument)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StateDBError(f"state DB URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise StateDBError(
+                f"state DB URL {url!r}: expected sqlite:///relative/path or sqlite:////absolute/path"
+            )
+        return parsed, None
+    if backend in ("postgresql", "postgres"):
+        query = dict(parsed.query)
         schema = schema or query.pop("schema", None)
         if schema and not schema.replace("_", "").isalnum():
             raise StateDBError(f"state DB URL {url!r}: schema {schema!r} must be letters, digits and '_'")
-        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), parts.fragment))
-        return _Target("postgresql", dsn=dsn, schema=schema)
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the platform ships psycopg2.
+        return parsed.set(drivername="postgresql+psycopg2", query=query), schema
     raise StateDBError(f"state DB URL {url!r}: unsupported scheme (use sqlite:/// or postgresql://)")
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+def _sqlite_engine(url: URL) -> sa.Engine:
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a snapshot for reading, no write lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: no deadlock on upgrade
+
+    return engine
+
+
+def _postgresql_engine(url: URL, schema: str | None) -> sa.Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if schema:
+
+        @sa.event.listens_for(engine, "connect")
+        def _search_path(dbapi_connection, _record) -> None:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            cursor.execute(f'SET search_path TO "{schema}"')
+            cursor.close()
+            dbapi_connection.autocommit = autocommit
+
+    return engine
 
 
 class Transaction:
-    """The cursor-like object yielded by ``StateDB.transaction()``; SQL uses ``?`` placeholders."""
+    """What ``StateDB.transaction()`` yields: Core statements via :meth:`run`, legacy ``?`` SQL via
+    :meth:`execute`."""
 
-    def __init__(self, db: "StateDB", cursor):
+    def __init__(self, db: "StateDB", connection: sa.Connection):
         self._db = db
-        self._cursor = cursor
+        self._connection = connection
+        self._result: sa.CursorResult | None = None
 
     @property
     def dialect(self) -> str:
         return self._db.dialect
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> "Transaction":
-        sql = self._db._prepare(sql)
+    def run(self, statement: sa.Executable) -> sa.CursorResult:
+        """Execute a Core statement in this transaction."""
         try:
-            self._cursor.execute(sql, tuple(params))
-        except Exception as exc:
-            if self._db._is_operational(exc):
-                raise StateDBError(f"state DB {self._db.url_redacted}: {exc} (while running: {sql.strip()[:200]})") from exc
-            raise
+            return self._connection.execute(statement)
+        except sa.exc.OperationalError as exc:
+            raise self._db.error(exc, str(statement)) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> "Transaction":
+        """Legacy: a raw SQL string with ``?`` placeholders."""
+        text = qmark_to_pyformat(sql) if self.dialect == "postgresql" else sql
+        try:
+            self._result = self._connection.exec_driver_sql(text, tuple(params))
+        except sa.exc.OperationalError as exc:
+            raise self._db.error(exc, sql) from exc
         return self
 
     @property
     def rowcount(self) -> int:
-        return self._cursor.rowcount
+        return self._result.rowcount if self._result is not None else -1
 
     def fetchall(self) -> list[dict[str, Any]]:
-        if self._cursor.description is None:
+        if self._result is None or not self._result.returns_rows:
             return []
-        names = [d[0] for d in self._cursor.description]
-        return [dict(zip(names, row)) for row in self._cursor.fetchall()]
+        return [dict(row) for row in self._result.mappings().all()]
 
     def fetchone(self) -> dict[str, Any] | None:
-        if self._cursor.description is None:
+        if self._result is None or not self._result.returns_rows:
             return None
-        row = self._cursor.fetchone()
-        return None if row is None else dict(zip([d[0] for d in self._cursor.description], row))
+        row = self._result.mappings().first()
+        return None if row is None else dict(row)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.execute(sql, params).fetchall()
@@ -157,16 +272,24 @@ class Transaction:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def rows(self, statement: sa.Executable) -> list[dict[str, Any]]:
+        """The rows of a Core ``select`` as dicts."""
+        return [dict(row) for row in self.run(statement).mappings().all()]
+
     def lock(self, name: str) -> None:
         """Serialise this transaction against every other one locking ``name``, until commit.
 
         SQLite write transactions are already serial (``BEGIN IMMEDIATE``); on PostgreSQL the upsert
         takes a row lock that a concurrent upsert of the same name waits for.
         """
-        self.execute(
-            "INSERT INTO named_locks (name, hits) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET hits = named_locks.hits + 1",
-            (name,),
+        self.run(
+            upsert(
+                self.dialect,
+                NAMED_LOCKS,
+                {"name": name, "hits": 1},
+                ["name"],
+                {"hits": NAMED_LOCKS.c.hits + 1},
+            )
         )
 
 
@@ -175,202 +298,200 @@ class StateDB:
 
     def __init__(self, url: str | None = None, *, schema: str | None = None):
         self.url = url or default_state_url()
-        self.url_redacted = _redact(self.url)
-        self._target = _parse_url(self.url, schema)
+        parsed, self._schema = _parse_url(self.url, schema)
+        self.url_redacted = parsed.render_as_string(hide_password=True).replace("+psycopg2", "")
+        self.dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        self._engine = (
+            _sqlite_engine(parsed) if self.dialect == "sqlite" else _postgresql_engine(parsed, self._schema)
+        )
+        self._pid = os.getpid()
         self._local = threading.local()
         self._ensured: set[tuple[str, int]] = set()
-        if self.dialect == "sqlite":
-            Path(self._target.path).parent.mkdir(parents=True, exist_ok=True)
         self._bootstrap()
-
-    # -- connection handling -------------------------------------------------------------------
-    @property
-    def dialect(self) -> str:
-        return self._target.dialect
 
     @property
     def schema(self) -> str | None:
-        return self._target.schema
+        return self._schema
 
-    def _connect(self):
-        if self.dialect == "sqlite":
-            conn = sqlite3.connect(self._target.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            return conn
-        import psycopg2
+    @property
+    def engine(self) -> sa.Engine:
+        """This process's engine (a forked child gets fresh connections, never its parent's)."""
+        if os.getpid() != self._pid:
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+            self._local = threading.local()
+        return self._engine
 
-        try:
-            conn = psycopg2.connect(self._target.dsn)
-        except psycopg2.OperationalError as exc:
-            raise StateDBError(f"state DB {self.url_redacted} unreachable: {str(exc).strip()}") from exc
-        if self._target.schema:
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._target.schema}"')
-                cur.execute(f'SET search_path TO "{self._target.schema}"')
-            conn.commit()
-        return conn
-
-    def _conn(self):
-        # One connection per thread and process: connections must not cross a fork.
-        pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != pid:
-            conn = self._connect()
-            self._local.conn, self._local.pid, self._local.depth = conn, pid, 0
-        elif self.dialect == "postgresql" and conn.closed:
-            conn = self._local.conn = self._connect()
-        return conn
+    def error(self, exc: Exception, statement: str) -> StateDBError:
+        detail = str(getattr(exc, "orig", exc)).strip()
+        return StateDBError(
+            f"state DB {self.url_redacted}: {detail} (while running: {statement.strip()[:200]})"
+        )
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local.conn = None
-
-    def _prepare(self, sql: str) -> str:
-        return qmark_to_pyformat(sql) if self.dialect == "postgresql" else sql
-
-    def _is_operational(self, exc: Exception) -> bool:
-        if isinstance(exc, sqlite3.OperationalError):
-            return True
-        try:
-            import psycopg2
-
-            return isinstance(exc, psycopg2.OperationalError)
-        except ImportError:  # pragma: no cover
-            return False
+        self._engine.dispose()
 
     # -- transactions ----------------------------------------------------------------------------
+    def _connect(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            detail = str(getattr(exc, "orig", exc)).strip()
+            raise StateDBError(f"state DB {self.url_redacted} unreachable: {detail}") from exc
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A write transaction; nested calls join the outer one (commit happens once, at the end)."""
-        conn = self._conn()
-        depth = getattr(self._local, "depth", 0)
-        if depth:
-            self._local.depth = depth + 1
-            try:
-                yield self._local.tx
-            finally:
-                self._local.depth = depth
+        outer = getattr(self._local, "tx", None)
+        if outer is not None:
+            yield outer
             return
-        cursor = conn.cursor()
-        tx = Transaction(self, cursor)
-        if self.dialect == "sqlite":
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StateDBError(f"state DB {self.url_redacted}: cannot start a write transaction: {exc}") from exc
-        self._local.depth, self._local.tx = 1, tx
+        connection = self._connect()
         try:
-            yield tx
-        except BaseException:
-            conn.rollback() if self.dialect == "postgresql" else cursor.execute("ROLLBACK")
-            raise
-        else:
-            conn.commit() if self.dialect == "postgresql" else cursor.execute("COMMIT")
+            try:
+                connection.begin()
+            except sa.exc.OperationalError as exc:
+                raise StateDBError(
+                    f"state DB {self.url_redacted}: cannot start a write transaction: {exc.orig}"
+                ) from exc
+            tx = self._local.tx = Transaction(self, connection)
+            try:
+                yield tx
+            except BaseException:
+                connection.rollback()
+                raise
+            else:
+                connection.commit()
         finally:
-            self._local.depth, self._local.tx = 0, None
-            cursor.close()
+            self._local.tx = None
+            connection.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        if getattr(self._local, "depth", 0) and getattr(self._local, "pid", None) == os.getpid():
-            return self._local.tx.query(sql, params)
-        conn = self._conn()
-        cursor = conn.cursor()
-        try:
-            rows = Transaction(self, cursor).query(sql, params)
-        finally:
-            cursor.close()
-            if self.dialect == "postgresql":
-                conn.rollback()  # end the implicit read transaction: no snapshot kept open
-        return rows
+        """Legacy: rows of a raw ``?`` SQL query (inside the current transaction, if any)."""
+        outer = getattr(self._local, "tx", None)
+        if outer is not None:
+            return outer.query(sql, params)
+        with self._read() as tx:
+            return tx.query(sql, params)
+
+    def rows(self, statement: sa.Executable) -> list[dict[str, Any]]:
+        """Rows of a Core ``select`` as dicts (inside the current transaction, if any)."""
+        outer = getattr(self._local, "tx", None)
+        if outer is not None:
+            return outer.rows(statement)
+        with self._read() as tx:
+            return tx.rows(statement)
+
+    @contextmanager
+    def _read(self) -> Iterator[Transaction]:
+        """A read outside any write transaction: no write lock, no snapshot kept open afterwards."""
+        with self._connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            try:
+                yield Transaction(self, connection)
+            finally:
+                if connection.in_transaction():
+                    connection.rollback()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement in its own transaction; returns the affected row count."""
+        """Legacy: run one raw ``?`` statement in its own transaction; returns the affected row count."""
         with self.transaction() as tx:
             return tx.execute(sql, params).rowcount
+
+    def run(self, statement: sa.Executable) -> int:
+        """Run one Core statement in its own transaction; returns the affected row count."""
+        with self.transaction() as tx:
+            return tx.run(statement).rowcount
 
     # -- schema ----------------------------------------------------------------------------------
     def _bootstrap(self) -> None:
         with self.transaction() as tx:
-            if self.dialect == "postgresql":
-                # Concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type: serialise it.
-                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"tradepulse-schema:{self.schema}",))
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_versions ("
-                " name TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+            self._serialise_ddl(tx)
+            for table in (SCHEMA_VERSIONS, NAMED_LOCKS):
+                table.create(tx._connection, checkfirst=True)
+        self.ensure_schema("state", STATE_MIGRATIONS)
+
+    def _serialise_ddl(self, tx: Transaction) -> None:
+        if self.dialect == "postgresql":  # concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type
+            tx.run(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"tradepulse-schema:{self.schema}")))
             )
-            tx.execute("CREATE TABLE IF NOT EXISTS named_locks (name TEXT PRIMARY KEY, hits INTEGER NOT NULL)")
-        self.ensure_schema("state", _STATE_DDL)
 
-    def ddl(self, statement: str) -> str:
-        """Dialect macros for DDL: ``{autoid}`` is an auto-incrementing integer primary key."""
-        autoid = "INTEGER PRIMARY KEY AUTOINCREMENT" if self.dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
-        return statement.replace("{autoid}", autoid)
+    def _apply(self, tx: Transaction, step: Migration) -> None:
+        if isinstance(step, (sa.Table, sa.Index)):
+            step.create(tx._connection, checkfirst=True)
+        elif isinstance(step, str):
+            autoid_sql = (
+                "INTEGER PRIMARY KEY AUTOINCREMENT" if self.dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
+            )
+            tx.execute(step.replace("{autoid}", autoid_sql))
+        else:
+            from alembic.migration import MigrationContext
+            from alembic.operations import Operations
 
-    def ensure_schema(self, name: str, ddl_statements: Sequence[str]) -> int:
-        """Apply the not-yet-applied statements of an append-only DDL list; returns the version.
+            step(Operations(MigrationContext.configure(tx._connection)))
 
-        Statement *i* (1-based) is version *i* of schema ``name``: add a statement to migrate, never
-        edit an applied one. Safe to call from many processes at once; a no-op when up to date.
+    def ensure_schema(self, name: str, migrations: Sequence[Migration]) -> int:
+        """Apply the pending steps of ``name``'s append-only migration list; returns the version.
+
+        Step *i* (1-based) is version *i*: add a step to migrate, never edit an applied one. Safe to call
+        from many processes at once; a no-op when up to date; refuses a database newer than the code.
         """
-        version = len(ddl_statements)
+        version = len(migrations)
         if (name, version) in self._ensured:
             return version
         with self.transaction() as tx:
-            if self.dialect == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"tradepulse-schema:{self.schema}",))
+            self._serialise_ddl(tx)
             tx.lock(f"schema:{name}")
-            row = tx.query_one("SELECT version FROM schema_versions WHERE name = ?", (name,))
-            current = row["version"] if row else 0
+            current = (
+                tx.run(
+                    sa.select(SCHEMA_VERSIONS.c.version).where(SCHEMA_VERSIONS.c.name == name)
+                ).scalar_one_or_none()
+                or 0
+            )
             if current > version:
                 raise StateDBError(
                     f"state DB {self.url_redacted}: schema {name!r} is at version {current}, newer than this "
                     f"code's {version}; upgrade tradepulse-assets"
                 )
-            for statement in ddl_statements[current:]:
-                tx.execute(self.ddl(statement))
+            for step in migrations[current:]:
+                self._apply(tx, step)
             if current < version:
-                tx.execute(
-                    "INSERT INTO schema_versions (name, version, applied_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
-                    (name, version, to_iso(dt.datetime.now(UTC))),
-                )
+                stamp = {"name": name, "version": version, "applied_at": to_iso(dt.datetime.now(UTC))}
+                tx.run(upsert(self.dialect, SCHEMA_VERSIONS, stamp, ["name"], ["version", "applied_at"]))
         self._ensured.add((name, version))
         return version
 
     def schema_version(self, name: str) -> int:
-        rows = self.query("SELECT version FROM schema_versions WHERE name = ?", (name,))
+        rows = self.rows(sa.select(SCHEMA_VERSIONS.c.version).where(SCHEMA_VERSIONS.c.name == name))
         return rows[0]["version"] if rows else 0
 
     # -- watermarks ------------------------------------------------------------------------------
     def get_watermark(self, name: str) -> str | None:
-        rows = self.query("SELECT value FROM watermarks WHERE name = ?", (name,))
+        rows = self.rows(sa.select(WATERMARKS.c.value).where(WATERMARKS.c.name == name))
         return rows[0]["value"] if rows else None
 
     def set_watermark(self, name: str, value: str, now: dt.datetime | None = None) -> None:
-        self.execute(
-            "INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, value, to_iso(now) if now else None),
-        )
+        row = {"name": name, "value": value, "updated_at": to_iso(now) if now else None}
+        self.run(upsert(self.dialect, WATERMARKS, row, ["name"], ["value", "updated_at"]))
 
     def advance_watermark(self, name: str, value: str, now: dt.datetime | None = None) -> str:
         """Set ``name`` to ``value`` only if it moves forward (text order); returns the stored value.
 
         Concurrent writers can race with older values; the watermark never goes back.
         """
+        row = {"name": name, "value": value, "updated_at": to_iso(now) if now else None}
+        forward = upsert(
+            self.dialect,
+            WATERMARKS,
+            row,
+            ["name"],
+            ["value", "updated_at"],
+            where=lambda excluded: excluded.value > WATERMARKS.c.value,
+        )
         with self.transaction() as tx:
-            tx.execute(
-                "INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at "
-                "WHERE excluded.value > watermarks.value",
-                (name, value, to_iso(now) if now else None),
-            )
-            return tx.query_one("SELECT value FROM watermarks WHERE name = ?", (name,))["value"]
+            tx.run(forward)
+            return tx.run(sa.select(WATERMARKS.c.value).where(WATERMARKS.c.name == name)).scalar_one()
 
     # -- lag samples -----------------------------------------------------------------------------
     def record_lag(
@@ -378,11 +499,14 @@ class StateDB:
     ) -> None:
         """One lag measurement of ``market``; re-recording the same instant replaces it."""
         wm = to_iso(watermark) if isinstance(watermark, dt.datetime) else watermark
-        self.execute(
-            "INSERT INTO lag_samples (market, measured_at, lag_seconds, watermark) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (market, measured_at) DO UPDATE SET lag_seconds = excluded.lag_seconds, "
-            "watermark = excluded.watermark",
-            (market, to_iso(measured_at), float(lag_seconds), wm),
+        row = {
+            "market": market,
+            "measured_at": to_iso(measured_at),
+            "lag_seconds": float(lag_seconds),
+            "watermark": wm,
+        }
+        self.run(
+            upsert(self.dialect, LAG_SAMPLES, row, ["market", "measured_at"], ["lag_seconds", "watermark"])
         )
 
     def lag_history(
@@ -392,32 +516,27 @@ class StateDB:
 
         Each row: ``market``, ``measured_at`` (datetime), ``lag_seconds`` (float), ``watermark`` (text).
         """
-        sql = "SELECT market, measured_at, lag_seconds, watermark FROM lag_samples WHERE market = ? AND measured_at >= ?"
-        params: list[Any] = [market, to_iso(since)]
+        c = LAG_SAMPLES.c
+        statement = sa.select(c.market, c.measured_at, c.lag_seconds, c.watermark).where(
+            c.market == market, c.measured_at >= to_iso(since)
+        )
         if until is not None:
-            sql += " AND measured_at <= ?"
-            params.append(to_iso(until))
-        rows = self.query(sql + " ORDER BY measured_at", params)
+            statement = statement.where(c.measured_at <= to_iso(until))
+        rows = self.rows(statement.order_by(c.measured_at))
         for row in rows:
             row["measured_at"] = from_iso(row["measured_at"])
             row["lag_seconds"] = float(row["lag_seconds"])
         return rows
 
     def latest_lag(self, market: str) -> dict[str, Any] | None:
-        rows = self.query(
-            "SELECT market, measured_at, lag_seconds, watermark FROM lag_samples WHERE market = ? "
-            "ORDER BY measured_at DESC LIMIT 1",
-            (market,),
+        c = LAG_SAMPLES.c
+        rows = self.rows(
+            sa.select(c.market, c.measured_at, c.lag_seconds, c.watermark)
+            .where(c.market == market)
+            .order_by(c.measured_at.desc())
+            .limit(1)
         )
         if not rows:
             return None
         rows[0]["measured_at"] = from_iso(rows[0]["measured_at"])
         return rows[0]
-
-
-_STATE_DDL = (
-    "CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS lag_samples ("
-    " market TEXT NOT NULL, measured_at TEXT NOT NULL, lag_seconds REAL NOT NULL, watermark TEXT,"
-    " PRIMARY KEY (market, measured_at))",
-)

@@ -5,7 +5,7 @@ import multiprocessing as mp
 
 import pytest
 
-from tradepulse_assets.storage.state import StateDB, StateDBError, qmark_to_pyformat, to_iso
+from tradepulse_assets.storage.state import StateDB, StateDBError, autoid, qmark_to_pyformat, to_iso
 from tradepulse_assets_tests.incidents import workers
 
 UTC = dt.timezone.utc
@@ -89,3 +89,55 @@ def test_bad_urls_name_the_problem(tmp_path):
         StateDB("mysql://x/y")
     with pytest.raises(StateDBError, match="unreachable"):
         StateDB("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_core_migrations_create_tables_and_alter_them_the_same_way_on_both_dialects(db):
+    import sqlalchemy as sa
+
+    name = sa.Column("name", sa.Text, nullable=False)
+    gadgets = sa.Table("gadgets", sa.MetaData(), autoid("id"), name, sqlite_autoincrement=True)
+    v1 = [gadgets]
+    assert db.ensure_schema("gadgets", v1) == 1
+    db.run(gadgets.insert().values(name="a"))
+    v2 = v1 + [lambda op: op.add_column("gadgets", sa.Column("colour", sa.Text))]
+    assert StateDB(db.url).ensure_schema("gadgets", v2) == 2
+    assert StateDB(db.url).ensure_schema("gadgets", v2) == 2  # idempotent
+    db.execute("INSERT INTO gadgets (name, colour) VALUES (?, ?)", ("b", "red"))
+    assert db.query("SELECT id, name, colour FROM gadgets ORDER BY id") == [
+        {"id": 1, "name": "a", "colour": None},
+        {"id": 2, "name": "b", "colour": "red"},
+    ]
+    with pytest.raises(StateDBError, match="newer than this code"):
+        StateDB(db.url).ensure_schema("gadgets", v1)
+
+
+def test_a_database_made_by_the_old_ddl_text_is_already_current(target):
+    """Schemas created by the former DDL strings keep their version: the Core definitions add nothing."""
+    from tradepulse_assets.incidents.control_plane import CONTROL_MIGRATIONS, ControlPlane
+
+    legacy = (
+        "CREATE TABLE IF NOT EXISTS control_holds ("
+        " market TEXT NOT NULL, toggle TEXT NOT NULL, holder TEXT NOT NULL, incident_id TEXT,"
+        " reason TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (market, toggle, holder))",
+        "CREATE TABLE IF NOT EXISTS control_events ("
+        " seq {autoid}, at TEXT NOT NULL, market TEXT NOT NULL, toggle TEXT NOT NULL, action TEXT NOT NULL,"
+        " holder TEXT NOT NULL, incident_id TEXT, reason TEXT NOT NULL, paused_after INTEGER NOT NULL)",
+    )
+    old = StateDB(target.url)
+    assert old.ensure_schema("control_plane", legacy) == len(CONTROL_MIGRATIONS)
+    plane = ControlPlane(StateDB(target.url), markets=["XNYS"])
+    assert plane.db.schema_version("control_plane") == len(CONTROL_MIGRATIONS)
+    plane.pause("XNYS", "feature_store_writer", reason="test", now=T0)
+    assert plane.is_paused("XNYS", "feature_store_writer")
+
+
+def test_upsert_inserts_updates_and_respects_its_condition(db):
+    from tradepulse_assets.storage.state import WATERMARKS, upsert
+
+    row = {"name": "w", "value": "2", "updated_at": None}
+    db.run(upsert(db.dialect, WATERMARKS, row, ["name"], ["value"]))
+    db.run(upsert(db.dialect, WATERMARKS, {**row, "value": "1"}, ["name"], ["value"],
+                  where=lambda excluded: excluded.value > WATERMARKS.c.value))
+    assert db.get_watermark("w") == "2"
+    db.run(upsert(db.dialect, WATERMARKS, {**row, "value": "3"}, ["name"]))  # DO NOTHING
+    assert db.get_watermark("w") == "2"
