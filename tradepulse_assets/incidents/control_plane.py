@@ -21,15 +21,8 @@ import sqlalchemy as sa
 
 from tradepulse_assets.incidents.model import IncidentError
 from tradepulse_assets.incidents.store import IncidentStore
-from tradepulse_assets.storage.state import (
-    METADATA,
-    Migration,
-    StateDB,
-    Transaction,
-    autoid,
-    from_iso,
-    to_iso,
-)
+from tradepulse_assets.storage.state import KEY, METADATA, NOT_NULL, Migration, StateDB, Transaction, autoid
+from tradepulse_assets.storage.state import from_iso, text_columns, to_iso
 
 FEATURE_STORE_WRITER = "feature_store_writer"
 BACKTEST_EXPORTER = "backtest_exporter"
@@ -54,22 +47,15 @@ CONTAINMENT_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 CONTROL_HOLDS = sa.Table(
-    "control_holds",
-    METADATA,
-    *(sa.Column(n, sa.Text, primary_key=True) for n in ("market", "toggle", "holder")),
-    sa.Column("incident_id", sa.Text),
-    *(sa.Column(n, sa.Text, nullable=False) for n in ("reason", "since")),
-)
+    "control_holds", METADATA, *text_columns("market", "toggle", "holder", **KEY),
+    *text_columns("incident_id"), *text_columns("reason", "since", **NOT_NULL),
+)  # fmt: skip
 CONTROL_EVENTS = sa.Table(
-    "control_events",
-    METADATA,
-    autoid("seq"),
-    *(sa.Column(n, sa.Text, nullable=False) for n in ("at", "market", "toggle", "action", "holder")),
-    sa.Column("incident_id", sa.Text),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("paused_after", sa.Integer, nullable=False),
+    "control_events", METADATA, autoid("seq"),
+    *text_columns("at", "market", "toggle", "action", "holder", **NOT_NULL), *text_columns("incident_id"),
+    *text_columns("reason", **NOT_NULL), sa.Column("paused_after", sa.Integer, **NOT_NULL),
     sqlite_autoincrement=True,
-)
+)  # fmt: skip
 #: Version i of schema "control_plane" is the first i steps (append only).
 CONTROL_MIGRATIONS: tuple[Migration, ...] = (CONTROL_HOLDS, CONTROL_EVENTS)
 

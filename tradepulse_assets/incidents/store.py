@@ -35,87 +35,49 @@ from tradepulse_assets.incidents.model import (
     check_transition,
     fingerprint,
 )
-from tradepulse_assets.storage.state import (
-    METADATA,
-    Migration,
-    StateDB,
-    Transaction,
-    autoid,
-    from_iso,
-    to_iso,
-)
+from tradepulse_assets.storage.state import KEY, METADATA, NOT_NULL, Migration, StateDB, Transaction, autoid
+from tradepulse_assets.storage.state import from_iso, text_columns, to_iso
 
 SCHEMA_NAME = "incidents"
-TEXT = sa.Text
 INCIDENTS = sa.Table(
-    "incidents",
-    METADATA,
-    sa.Column("id", TEXT, primary_key=True),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("cause", "market", "fingerprint")),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("state", "scope", "description")),
-    sa.Column("detections", sa.Integer, nullable=False),
-    sa.Column("owners", TEXT, nullable=False),
-    sa.Column("root_cause", TEXT),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("actions", "vendor_refs", "opened_at", "updated_at")),
-    *(sa.Column(f"{stage}_at", TEXT) for stage in ("contained", "recovering", "validating", "resolved")),
-    sa.Column("last_evaluation", TEXT),
-)
+    "incidents", METADATA, *text_columns("id", **KEY),
+    *text_columns("cause", "market", "fingerprint", "state", "scope", "description", **NOT_NULL),
+    sa.Column("detections", sa.Integer, **NOT_NULL), *text_columns("owners", **NOT_NULL), *text_columns("root_cause"),
+    *text_columns("actions", "vendor_refs", "opened_at", "updated_at", **NOT_NULL),
+    *text_columns("contained_at", "recovering_at", "validating_at", "resolved_at", "last_evaluation"),
+)  # fmt: skip
 OPEN_STATE = INCIDENTS.c.state != "resolved"
 INCIDENT_COUNTERS = sa.Table(
-    "incident_counters",
-    METADATA,
-    sa.Column("day", TEXT, primary_key=True),
-    sa.Column("n", sa.Integer, nullable=False),
+    "incident_counters", METADATA, *text_columns("day", **KEY), sa.Column("n", sa.Integer, **NOT_NULL)
 )
 INCIDENT_EVENTS = sa.Table(
-    "incident_events",
-    METADATA,
-    autoid("seq"),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("incident_id", "at", "kind", "message", "data")),
-    sqlite_autoincrement=True,
-)
+    "incident_events", METADATA, autoid("seq"),
+    *text_columns("incident_id", "at", "kind", "message", "data", **NOT_NULL), sqlite_autoincrement=True,
+)  # fmt: skip
 INCIDENT_GAPS = sa.Table(
-    "incident_gaps",
-    METADATA,
-    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "start_at")),
-    sa.Column("end_at", TEXT, nullable=False),
-    sa.Column("missing_minutes", sa.Integer, nullable=False),
-    sa.Column("status", TEXT, nullable=False),
-    sa.Column("session", TEXT),
-    sa.Column("updated_at", TEXT, nullable=False),
-)
+    "incident_gaps", METADATA, *text_columns("incident_id", "market", "start_at", **KEY),
+    *text_columns("end_at", **NOT_NULL), sa.Column("missing_minutes", sa.Integer, **NOT_NULL),
+    *text_columns("status", **NOT_NULL), *text_columns("session"), *text_columns("updated_at", **NOT_NULL),
+)  # fmt: skip
 INCIDENT_QUARANTINE = sa.Table(
-    "incident_quarantine",
-    METADATA,
-    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "batch_id")),
-    sa.Column("market", TEXT, nullable=False),
-    sa.Column("session", TEXT),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("location", "reason", "quarantined_at")),
-)
+    "incident_quarantine", METADATA, *text_columns("incident_id", "batch_id", **KEY),
+    *text_columns("market", **NOT_NULL), *text_columns("session"),
+    *text_columns("location", "reason", "quarantined_at", **NOT_NULL),
+)  # fmt: skip
 INCIDENT_BACKFILLS = sa.Table(
-    "incident_backfills",
-    METADATA,
-    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "session")),
-    *(sa.Column(n, sa.Integer, nullable=False) for n in ("rows_count", "vendor_rows", "checksums_ok")),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("verdict", "recorded_at")),
-    sa.Column("run_id", TEXT),
-    sa.Column("details", TEXT, nullable=False),
-)
+    "incident_backfills", METADATA, *text_columns("incident_id", "market", "session", **KEY),
+    *(sa.Column(n, sa.Integer, **NOT_NULL) for n in ("rows_count", "vendor_rows", "checksums_ok")),
+    *text_columns("verdict", "recorded_at", **NOT_NULL), *text_columns("run_id"), *text_columns("details", **NOT_NULL),
+)  # fmt: skip
 INCIDENT_BASELINES = sa.Table(
-    "incident_baselines",
-    METADATA,
-    *(sa.Column(n, TEXT, primary_key=True) for n in ("incident_id", "market", "indicator")),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("reference", "recorded_at")),
-)
+    "incident_baselines", METADATA, *text_columns("incident_id", "market", "indicator", **KEY),
+    *text_columns("reference", "recorded_at", **NOT_NULL),
+)  # fmt: skip
 FOLLOWUPS = sa.Table(
-    "followups",
-    METADATA,
-    autoid("id"),
-    *(sa.Column(n, TEXT, nullable=False) for n in ("incident_id", "scenario", "due_at", "status")),
-    sa.Column("created_at", TEXT, nullable=False),
-    sa.UniqueConstraint("incident_id", "scenario"),
-    sqlite_autoincrement=True,
-)
+    "followups", METADATA, autoid("id"),
+    *text_columns("incident_id", "scenario", "due_at", "status", "created_at", **NOT_NULL),
+    sa.UniqueConstraint("incident_id", "scenario"), sqlite_autoincrement=True,
+)  # fmt: skip
 
 #: Version i of schema "incidents" is the first i steps (append only; never edit an applied step).
 INCIDENT_MIGRATIONS: tuple[Migration, ...] = (

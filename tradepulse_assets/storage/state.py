@@ -46,34 +46,34 @@ UTC = dt.timezone.utc
 #: Tables of every schema; each store adds its own to this one ``MetaData``.
 METADATA = sa.MetaData()
 
+
+def text_columns(*names: str, **options: Any) -> list[sa.Column]:
+    """Text columns sharing ``options`` (most state is text: ids, JSON, fixed-width ISO timestamps)."""
+    return [sa.Column(name, sa.Text, **options) for name in names]
+
+
+def autoid(name: str) -> sa.Column:
+    """An auto-incrementing integer primary key (64-bit on PostgreSQL, the rowid on SQLite)."""
+    return sa.Column(name, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+NOT_NULL = {"nullable": False}
+KEY = {"primary_key": True}
 SCHEMA_VERSIONS = sa.Table(
-    "schema_versions",
-    METADATA,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("applied_at", sa.Text, nullable=False),
-)
+    "schema_versions", METADATA, *text_columns("name", **KEY), sa.Column("version", sa.Integer, **NOT_NULL),
+    *text_columns("applied_at", **NOT_NULL),
+)  # fmt: skip
 NAMED_LOCKS = sa.Table(
-    "named_locks",
-    METADATA,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("hits", sa.Integer, nullable=False),
+    "named_locks", METADATA, *text_columns("name", **KEY), sa.Column("hits", sa.Integer, **NOT_NULL)
 )
 WATERMARKS = sa.Table(
-    "watermarks",
-    METADATA,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.Text),
-)
+    "watermarks", METADATA, *text_columns("name", **KEY), *text_columns("value", **NOT_NULL),
+    *text_columns("updated_at"),
+)  # fmt: skip
 LAG_SAMPLES = sa.Table(
-    "lag_samples",
-    METADATA,
-    sa.Column("market", sa.Text, primary_key=True),
-    sa.Column("measured_at", sa.Text, primary_key=True),
-    sa.Column("lag_seconds", sa.Float, nullable=False),
-    sa.Column("watermark", sa.Text),
-)
+    "lag_samples", METADATA, *text_columns("market", "measured_at", **KEY),
+    sa.Column("lag_seconds", sa.Float, **NOT_NULL), *text_columns("watermark"),
+)  # fmt: skip
 
 #: One migration step: a table or index to create, a function of Alembic ``Operations``, or (legacy) DDL text.
 Migration = Union[sa.Table, sa.Index, Callable[[Any], None], str]
@@ -106,11 +106,6 @@ def default_state_url() -> str:
     if url:
         return url
     return f"sqlite:///{tradepulse_home(create=False) / 'state' / 'state.db'}"
-
-
-def autoid(name: str) -> sa.Column:
-    """An auto-incrementing integer primary key (64-bit on PostgreSQL, the rowid on SQLite)."""
-    return sa.Column(name, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
 
 
 def upsert(
