@@ -1,7 +1,6 @@
-"""The platform's IO primitives: atomic replace, locked JSONL append with torn-line repair, the S3 client factory."""
+"""The IO primitives: atomic replace, locked JSONL append with torn-line repair, the S3 client factory."""
 
 import json
-import multiprocessing
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tradepulse_assets.core.io import (
     read_locked,
     s3_client,
 )
+from tradepulse_assets_tests.support.writers import run_writer_processes, whole_json_lines
 
 # ------------------------------------------------------------------------------------------ atomic write
 
@@ -104,16 +104,8 @@ def _writer(path: str, writer: int) -> None:
 
 def test_concurrent_processes_append_whole_lines(tmp_path):
     path = tmp_path / "events.jsonl"
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(str(path), w)) for w in range(WRITERS)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [p.exitcode for p in processes] == [0] * WRITERS
-    lines = path.read_bytes().split(b"\n")
-    assert lines[-1] == b"" and len(lines) - 1 == WRITERS * APPENDS
-    records = [json.loads(line) for line in lines[:-1]]
+    run_writer_processes(_writer, str(path), WRITERS)
+    records = whole_json_lines(path.read_bytes(), WRITERS * APPENDS)
     assert all(r["padding"] == PADDING for r in records)
     assert sorted((r["writer"], r["seq"]) for r in records) == [
         (w, s) for w in range(WRITERS) for s in range(APPENDS)
@@ -144,7 +136,8 @@ def test_the_factory_builds_a_working_client_from_resource_settings(s3_endpoint)
     )
     assert client.meta.endpoint_url == s3_endpoint.endpoint_url
     assert client.meta.region_name == s3_endpoint.region
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}  # botocore counts the first try
+    # botocore counts the first try: max_attempts=2 retries means three attempts in all
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
     bucket = s3_endpoint.create_bucket()
     client.put_object(Bucket=bucket, Key="k", Body=b"v")
     assert s3_endpoint.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import multiprocessing
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from tradepulse_assets.storage.audit import AuditLog, AuditLogCorrupt, InvalidAuditEvent
 from tradepulse_assets.storage.object_store import LocalObjectStore, StorageError
+from tradepulse_assets_tests.support.writers import run_writer_processes, whole_json_lines
 
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 SHA = hashlib.sha256(b"batch bytes").hexdigest()
@@ -122,18 +122,8 @@ def _writer(root: str, writer: int) -> None:
 
 
 def test_concurrent_processes_append_whole_lines(tmp_path):
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(WRITERS)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=240)
-    assert [p.exitcode for p in processes] == [0] * WRITERS
-
-    raw = AuditLog(tmp_path).path.read_bytes()
-    lines = raw.split(b"\n")
-    assert lines[-1] == b"" and len(lines) - 1 == WRITERS * APPENDS
-    records = [json.loads(line) for line in lines[:-1]]  # every line is one whole JSON object
+    run_writer_processes(_writer, str(tmp_path), WRITERS)
+    records = whole_json_lines(AuditLog(tmp_path).path.read_bytes(), WRITERS * APPENDS)
     assert all(r["padding"] == PADDING for r in records)
     assert sorted((r["writer"], r["seq"]) for r in records) == [
         (w, s) for w in range(WRITERS) for s in range(APPENDS)
