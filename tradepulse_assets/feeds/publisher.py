@@ -217,6 +217,21 @@ class PublishResult:
     published_at: dt.datetime | None = None
     damages: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, plan: SessionPlan, manifest: Manifest, changed: bool) -> "PublishResult":
+        """The result of a publish that wrote (or found unchanged) ``manifest`` for ``plan``'s session."""
+        return cls(
+            plan.market.market_id,
+            plan.session,
+            "published" if changed else "unchanged",
+            manifest.revision,
+            len(manifest.files),
+            manifest.record_count,
+            manifest.condition,
+            manifest.published_at,
+            [d.kind for d in plan.damages],
+        )
+
     def to_dict(self) -> dict:
         return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in self.__dict__.items()}
 
@@ -307,17 +322,7 @@ class Publisher:
             resolve_rows(plan, plan.restated, 2)
             changed = changed or changed2
         self._truth(plan)
-        return PublishResult(
-            market_id,
-            session,
-            "published" if changed else "unchanged",
-            manifest.revision,
-            len(manifest.files),
-            manifest.record_count,
-            manifest.condition,
-            manifest.published_at,
-            [d.kind for d in plan.damages],
-        )
+        return PublishResult.of(plan, manifest, changed)
 
     def publish_range(
         self,
@@ -398,17 +403,7 @@ class Publisher:
                 )
             resolve_rows(plan, plan.restated, 2)
         self._truth(plan)
-        return PublishResult(
-            market_id,
-            session,
-            "published" if changed else "unchanged",
-            manifest.revision,
-            len(manifest.files),
-            manifest.record_count,
-            manifest.condition,
-            manifest.published_at,
-            [d.kind for d in plan.damages],
-        )
+        return PublishResult.of(plan, manifest, changed)
 
 
 # --- user-supplied files ------------------------------------------------------------------------------
