@@ -17,6 +17,8 @@ the registry says what it delivers:
 import datetime as dt
 import os
 
+from tradepulse_assets.core.io import S3Settings
+from tradepulse_assets.core.io import s3_client as build_s3_client
 from tradepulse_assets.feeds.blobs import blobs_from_url
 from tradepulse_assets.feeds.connectors import (
     Connector,
@@ -152,11 +154,8 @@ def connector_for(
     registry = registry or load_registry()
 
     def s3_client():
-        import boto3
-
-        return boto3.client(
-            "s3", endpoint_url=s3_endpoint_url, region_name=aws_region or env.get("AWS_REGION")
-        )
+        region = aws_region or env.get("AWS_REGION")
+        return build_s3_client(S3Settings(endpoint_url=s3_endpoint_url, region_name=region))
 
     default = drop_connector(source, token, timeout, s3_client)
     by_market: dict[str, Connector] = {}

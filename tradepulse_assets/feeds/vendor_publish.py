@@ -20,7 +20,6 @@ from tradepulse_assets.feeds.formats import render_path, session_window
 from tradepulse_assets.feeds.mapping import encode_mapped, parse_mapping
 from tradepulse_assets.feeds.publisher import (
     BATCH_LATENCY,
-    Destination,
     Publisher,
     PublishResult,
     write_ground_truth,
@@ -28,6 +27,7 @@ from tradepulse_assets.feeds.publisher import (
 from tradepulse_assets.feeds.scenarios import SessionPlan, apply_byte_faults, resolve_rows, strip
 from tradepulse_assets.feeds.sources import format_options
 from tradepulse_assets.markets.registry import VendorSpec
+from tradepulse_assets.storage.object_store import ObjectStore
 
 INSTRUMENT_ID_BASE = 1000
 RENUMBERED_ID_BASE = 50_000  # an instrument id a symbol moves to mid-range (see ``instrument_changes``)
@@ -57,7 +57,7 @@ def _session_day(plan: SessionPlan) -> dt.date:
 
 
 def _publish_day_files(
-    publisher: Publisher, dest: Destination, market_id: str, sessions: list[dt.date], folder: str, encode
+    publisher: Publisher, dest: ObjectStore, market_id: str, sessions: list[dt.date], folder: str, encode
 ) -> list[PublishResult]:
     """One file per session (``encode(plan, bars) -> (relative path, bytes)``), stalled sessions left out."""
     results = []
@@ -70,7 +70,7 @@ def _publish_day_files(
             path, data = encode(plan, bars)
             name = path.rsplit("/", 1)[-1]
             stored = apply_byte_faults(plan, {name: data})[name]
-            dest.put(f"{folder}/{path}", stored)
+            dest.put_bytes(f"{folder}/{path}", stored)
             results.append(_result(plan, "published", 1, bars.height))
         write_ground_truth(dest, plan, [s.name for s in publisher.scenarios])
     return results
@@ -78,7 +78,7 @@ def _publish_day_files(
 
 def publish_flat_files(
     publisher: Publisher,
-    dest: Destination,
+    dest: ObjectStore,
     market_id: str,
     sessions: list[dt.date],
     path: str = flatfiles.DEFAULT_PATH,
@@ -96,7 +96,7 @@ def publish_flat_files(
 
 
 def publish_mapped(
-    publisher: Publisher, dest: Destination, spec: VendorSpec, market_id: str, sessions: list[dt.date]
+    publisher: Publisher, dest: ObjectStore, spec: VendorSpec, market_id: str, sessions: list[dt.date]
 ) -> list[PublishResult]:
     """One file per session as the ``mapped`` vendor table ``spec`` describes it, under ``<market>/``."""
     mapping = parse_mapping(format_options(spec), f"[vendors.{spec.name}]")
@@ -156,7 +156,7 @@ def job_id_for(dataset: str, market_id: str, sessions: list[dt.date], seed: int)
 
 def publish_databento_job(
     publisher: Publisher,
-    dest: Destination,
+    dest: ObjectStore,
     market_id: str,
     sessions: list[dt.date],
     dataset: str = "XNAS.ITCH",
@@ -227,14 +227,14 @@ def publish_databento_job(
         for n, d in sorted({**hashed, **support_bytes}.items())
     ]
     for name, data in {**stored, **support_bytes}.items():
-        dest.put(f"{folder}/{name}", data)
-    dest.put(f"{folder}/{databento.MANIFEST}", databento.dumps(manifest))  # last: the job is complete
+        dest.put_bytes(f"{folder}/{name}", data)
+    dest.put_bytes(f"{folder}/{databento.MANIFEST}", databento.dumps(manifest))  # last: the job is complete
     return job_id, results
 
 
 def publish_vendor(
     publisher: Publisher,
-    dest: Destination,
+    dest: ObjectStore,
     spec: VendorSpec,
     market_id: str,
     sessions: list[dt.date],

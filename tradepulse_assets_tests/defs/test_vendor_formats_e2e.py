@@ -25,7 +25,6 @@ from tradepulse_assets.feeds.vendor_publish import publish_vendor
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.storage import lake
-from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets_tests.support.file_server import serve_files
 from tradepulse_assets_tests.support.s3 import moto_s3
