@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG, INCIDENT_TAG, MARKET_TAG
 from tradepulse_assets.defs.jobs import ingest_job_name
@@ -38,7 +37,7 @@ class SessionRun:
 def _failure_messages(result) -> list[str]:
     messages = []
     for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data
             user = data.user_failure_data
             if user and user.description:
