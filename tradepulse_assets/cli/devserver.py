@@ -65,14 +65,11 @@ def write_instance_yaml(dagster_home: Path) -> Path:
 
 def write_code_server_workspace(dagster_home: Path, host: str, port: int) -> Path:
     """A workspace file that points the webserver and the daemon at our one code server."""
-    target = dagster_home / "workspace.yaml"
-    tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(
+    text = (
         "load_from:\n"
         f"  - grpc_server:\n      host: {host}\n      port: {port}\n      location_name: {LOCATION_NAME}\n"
     )
-    os.replace(tmp, target)
-    return target
+    return atomic_write(dagster_home / "workspace.yaml", text.encode(), fsync=False)  # rewritten each start
 
 
 def environment(home: Path) -> dict[str, str]:

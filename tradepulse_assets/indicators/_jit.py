@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numba
 
+from tradepulse_assets.core.io import atomic_write
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 STAMP_NAME = "numba-sources.sha256"
 CACHE_SUFFIXES = (".nbi", ".nbc")
@@ -117,10 +119,7 @@ def refresh_stale_cache() -> bool:
         changed = True
         clear_cache()
         try:
-            d.mkdir(parents=True, exist_ok=True)
-            tmp = d / f"{STAMP_NAME}.{os.getpid()}.tmp"
-            tmp.write_text(digest + "\n")
-            os.replace(tmp, stamp)
+            atomic_write(stamp, (digest + "\n").encode(), fsync=False)  # a cache stamp: rebuilt if lost
         except OSError:  # a read-only install: numba then cannot cache either, nothing to protect
             pass
     return changed
