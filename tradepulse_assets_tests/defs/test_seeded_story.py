@@ -13,7 +13,7 @@ import pytest
 
 from tradepulse_assets.cli.seed import SEED, SEEDED_FAULT_MARKET
 from tradepulse_assets.defs.replay import Replay
-from tradepulse_assets.feeds.publisher import Publisher, destination_from_url
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.reports import incident_durations
 from tradepulse_assets.incidents.store import IncidentStore
@@ -30,7 +30,7 @@ TICK = dt.timedelta(seconds=30)
 def test_seeded_corrupt_delivery_opens_checksum_mismatch_and_stays_quiet(platform):
     settings = dataclasses.replace(platform.settings, lag_lookback_sessions=1)
     spec = FaultSpec("checksum_corruption", "XLON", SESSION, SESSION, {"bytes": 8})
-    Publisher(destination_from_url(settings.vendor_source), seed=SEED,
+    Publisher(drop_store(settings.vendor_source), seed=SEED,
               scenarios=(Scenario("seeded", "", (spec,)),)).publish_session("XLON", SESSION)
     replay = Replay(settings, platform.instance, MarketRegistry("seed", (XLON,)), MORNING)
     incidents = IncidentStore(StateDB(settings.state_db_url))

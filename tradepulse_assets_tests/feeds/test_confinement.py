@@ -16,7 +16,7 @@ import pytest
 
 from tradepulse_assets.cli.main import main
 from tradepulse_assets.feeds.connectors import DirectoryConnector, HttpConnector, VendorNotFound, VendorRefused
-from tradepulse_assets.feeds.publisher import LocalDestination, Publisher
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.server import TokenError, load_token, serve_in_thread
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply
 
@@ -29,7 +29,7 @@ SECRET = b"outside-the-drop: root:x:0:0\n"
 @pytest.fixture()
 def drop(tmp_path):
     root = tmp_path / "drop"
-    Publisher(LocalDestination(root), seed=3, n_symbols=2).publish_range("XNYS", SESSION, SESSION)
+    Publisher(drop_store(root), seed=3, n_symbols=2).publish_range("XNYS", SESSION, SESSION)
     (tmp_path / "secret.txt").write_bytes(SECRET)
     return root
 
