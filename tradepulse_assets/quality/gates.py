@@ -12,10 +12,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandera.errors as pa_errors
 import polars as pl
 
-from tradepulse_assets.markets.bars import BarSchema
+from tradepulse_assets.markets import bars as bar_schema
 from tradepulse_assets.markets.calendars import MarketCalendar
 from tradepulse_assets.quality.prepared import (
     MINUTE_US,
@@ -129,8 +128,10 @@ def _first_ts(p: PreparedBars, rows: np.ndarray) -> str:
 
 # --- schema ---------------------------------------------------------------------------------------
 def schema(p: PreparedBars, config: GateConfig) -> GateResult:
+    import pandera.errors as pa_errors  # on first use, like the model: pandera imports pandas (markets.bars)
+
     try:
-        BarSchema.validate(p.df, lazy=True)
+        bar_schema.BarSchema.validate(p.df, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
         if not isinstance(cases, pl.DataFrame):

@@ -1,7 +1,6 @@
 """The object store (lake, landing, quarantine): a local directory or an S3 bucket via dagster-aws."""
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from tradepulse_assets.storage.object_store import ObjectStore, S3Credentials, object_store_from_url
 
@@ -19,5 +18,7 @@ class ObjectStoreResource(dg.ConfigurableResource):
     def store(self) -> ObjectStore:
         if not self.url.startswith("s3://"):
             return object_store_from_url(self.url)
+        from dagster_aws.s3 import S3Resource  # lazily: it imports Dagster's test utilities (seconds)
+
         client = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.aws_region).get_client()
         return object_store_from_url(self.url, client=client, credentials=S3Credentials(region=self.aws_region))
