@@ -246,6 +246,13 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
     """Landing verification of one file against its manifest entry: size, sha256, then record count.
 
     ``parse(name, data)`` decodes the file (a vendor format passes its own decoder)."""
+    return verify_and_parse(entry, data, parse)[0]
+
+
+def verify_and_parse(
+    entry: ManifestFile, data: bytes, parse=parse_bar_file
+) -> tuple[list[Fault], pl.DataFrame | None]:
+    """``verify_file`` plus the parsed frame (None when it does not parse), so a caller parses once."""
     faults = []
     if len(data) != entry.size:
         faults.append(
@@ -269,10 +276,11 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
             )
         )
     try:
-        rows = parse(entry.name, data).height
+        bars = parse(entry.name, data)
     except BarFileError as exc:
         faults.append(Fault("parse", entry.name, str(exc)))
-        return faults
+        return faults, None
+    rows = bars.height
     if rows != entry.record_count:
         faults.append(
             Fault(
@@ -283,4 +291,4 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
                 rows,
             )
         )
-    return faults
+    return faults, bars

@@ -30,7 +30,7 @@ from tradepulse_assets.feeds.manifest import (
     Manifest,
     ManifestFile,
     sha256_hex,
-    verify_file,
+    verify_and_parse,
 )
 
 RAW_PREFIX = "landing/raw"
@@ -145,8 +145,8 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> De
     files = []
     for entry in manifest.files:
         data = connector.read_file(market_id, session, entry.name)
-        faults = tuple(verify_file(entry, data, parse))
-        files.append(DeliveredFile(entry, data, faults, None if faults else parse(entry.name, data)))
+        faults, bars = verify_and_parse(entry, data, parse)
+        files.append(DeliveredFile(entry, data, tuple(faults), None if faults else bars))
     return Delivery(manifest, tuple(files))
 
 
@@ -189,13 +189,14 @@ def land_session(
     prefix = raw_prefix(market.market_id, session)
     previous = read_receipt(store, market.market_id, session) or {}
     store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
-    landed = []
+    # The original bytes, whatever their verdict, in one group commit (a streamed session has 1,440 files).
+    store.put_many({f"{prefix}/{file.entry.name}": file.data for file in delivery.files})
+    landed, events = [], []
     for file in delivery.files:
         key = f"{prefix}/{file.entry.name}"
-        store.put_bytes(key, file.data)  # the original bytes, whatever their verdict
         rows = None if file.bars is None else file.bars.height
         landed.append(LandedFile(file.entry.name, key, len(file.data), file.entry.sha256, rows, file.faults))
-        audit.append(
+        events.append(
             {
                 "event": "landing",
                 "market": market.market_id,
@@ -206,6 +207,7 @@ def land_session(
                 "outcome": "ok" if not file.faults else "quarantine:" + ",".join(f.check for f in file.faults),
             }
         )
+    audit.append_many(events)
     bars, faults = combined_bars(delivery)
     if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)

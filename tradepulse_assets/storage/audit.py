@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -148,12 +148,22 @@ class AuditLog:
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``event``, stamp ``time`` (clock unless given), append it as one line, return it."""
-        record = _normalize(event, self._clock())
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``events`` in order as one group commit: one lock, one write, one fsync for all of them.
+
+        Every event is validated before anything is written, so a bad event appends none of the group.
+        """
+        if not events:
+            return []
+        now = self._clock()
+        records = [_normalize(event, now) for event in events]
         try:
-            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            lines = [json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for r in records]
         except TypeError as error:
             raise InvalidAuditEvent(f"audit event is not JSON-serializable: {error}") from None
-        payload = (line + "\n").encode("utf-8")
+        payload = "".join(line + "\n" for line in lines).encode("utf-8")
         with self._locked(fcntl.LOCK_EX):
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -166,7 +176,7 @@ class AuditLog:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-        return record
+        return records
 
     def read(
         self,
