@@ -14,10 +14,12 @@ quality-failure sensor, the exit-criteria sensor and the CLI behave the same:
 - resolving requires all criteria (``ExitCriteriaNotMet`` otherwise, unless forced), releases every
   hold of the incident, schedules the chaos replay within 30 days and writes the post-mortem draft.
 
-Every step rewrites ``timeline.md`` and ``gap.csv`` so the artefacts always match the database.
+Every step that changes the incident rewrites ``timeline.md`` and ``gap.csv`` so the artefacts always match
+the database; an evaluation that found nothing new writes nothing.
 """
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -192,7 +194,11 @@ class IncidentEngine:
         evaluation = ec.evaluate(evidence)
         if evidence.root_cause is None and incident.root_cause:
             evaluation = ec.with_resolution(evaluation, incident.root_cause, incident.owners, incident.actions)
-        self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
+        # Sensors evaluate every open incident every tick: the verdict and the artefacts are written only when
+        # their content changed (the verdict's ``evaluated_at`` is then the time of the last change).
+        content_changed = _content(incident.last_evaluation) != _content(evaluation.to_dict())
+        if content_changed:
+            self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
         if not incident.is_open:
             return evaluation
         if evaluation.automatic_met and incident.state in (S.CONTAINED, S.RECOVERING):
@@ -209,6 +215,8 @@ class IncidentEngine:
         elif _changed(incident.last_evaluation, evaluation):
             summary = "; ".join(f"{c.name} {c.status}" for c in evaluation.criteria)
             self.store.add_event(incident_id, "exit_criteria", summary, now=now)
+        elif not content_changed:
+            return evaluation  # nothing new: timeline.md and gap.csv already say all of this
         self.write_artefacts(incident_id)
         return evaluation
 
@@ -250,6 +258,13 @@ class IncidentEngine:
 
     def due_followups(self, now: dt.datetime):
         return self.store.due_followups(now)
+
+
+def _content(evaluation: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An evaluation without its time stamp, as stored (JSON): two ticks that found the same things compare equal."""
+    if evaluation is None:
+        return None
+    return json.loads(json.dumps({k: v for k, v in evaluation.items() if k != "evaluated_at"}, default=str))
 
 
 def _changed(previous: Mapping[str, Any] | None, evaluation: ec.ExitEvaluation) -> bool:

@@ -4,6 +4,7 @@ facts a launch decision needs (``session_view``), gathered the same way for ever
 import datetime as dt
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
 
 from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG, INCIDENT_TAG, MARKET_TAG, holder_is_alive
 from tradepulse_assets.defs.partitions import key_of_session, session_of_key
@@ -31,6 +32,17 @@ def build_responder(
 
 def materialized_sessions(instance: dg.DagsterInstance, key: dg.AssetKey) -> set[dt.date]:
     return {session_of_key(k) for k in instance.get_materialized_partitions(key)}
+
+
+def materialized_among(instance: dg.DagsterInstance, key: dg.AssetKey, sessions) -> set[dt.date]:
+    """Which of ``sessions`` have been materialized: one query over those partitions only, so a tick costs the
+    same after a year of history as after a day (``materialized_sessions`` reads every partition ever)."""
+    if not sessions:
+        return set()
+    latest = instance.event_log_storage.get_latest_storage_id_by_partition(
+        key, DagsterEventType.ASSET_MATERIALIZATION, partitions={key_of_session(s) for s in sessions}
+    )
+    return {session_of_key(k) for k in latest}
 
 
 def _held(ledger: SessionLedger, store: ObjectStore, market: Market, session: dt.date,
