@@ -312,7 +312,9 @@ def _reason(exc: BaseException) -> str:
     """The innermost cause's class name: ``ReadTimeoutError``, ``ConnectionRefusedError``... (no URLs)."""
     seen = exc
     for _ in range(6):
-        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args else None)
+        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args else None) or seen.__cause__
+        if not isinstance(inner, BaseException):
+            inner = seen.__cause__
         if not isinstance(inner, BaseException):
             break
         seen = inner

@@ -26,8 +26,8 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
 def build_responder(
     object_store: ObjectStoreResource, state: StateResource, notifications: NotificationsResource, clock: ClockResource
 ) -> Responder:
-    now = clock.clock().now
-    return Responder(state.db(), object_store.store(), notifications.dispatcher, now)
+    now, db = clock.clock().now, state.db()
+    return Responder(db, object_store.store(), notifications.notifications(db, now), now)
 
 
 def materialized_sessions(instance: dg.DagsterInstance, key: dg.AssetKey) -> set[dt.date]:
