@@ -31,6 +31,7 @@ GROUPS = {
     "incident": "incidents: open, list, show, note, resolve",
     "control": "control plane: pause/resume consumers, freeze strategy promotions",
     "chaos": "chaos replays of fault scenarios on simulated time",
+    "notify": "notification outbox: list, resend, deliver now",
 }
 GLOBAL_FLAGS = ("--json", "--verbose")
 BROKEN_PIPE_EXIT = 141  # what a shell reports for a process ended by SIGPIPE

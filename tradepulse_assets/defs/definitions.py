@@ -6,7 +6,6 @@ from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_spec
-from tradepulse_assets.defs.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
 from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
@@ -82,8 +81,7 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,
-        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, chaos_followups_job, deliver_notifications_job],
-        schedules=[chaos_followups_schedule],
+        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, deliver_notifications_job],
         sensors=sensors,
         resources=build_resources(settings),
         executor=executor,

@@ -36,6 +36,8 @@ from tradepulse_assets.incidents.model import (
 from tradepulse_assets.storage.state import StateDB, Transaction, from_iso, to_iso
 
 SCHEMA_NAME = "incidents"
+# A drill's state DB sets this watermark so its incident ids never collide with others' (drills/sandbox.py).
+INCIDENT_ID_PREFIX_WATERMARK = "incident_id_prefix"
 INCIDENT_DDL = (
     "CREATE TABLE IF NOT EXISTS incidents ("
     " id TEXT PRIMARY KEY, cause TEXT NOT NULL, market TEXT NOT NULL, fingerprint TEXT NOT NULL,"
@@ -169,7 +171,8 @@ class IncidentStore:
             "ON CONFLICT (day) DO UPDATE SET n = incident_counters.n + 1 RETURNING n",
             (day,),
         )
-        return f"INC-{day}-{int(row['n']):04d}"
+        prefix = tx.query_one("SELECT value FROM watermarks WHERE name = ?", (INCIDENT_ID_PREFIX_WATERMARK,))
+        return f"{prefix['value'] if prefix else 'INC'}-{day}-{int(row['n']):04d}"
 
     # -- reading ---------------------------------------------------------------------------------
     def _get(self, tx: Transaction, incident_id: str) -> Incident:

@@ -4,7 +4,7 @@ import datetime as dt
 import json
 
 from tradepulse_assets.cli.main import main as cli
-from tradepulse_assets.defs.followups import chaos_followups_job
+from tradepulse_assets.drills.followups import chaos_followups_job
 from tradepulse_assets.defs.resources import ClockResource, StateResource
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.storage.state import StateDB

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from tradepulse_assets.cli.main import main as cli
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_KEY
 from tradepulse_assets.incidents.control_plane import ControlPlane
 from tradepulse_assets.incidents.model import IncidentState

@@ -1,7 +1,10 @@
 """Drive the code location on simulated time, in process: chaos replays and the end-to-end tests.
 
+The definitions come from an injected factory (``build``, default: the code location's ``build_definitions``),
+so the driver sits above ``defs/`` without ``defs/`` ever importing it back.
+
 One ``step`` is one sensor interval: the vendor hook publishes what is due, the streaming ingestors poll,
-every sensor ticks (publication, lag, quality failure, exit criteria) with its cursor,
+every sensor ticks (publication, lag, quality failure, exit criteria, notification delivery) with its cursor,
 and the runs they request execute on the instance with their run keys and tags, exactly as the daemon
 would launch them. Time moves only when told (the clock is ``fixed:<now>``), so a replay is deterministic.
 """
@@ -16,6 +19,7 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.defs.jobs import ingest_job_name
+from tradepulse_assets.defs.sensors.notification_delivery import notification_delivery_sensor
 from tradepulse_assets.defs.sensors.lag import lag_sensor_name
 from tradepulse_assets.defs.sensors.publication import publication_sensor_name
 from tradepulse_assets.markets import MarketRegistry
@@ -27,6 +31,7 @@ from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 
 RUN_KEY_TAG = "dagster/run_key"
+DefinitionsFactory = Callable[[MarketRegistry, Settings], dg.Definitions]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Replay:
     vendor: Callable[[dt.datetime], None] = lambda now: None
     cursors: dict[str, str | None] = field(default_factory=dict)
     runs: list[ExecutedRun] = field(default_factory=list)
+    build: DefinitionsFactory = build_definitions
 
     # -- time and wiring --------------------------------------------------------------------------
     @property
@@ -56,7 +62,7 @@ class Replay:
         return dataclasses.replace(self.settings, clock=f"fixed:{self.now.isoformat()}")
 
     def definitions(self) -> dg.Definitions:
-        return build_definitions(self.registry, self.clocked_settings)
+        return self.build(self.registry, self.clocked_settings)
 
     def advance(self, delta: dt.timedelta) -> None:
         self.now += delta
@@ -136,6 +142,7 @@ class Replay:
         executed += self.tick("quality_failure_sensor")
         executed += self.tick("exit_criteria_sensor")
         executed += self.tick("consumer_catchup_sensor")
+        executed += self.tick(notification_delivery_sensor.name)
         return executed
 
     def run_until(self, done: Callable[[], bool], interval: dt.timedelta, limit: int) -> int:

@@ -1,5 +1,7 @@
 """Chaos replays (runbook 6.3): re-create a fault in a sandbox on simulated time and time the response.
 
+A replay writes only inside its sandbox and sends nothing unless asked (``notify``): see ``sandbox.py``.
+
 Each fault of a scenario gets its own sandbox (object store, state database, ephemeral Dagster instance,
 vendor drop) and a replay of its market only: the session before is ingested as history, the simulated
 vendor publishes the faulty session as it would (batch after the close, streaming minute by minute), the
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
+from tradepulse_assets.drills.sandbox import new_replay_id, prepare_drill_state, sandbox_environment
 from tradepulse_assets.incidents.model import Incident, IncidentState
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market, MarketRegistry, calendar_for, load_registry
@@ -157,18 +160,28 @@ def replay_fault(
     seed: int = 7,
     registry: MarketRegistry | None = None,
     on_step: Callable[[Replay], None] | None = None,
+    notify: bool = False,
 ) -> StageTimes:
+    """Replay one fault in ``sandbox``; ``notify`` sends the drill's messages to the configured channels."""
     registry = registry or load_registry()
     market = registry.get(spec.market)
-    session = spec.start
-    calendar = calendar_for(market.market_id, market.calendar)
-    previous = calendar.previous_session(session)
     home = sandbox / "home"
     settings = Settings(
         home=str(home), object_store_url=str(home / "store"), s3_endpoint_url=None,
         state_db_url=f"sqlite:///{home / 'state.db'}", vendor_source=str(sandbox / "vendor"),
         clock="system", executor="in_process", lag_lookback_sessions=1,
     )
+    prepare_drill_state(settings, replay_id=new_replay_id(), notify=notify)
+    with sandbox_environment(settings):
+        return _replay_in_sandbox(spec, sandbox, settings, market, seed, on_step)
+
+
+def _replay_in_sandbox(
+    spec: FaultSpec, sandbox: Path, settings: Settings, market: Market, seed: int, on_step
+) -> StageTimes:
+    session = spec.start
+    calendar = calendar_for(market.market_id, market.calendar)
+    previous = calendar.previous_session(session)
     scenario = Scenario("replay", "", (spec,))
     fault_at = fault_start(market, session, spec, Publisher(destination_from_url(str(sandbox / "plan")), seed=seed,
                                                             scenarios=(scenario,)))
