@@ -101,6 +101,10 @@ def register(sub, common) -> None:
     add_now(p)
     p.set_defaults(handler=_resolve)
 
+    from tradepulse_assets.cli import incident_followups  # same group; imports this module's helpers
+
+    incident_followups.register(sub, common)
+
 
 def _summary_row(incident) -> dict:
     return {

@@ -12,7 +12,8 @@ quality-failure sensor, the exit-criteria sensor and the CLI behave the same:
   it paused (promotions stay frozen until resolution); a later evaluation that fails sends it back
   to ``recovering`` and pauses them again;
 - resolving requires all criteria (``ExitCriteriaNotMet`` otherwise, unless forced), releases every
-  hold of the incident, schedules the chaos replay within 30 days and writes the post-mortem draft.
+  hold of the incident, schedules the chaos replay within 30 days, creates the runbook's follow-up action
+  items (owner and due date: ``followups.py``) and writes the post-mortem draft.
 
 Every step that changes the incident rewrites ``timeline.md`` and ``gap.csv`` so the artefacts always match
 the database; an evaluation that found nothing new writes nothing.
@@ -25,6 +26,7 @@ from typing import Any
 
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.incidents.control_plane import CONSUMERS, STRATEGY_PROMOTIONS, ControlPlane, containment_for
+from tradepulse_assets.incidents.followups import FollowupActions
 from tradepulse_assets.incidents.model import (
     ExitCriteriaNotMet,
     GapWindow,
@@ -253,6 +255,7 @@ class IncidentEngine:
         incident = self.store.get(incident_id)
         self.store.schedule_followup(incident_id, scenario=chaos_scenario_for(incident),
                                      due_at=now + dt.timedelta(days=FOLLOWUP_DAYS), now=now)
+        FollowupActions(self.db).create_for(incident, now=now)
         self.write_artefacts(incident_id)
         return self.store.get(incident_id)
 
