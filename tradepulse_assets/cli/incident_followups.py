@@ -1,4 +1,4 @@
-"""``tradepulse-cli incident followups|followup-done|review``: what resolution leaves to do, and the
+"""``tradepulse-cli incident followups|followup-done|review|signoff``: what resolution leaves to do, and the
 periodic review. Registered by ``incident_cmd`` (same group), kept apart so each file stays one concern."""
 
 import datetime as dt
@@ -7,6 +7,7 @@ from tradepulse_assets.cli.incident_cmd import add_now, domain_errors, engine, n
 from tradepulse_assets.cli.output import emit, table
 from tradepulse_assets.incidents.followups import FollowupActions, overdue
 from tradepulse_assets.incidents.review import review_path, review_report
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.object_store import LocalObjectStore
 
@@ -34,6 +35,13 @@ def register(sub, common) -> None:
     p.add_argument("--write", action="store_true", help="also write it to reports/incidents/reviews/<date>.md")
     add_now(p)
     p.set_defaults(handler=_review)
+
+    p = sub.add_parser("signoff", help="record a strategy owner's sign-off (an exit criterion)", parents=[common])
+    p.add_argument("incident_id")
+    p.add_argument("--owner", required=True, help="the strategy owner signing off")
+    p.add_argument("--note", default="", help="e.g. which signals were checked")
+    add_now(p)
+    p.set_defaults(handler=_signoff)
 
 
 
@@ -69,3 +77,11 @@ def _review(args) -> int:
     emit(args, payload, text)
     return 0
 
+
+@domain_errors
+def _signoff(args) -> int:
+    eng = engine()
+    signoff = Signoffs(eng.db).record(args.incident_id, owner=args.owner, note=args.note, now=now_of(args))
+    eng.write_artefacts(args.incident_id)
+    emit(args, {"signoff": signoff.to_dict()}, f"sign-off by {signoff.owner} recorded on {signoff.incident_id}")
+    return 0

@@ -21,6 +21,7 @@ import dagster as dg
 from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.drills.sandbox import new_replay_id, prepare_drill_state, sandbox_environment
 from tradepulse_assets.incidents.model import Incident, IncidentState
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market, MarketRegistry, calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
@@ -237,8 +238,10 @@ def _unmet(incident: Incident) -> str:
 
 
 def replay_resolution(replay: Replay, incident: Incident) -> Incident:
-    """A person records root cause, owner and action (the manual criterion) and resolves."""
+    """A strategy owner signs off, a person records root cause, owner and action (the manual criteria) and
+    resolves."""
     responder = responder_from_settings(replay.clocked_settings, lambda: replay.now)
+    Signoffs(responder.engine.db).record(incident.id, owner="chaos drill", note="replayed", now=replay.now)
     return responder.resolve(
         incident.id, now=replay.now, root_cause="chaos replay", owners=["chaos"], actions=["replayed"]
     )

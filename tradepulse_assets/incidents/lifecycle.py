@@ -36,6 +36,7 @@ from tradepulse_assets.incidents.model import (
     TimeWindow,
     reconciliation_verdict,
 )
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.reports import write_backfill_reports, write_incident_artefacts
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.storage.home import tradepulse_home
@@ -187,6 +188,7 @@ class IncidentEngine:
             required_quality_checks=tuple(required_quality_checks), quality=tuple(quality),
             required_tolerance_checks=tuple(required_tolerance_checks), tolerance=tuple(tolerance),
             root_cause=incident.root_cause, owners=incident.owners, actions=incident.actions,
+            signoffs=Signoffs(self.db).owners(incident_id),
         )
 
     def evaluate(self, incident_id: str, evidence: ec.ExitEvidence) -> ec.ExitEvaluation:
@@ -243,6 +245,7 @@ class IncidentEngine:
         else:
             evaluation = ec.with_resolution(ec.ExitEvaluation.from_dict(incident.last_evaluation),
                                             root_cause, owners, actions)
+            evaluation = ec.with_signoffs(evaluation, Signoffs(self.db).owners(incident_id))
             self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
             unmet = evaluation.unmet()
             why = "; ".join(f"{c.name}: {c.status} ({c.summary})" for c in evaluation.criteria if not c.met)

@@ -179,6 +179,7 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
 
     # A person records the root cause and resolves through the CLI.
     now = replay.now.isoformat()
+    assert cli(["incident", "signoff", incident.id, "--owner", "quant-strategies", "--now", replay.now.isoformat()]) == 0
     assert cli(["incident", "resolve", incident.id, "--root-cause", "vendor transfer corrupted bars.parquet",
                 "--owner", "data-platform", "--action", "verify sha256 before publish", "--now", now, "--json"]) == 0
     capsys.readouterr()
@@ -281,6 +282,7 @@ def test_streaming_stall_is_detected_contained_backfilled_validated_and_resolved
         pytest.fail(f"not validating: {json.dumps(incidents.get(incident.id).last_evaluation, indent=1)[:4000]}")
     assert not control.is_paused("CRYPTO", "backtest_exporter")
     replay.run_until(lambda: caught_up(incidents.get(incident.id)), INTERVAL, limit=4)  # the skipped consumers
+    assert cli(["incident", "signoff", incident.id, "--owner", "quant-strategies", "--now", replay.now.isoformat()]) == 0
     assert cli(["incident", "resolve", incident.id, "--root-cause", "vendor feed handler stalled",
                 "--owner", "market-data", "--action", "alert on vendor heartbeat", "--now", replay.now.isoformat(),
                 "--json"]) == 0

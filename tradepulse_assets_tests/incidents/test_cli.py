@@ -90,6 +90,11 @@ def test_errors_are_one_clear_line(capsys):
 
 def test_resolution_leaves_followups_with_owners_a_review_and_a_pagerduty_resolve(capsys, tmp_path):
     run(capsys, *OPEN)
+    code, out, _ = run(capsys, "incident", "signoff", "INC-20260310-0001", "--owner", "quant-strategies", "--note",
+                       "hurst within tolerance", "--now", "2026-03-10T15:50:00Z")
+    assert code == 0 and out["signoff"]["owner"] == "quant-strategies"
+    code, out, _ = run(capsys, "incident", "show", "INC-20260310-0001")
+    assert out["events"][-1]["message"] == "strategy owner quant-strategies signed off: hurst within tolerance"
     code, _, _ = run(capsys, "incident", "resolve", "INC-20260310-0001", "--root-cause", "stale cache", "--owner",
                      "ops", "--action", "purge cache", "--now", "2026-03-10T16:00:00Z", "--force")
     assert code == 0

@@ -17,6 +17,7 @@ from tradepulse_assets.incidents.communications import IncidentBrief, Stage, mes
 from tradepulse_assets.incidents.notifications import Notifications, Outbox, channels_from_env, notifications_for
 from tradepulse_assets.incidents.notifications.config import DRILL_MODE_WATERMARK, QUIET
 from tradepulse_assets.incidents.notifications.outbox import backoff
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.pipeline.response import Responder
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply
@@ -236,6 +237,7 @@ def test_one_incident_through_all_five_stages_with_pagerduty_down_for_three_atte
     responder.evaluate(incident.id, evidence_met(clock()))
     assert responder.engine.store.get(incident.id).state.value == "validating"
     clock.advance(dt.timedelta(minutes=5))
+    Signoffs(db).record(incident.id, owner="quant-strategies", now=clock())
     responder.resolve(incident.id, now=clock(), root_cause="vendor stall", owners=["ops"], actions=["failover"])
     drain(notifications, clock)
 
