@@ -7,6 +7,7 @@ from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_spec
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
+from tradepulse_assets.defs.review import incident_review_job, incident_review_schedule
 from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
@@ -81,7 +82,8 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,
-        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, deliver_notifications_job],
+        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, deliver_notifications_job, incident_review_job],
+        schedules=[incident_review_schedule],
         sensors=sensors,
         resources=build_resources(settings),
         executor=executor,
