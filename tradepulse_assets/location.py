@@ -12,7 +12,9 @@ from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
 
 
-def build_code_location(registry: MarketRegistry | None = None, settings: Settings | None = None) -> dg.Definitions:
+def build_code_location(
+    registry: MarketRegistry | None = None, settings: Settings | None = None
+) -> dg.Definitions:
     platform = build_definitions(registry, settings)
     drills = dg.Definitions(jobs=[chaos_followups_job], schedules=[chaos_followups_schedule])
     return dg.Definitions.merge(platform, drills)

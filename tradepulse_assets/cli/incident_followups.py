@@ -15,8 +15,11 @@ COLUMNS = ("id", "incident_id", "kind", "owner", "due_at", "status", "overdue", 
 
 
 def register(sub, common) -> None:
-    p = sub.add_parser("followups", help="follow-up action items with owner and due date; overdue ones flagged",
-                       parents=[common])
+    p = sub.add_parser(
+        "followups",
+        help="follow-up action items with owner and due date; overdue ones flagged",
+        parents=[common],
+    )
     p.add_argument("--incident", help="only this incident's")
     p.add_argument("--all", action="store_true", help="done ones too (default: open only)")
     add_now(p)
@@ -28,21 +31,25 @@ def register(sub, common) -> None:
     add_now(p)
     p.set_defaults(handler=_done)
 
-    p = sub.add_parser("review", help="the periodic review: incidents, stage times, open follow-ups",
-                       parents=[common])
+    p = sub.add_parser(
+        "review", help="the periodic review: incidents, stage times, open follow-ups", parents=[common]
+    )
     p.add_argument("--since", type=parse_instant, help="period start (default: 90 days before --until)")
     p.add_argument("--until", type=parse_instant, help="period end (default: now)")
-    p.add_argument("--write", action="store_true", help="also write it to reports/incidents/reviews/<date>.md")
+    p.add_argument(
+        "--write", action="store_true", help="also write it to reports/incidents/reviews/<date>.md"
+    )
     add_now(p)
     p.set_defaults(handler=_review)
 
-    p = sub.add_parser("signoff", help="record a strategy owner's sign-off (an exit criterion)", parents=[common])
+    p = sub.add_parser(
+        "signoff", help="record a strategy owner's sign-off (an exit criterion)", parents=[common]
+    )
     p.add_argument("incident_id")
     p.add_argument("--owner", required=True, help="the strategy owner signing off")
     p.add_argument("--note", default="", help="e.g. which signals were checked")
     add_now(p)
     p.set_defaults(handler=_signoff)
-
 
 
 @domain_errors
@@ -83,5 +90,7 @@ def _signoff(args) -> int:
     eng = engine()
     signoff = Signoffs(eng.db).record(args.incident_id, owner=args.owner, note=args.note, now=now_of(args))
     eng.write_artefacts(args.incident_id)
-    emit(args, {"signoff": signoff.to_dict()}, f"sign-off by {signoff.owner} recorded on {signoff.incident_id}")
+    emit(
+        args, {"signoff": signoff.to_dict()}, f"sign-off by {signoff.owner} recorded on {signoff.incident_id}"
+    )
     return 0

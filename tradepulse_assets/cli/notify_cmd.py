@@ -14,8 +14,17 @@ from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.storage.state import StateDB, StateDBError
 
-COLUMNS = ("id", "incident_id", "channel", "stage", "event_action", "status", "attempts", "next_attempt_at",
-           "last_error")
+COLUMNS = (
+    "id",
+    "incident_id",
+    "channel",
+    "stage",
+    "event_action",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+)
 
 
 def _db() -> StateDB:
@@ -32,8 +41,9 @@ def register(sub, common) -> None:
     p.add_argument("--limit", type=int, default=50, help="the newest N (default 50)")
     p.set_defaults(handler=_list)
 
-    p = sub.add_parser("resend", help="make messages due again now (failed, expired or recorded ones too)",
-                       parents=[common])
+    p = sub.add_parser(
+        "resend", help="make messages due again now (failed, expired or recorded ones too)", parents=[common]
+    )
     p.add_argument("ids", nargs="*", type=int, help="outbox ids (see notify list)")
     p.add_argument("--incident", help="every undelivered message of this incident")
     add_now(p)
@@ -57,7 +67,9 @@ def _resend(args) -> int:
     if args.incident:
         ids += [e.id for e in outbox.list(incident_id=args.incident, limit=10_000) if e.status != "delivered"]
     if not ids:
-        raise CliError("nothing to resend", hint="give outbox ids or --incident (see tradepulse-cli notify list)")
+        raise CliError(
+            "nothing to resend", hint="give outbox ids or --incident (see tradepulse-cli notify list)"
+        )
     try:
         entries = outbox.resend(sorted(set(ids)), now=now_of(args))
     except KeyError as exc:
@@ -69,7 +81,7 @@ def _resend(args) -> int:
 
 def _deliver(args) -> int:
     db = _db()
-    clock = lambda: now_of(args)  # noqa: E731
+    clock = lambda: now_of(args)
     report = notifications_for(db, load_settings().outbox_path, clock=clock).deliver_due(
         on_give_up=note_on_timeline(IncidentStore(db), clock)
     )

@@ -18,7 +18,9 @@ def write_incident_review(context: dg.OpExecutionContext, state: StateResource, 
     now = clock.clock().now()
     engine = IncidentEngine(state.db())
     followups = FollowupActions(engine.db).items()
-    text = review_report(engine.store.list(), followups, since=now - dt.timedelta(days=REVIEW_DAYS), until=now)
+    text = review_report(
+        engine.store.list(), followups, since=now - dt.timedelta(days=REVIEW_DAYS), until=now
+    )
     path = review_path(now)
     engine.artefacts.put_bytes(path, text.encode(), content_type="text/markdown")
     overdue = sum(1 for f in followups if f.overdue(now))

@@ -20,6 +20,9 @@ import dagster as dg
 
 from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.drills.sandbox import new_replay_id, prepare_drill_state, sandbox_environment
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, destination_from_url
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.model import Incident, IncidentState
 from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.store import IncidentStore
@@ -28,9 +31,6 @@ from tradepulse_assets.pipeline.lag import closed_sessions
 from tradepulse_assets.pipeline.response import responder_from_settings
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
-from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, destination_from_url
-from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 STEP = dt.timedelta(seconds=30)
 VENDOR_RESPONSE = dt.timedelta(minutes=10)  # from detection to the vendor's clean re-delivery
@@ -70,8 +70,12 @@ class StageTimes:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind, "market": self.market, "session": self.session.isoformat(),
-            "fault_at": self.fault_at.isoformat(), "incident_id": self.incident_id, "cause": self.cause,
+            "kind": self.kind,
+            "market": self.market,
+            "session": self.session.isoformat(),
+            "fault_at": self.fault_at.isoformat(),
+            "incident_id": self.incident_id,
+            "cause": self.cause,
             "outcome": self.outcome,
             **{f"{s}_at": getattr(self, s).isoformat() if getattr(self, s) else None for s in STAGES},
             **{f"time_to_{s}_s": self.seconds(s) for s in STAGES},
@@ -95,8 +99,15 @@ def fault_start(market: Market, session: dt.date, spec: FaultSpec, publisher: Pu
 class SimulatedVendor:
     """Publishes the faulty session as the clock passes; after ``repair()`` delivers clean data instead."""
 
-    def __init__(self, root: Path, market: Market, session: dt.date, scenario: Scenario, seed: int,
-                 fault_at: dt.datetime | None = None):
+    def __init__(
+        self,
+        root: Path,
+        market: Market,
+        session: dt.date,
+        scenario: Scenario,
+        seed: int,
+        fault_at: dt.datetime | None = None,
+    ):
         self.root, self.market, self.session = root, market, session
         self.restatement = any(f.kind == "restatement" for f in scenario.faults)
         self.fault_at = fault_at
@@ -115,11 +126,16 @@ class SimulatedVendor:
         publisher = self.publisher(now)
         if self.market.is_streaming:
             current = {self.calendar.session_of(now - dt.timedelta(minutes=1)), self.calendar.session_of(now)}
-            for session in sorted({self.session, *(s for s in current if s is not None and s > self.session)}):
+            for session in sorted(
+                {self.session, *(s for s in current if s is not None and s > self.session)}
+            ):
                 publisher.publish_due(self.market.market_id, session, now)
-        elif now >= self.calendar.hours(self.session).close + BATCH_LATENCY + self.faulty.plan(
-            self.market.market_id, self.session
-        ).delay:
+        elif (
+            now
+            >= self.calendar.hours(self.session).close
+            + BATCH_LATENCY
+            + self.faulty.plan(self.market.market_id, self.session).delay
+        ):
             publisher.publish_session(self.market.market_id, self.session)
 
     def repair(self) -> None:
@@ -168,9 +184,14 @@ def replay_fault(
     market = registry.get(spec.market)
     home = sandbox / "home"
     settings = Settings(
-        home=str(home), object_store_url=str(home / "store"), s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}", vendor_source=str(sandbox / "vendor"),
-        clock="system", executor="in_process", lag_lookback_sessions=1,
+        home=str(home),
+        object_store_url=str(home / "store"),
+        s3_endpoint_url=None,
+        state_db_url=f"sqlite:///{home / 'state.db'}",
+        vendor_source=str(sandbox / "vendor"),
+        clock="system",
+        executor="in_process",
+        lag_lookback_sessions=1,
     )
     prepare_drill_state(settings, replay_id=new_replay_id(), notify=notify)
     with sandbox_environment(settings):
@@ -184,8 +205,12 @@ def _replay_in_sandbox(
     calendar = calendar_for(market.market_id, market.calendar)
     previous = calendar.previous_session(session)
     scenario = Scenario("replay", "", (spec,))
-    fault_at = fault_start(market, session, spec, Publisher(destination_from_url(str(sandbox / "plan")), seed=seed,
-                                                            scenarios=(scenario,)))
+    fault_at = fault_start(
+        market,
+        session,
+        spec,
+        Publisher(destination_from_url(str(sandbox / "plan")), seed=seed, scenarios=(scenario,)),
+    )
     vendor = SimulatedVendor(sandbox / "vendor", market, session, scenario, seed, fault_at)
     vendor.clean.publish_session(market.market_id, previous, by_minute=market.is_streaming)
     times = StageTimes(spec.kind, market.market_id, session, fault_at)
@@ -267,4 +292,8 @@ def followup_scenario(scenario_id: str, now: dt.datetime, registry: MarketRegist
         kind = "delay"  # a batch vendor that stalls publishes late
     session = closed_sessions(market, now - dt.timedelta(days=1), 1)[0]
     params = {"stall": {"at_minute": 60}, "delay": {"minutes": 45}}.get(kind, {})
-    return Scenario(scenario_id, f"follow-up replay of {scenario_id}", (FaultSpec(kind, market_id, session, session, params),))
+    return Scenario(
+        scenario_id,
+        f"follow-up replay of {scenario_id}",
+        (FaultSpec(kind, market_id, session, session, params),),
+    )

@@ -19,16 +19,16 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.defs.jobs import ingest_job_name
-from tradepulse_assets.defs.sensors.notification_delivery import notification_delivery_sensor
 from tradepulse_assets.defs.sensors.lag import lag_sensor_name
+from tradepulse_assets.defs.sensors.notification_delivery import notification_delivery_sensor
 from tradepulse_assets.defs.sensors.publication import publication_sensor_name
+from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.pipeline.stream import poll_stream
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.connectors import DirectoryConnector
 
 RUN_KEY_TAG = "dagster/run_key"
 DefinitionsFactory = Callable[[MarketRegistry, Settings], dg.Definitions]
@@ -110,7 +110,9 @@ class Replay:
         with partition_loading_context(effective_dt=self.now, dynamic_partitions_store=self.instance):
             data = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = data.cursor
-        for event in data.asset_events or []:  # observations (lag metrics, the dashboard), as the daemon stores them
+        for event in (
+            data.asset_events or []
+        ):  # observations (lag metrics, the dashboard), as the daemon stores them
             self.instance.report_runless_asset_event(event)
         executed = []
         for request in data.run_requests or []:

@@ -28,7 +28,10 @@ CHAOS_REPLAY = "chaos_replay"
 # Runbook section 6, step -> (title, days until due). 6.3 (the chaos replay) is the platform's own follow-up.
 ACTIONS: Mapping[str, tuple[str, int]] = {
     "vendor_failover": ("6.1 automate vendor failover for {markets} (cause: {cause})", 14),
-    "synthetic_checks": ("6.2 extend synthetic checks and detectors so {cause} on {markets} is caught earlier", 14),
+    "synthetic_checks": (
+        "6.2 extend synthetic checks and detectors so {cause} on {markets} is caught earlier",
+        14,
+    ),
     "runbook_update": ("6.4 update the runbook and linked dashboards with the learnings of {id}", 7),
 }
 
@@ -67,8 +70,16 @@ class ActionItem:
 
 def _item(row: Mapping[str, Any]) -> ActionItem:
     return ActionItem(
-        int(row["id"]), row["incident_id"], row["kind"], row["title"], row["owner"], from_iso(row["due_at"]),
-        row["status"], from_iso(row["created_at"]), from_iso(row["completed_at"]), row["note"],
+        int(row["id"]),
+        row["incident_id"],
+        row["kind"],
+        row["title"],
+        row["owner"],
+        from_iso(row["due_at"]),
+        row["status"],
+        from_iso(row["created_at"]),
+        from_iso(row["completed_at"]),
+        row["note"],
     )
 
 
@@ -83,15 +94,24 @@ class FollowupActions:
     def create_for(self, incident: Incident, *, now: dt.datetime) -> list[ActionItem]:
         """The runbook's follow-ups of a resolved incident (idempotent), owned by its first owner."""
         owner = incident.owners[0] if incident.owners else "unassigned"
-        fields = {"markets": ", ".join(incident.scope.markets or (incident.market,)), "cause": incident.cause,
-                  "id": incident.id}
+        fields = {
+            "markets": ", ".join(incident.scope.markets or (incident.market,)),
+            "cause": incident.cause,
+            "id": incident.id,
+        }
         with self.db.transaction() as tx:
             for kind, (title, days) in ACTIONS.items():
                 tx.execute(
                     "INSERT INTO followup_actions (incident_id, kind, title, owner, due_at, status, created_at)"
                     " VALUES (?, ?, ?, ?, ?, 'open', ?) ON CONFLICT (incident_id, kind) DO NOTHING",
-                    (incident.id, kind, title.format(**fields), owner, to_iso(now + dt.timedelta(days=days)),
-                     to_iso(now)),
+                    (
+                        incident.id,
+                        kind,
+                        title.format(**fields),
+                        owner,
+                        to_iso(now + dt.timedelta(days=days)),
+                        to_iso(now),
+                    ),
                 )
         return self.items(incident.id)
 
@@ -106,10 +126,18 @@ class FollowupActions:
             if followup.incident_id not in owners:
                 incident = self.store.get(followup.incident_id)
                 owners[followup.incident_id] = incident.owners[0] if incident.owners else "unassigned"
-            items.append(ActionItem(
-                None, followup.incident_id, CHAOS_REPLAY, f"6.3 chaos replay {followup.scenario} (runs automatically)",
-                owners[followup.incident_id], followup.due_at, followup.status, followup.created_at,
-            ))
+            items.append(
+                ActionItem(
+                    None,
+                    followup.incident_id,
+                    CHAOS_REPLAY,
+                    f"6.3 chaos replay {followup.scenario} (runs automatically)",
+                    owners[followup.incident_id],
+                    followup.due_at,
+                    followup.status,
+                    followup.created_at,
+                )
+            )
         if open_only:
             items = [i for i in items if i.status in (OPEN, "scheduled", "failed")]
         return sorted(items, key=lambda i: (i.due_at, i.incident_id, i.kind))
@@ -119,10 +147,16 @@ class FollowupActions:
             row = tx.query_one("SELECT * FROM followup_actions WHERE id = ?", (item_id,))
             if row is None:
                 raise IncidentError(f"no follow-up action {item_id} in state DB {self.db.url_redacted}")
-            tx.execute("UPDATE followup_actions SET status = 'done', completed_at = ?, note = ? WHERE id = ?",
-                       (to_iso(now), note or None, item_id))
-        self.store.add_event(row["incident_id"], "followup", f"follow-up {row['kind']} done" + (f": {note}" if note else ""),
-                             now=now)
+            tx.execute(
+                "UPDATE followup_actions SET status = 'done', completed_at = ?, note = ? WHERE id = ?",
+                (to_iso(now), note or None, item_id),
+            )
+        self.store.add_event(
+            row["incident_id"],
+            "followup",
+            f"follow-up {row['kind']} done" + (f": {note}" if note else ""),
+            now=now,
+        )
         return _item({**row, "status": DONE, "completed_at": to_iso(now), "note": note or None})
 
 

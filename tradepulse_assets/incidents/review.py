@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from tradepulse_assets.incidents.followups import ActionItem
 from tradepulse_assets.incidents.model import Incident
 
-STAGE_STAMPS = (("contain", "contained_at"), ("recover", "recovering_at"), ("validate", "validating_at"),
-                ("resolve", "resolved_at"))
+STAGE_STAMPS = (
+    ("contain", "contained_at"),
+    ("recover", "recovering_at"),
+    ("validate", "validating_at"),
+    ("resolve", "resolved_at"),
+)
 
 
 def stage_minutes(incident: Incident) -> dict[str, float | None]:
@@ -53,7 +57,9 @@ def review_report(
         markets = ", ".join(incident.scope.markets or (incident.market,))
         lines.append(
             f"| {incident.id} | {incident.cause} | {markets} | {incident.state.value} |"
-            f" {incident.opened_at:%Y-%m-%d %H:%M} | " + " | ".join(_fmt(t[name]) for name, _ in STAGE_STAMPS) + " |"
+            f" {incident.opened_at:%Y-%m-%d %H:%M} | "
+            + " | ".join(_fmt(t[name]) for name, _ in STAGE_STAMPS)
+            + " |"
         )
     medians = []
     for name, _ in STAGE_STAMPS:
@@ -67,8 +73,10 @@ def review_report(
         lines += ["| incident | follow-up | owner | due | status |", "| --- | --- | --- | --- | --- |"]
         for item in sorted(still_open, key=lambda f: f.due_at):
             flag = " **OVERDUE**" if item.overdue(until) else ""
-            lines.append(f"| {item.incident_id} | {item.title} | {item.owner} | {item.due_at:%Y-%m-%d}{flag} |"
-                         f" {item.status} |")
+            lines.append(
+                f"| {item.incident_id} | {item.title} | {item.owner} | {item.due_at:%Y-%m-%d}{flag} |"
+                f" {item.status} |"
+            )
     return "\n".join(lines) + "\n"
 
 

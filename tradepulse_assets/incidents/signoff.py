@@ -30,8 +30,12 @@ class Signoff:
     signed_at: dt.datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"incident_id": self.incident_id, "owner": self.owner, "note": self.note,
-                "signed_at": to_iso(self.signed_at)}
+        return {
+            "incident_id": self.incident_id,
+            "owner": self.owner,
+            "note": self.note,
+            "signed_at": to_iso(self.signed_at),
+        }
 
 
 class Signoffs:
@@ -51,8 +55,12 @@ class Signoffs:
             " ON CONFLICT (incident_id, owner) DO UPDATE SET note = excluded.note, signed_at = excluded.signed_at",
             (incident_id, owner, note, to_iso(now)),
         )
-        store.add_event(incident_id, "signoff", f"strategy owner {owner} signed off" + (f": {note}" if note else ""),
-                        now=now)
+        store.add_event(
+            incident_id,
+            "signoff",
+            f"strategy owner {owner} signed off" + (f": {note}" if note else ""),
+            now=now,
+        )
         return Signoff(incident_id, owner, note, now)
 
     def of(self, incident_id: str) -> list[Signoff]:

@@ -17,12 +17,22 @@ def test_weekly_review_lists_stage_times_and_overdue_followups(tmp_path, monkeyp
     engine = IncidentEngine(StateDB(url), markets=["XNYS"])
     incident, _ = engine.detect("lag_breach", "XNYS", now=T0)
     engine.start_recovery(incident.id, now=T0 + dt.timedelta(minutes=6), message="backfill")
-    resolved = engine.resolve(incident.id, now=T0 + dt.timedelta(minutes=45), root_cause="r", owners=["ops"],
-                              actions=["a"], force=True)
+    resolved = engine.resolve(
+        incident.id,
+        now=T0 + dt.timedelta(minutes=45),
+        root_cause="r",
+        owners=["ops"],
+        actions=["a"],
+        force=True,
+    )
     assert stage_minutes(resolved) == {"contain": 0.0, "recover": 6.0, "validate": None, "resolve": 45.0}
 
-    result = incident_review_job.execute_in_process(resources={
-        "state": StateResource(url=url), "clock": ClockResource(spec="fixed:2026-03-30T07:00:00+00:00")})
+    result = incident_review_job.execute_in_process(
+        resources={
+            "state": StateResource(url=url),
+            "clock": ClockResource(spec="fixed:2026-03-30T07:00:00+00:00"),
+        }
+    )
     assert result.success
     text = (tmp_path / "home" / "reports" / "incidents" / "reviews" / "2026-03-30.md").read_text()
     assert f"| {incident.id} | lag_breach | XNYS | resolved | 2026-03-09 15:00 | 0 | 6 | - | 45 |" in text

@@ -5,16 +5,18 @@ import json
 import os
 
 from tradepulse_assets.cli.main import main as cli
-from tradepulse_assets.drills.followups import chaos_followups_job
 from tradepulse_assets.defs.resources import ClockResource, StateResource
+from tradepulse_assets.drills.followups import chaos_followups_job
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets_tests.support.capture_server import CaptureServer, Reply
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-def test_chaos_replay_times_every_stage_of_a_corrupted_delivery_inside_its_sandbox(tmp_path, capsys, monkeypatch):
+def test_chaos_replay_times_every_stage_of_a_corrupted_delivery_inside_its_sandbox(
+    tmp_path, capsys, monkeypatch
+):
     """The replay also proves the sandbox: production's home and the real channels see nothing."""
     production = tmp_path / "production-home"
     monkeypatch.setenv("TRADEPULSE_HOME", str(production))
@@ -45,7 +47,10 @@ def test_chaos_replay_times_every_stage_of_a_corrupted_delivery_inside_its_sandb
     assert result["outcome"] == "resolved" and result["cause"] == "checksum_mismatch"
     # The delivery is due at 20:02 UTC; the publication sensor lands it at its next tick.
     assert result["fault_at"] == "2026-03-10T20:02:00+00:00"
-    times = [result[f"time_to_{s}_s"] for s in ("detected", "contained", "backfill_started", "backfilled", "validated")]
+    times = [
+        result[f"time_to_{s}_s"]
+        for s in ("detected", "contained", "backfill_started", "backfilled", "validated")
+    ]
     assert all(t is not None for t in times) and times == sorted(times)
     assert times[0] <= 30  # detected within one sensor interval
     # Validation needs the ingestion stable for 2 x the 300 s SLA after the backfill.
@@ -58,8 +63,9 @@ def test_due_followup_runs_its_replay_and_records_the_outcome(tmp_path, monkeypa
     engine = IncidentEngine(db)
     opened = dt.datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
     incident, _ = engine.store.open_or_join("checksum_mismatch", "XNYS", now=opened)
-    followup = engine.store.schedule_followup(incident.id, scenario="checksum_mismatch:XNYS",
-                                              due_at=opened + dt.timedelta(days=1), now=opened)
+    followup = engine.store.schedule_followup(
+        incident.id, scenario="checksum_mismatch:XNYS", due_at=opened + dt.timedelta(days=1), now=opened
+    )
     result = chaos_followups_job.execute_in_process(
         resources={
             "state": StateResource(url=f"sqlite:///{tmp_path / 'state.db'}"),

@@ -14,9 +14,15 @@ NOW = dt.datetime(2026, 3, 10, 20, 5, tzinfo=dt.UTC)
 
 def settings_in(root) -> Settings:
     home = root / "home"
-    return Settings(home=str(home), object_store_url=str(home / "store"), s3_endpoint_url=None,
-                    state_db_url=f"sqlite:///{home / 'state.db'}", vendor_source=str(root / "vendor"),
-                    clock="system", executor="in_process")
+    return Settings(
+        home=str(home),
+        object_store_url=str(home / "store"),
+        s3_endpoint_url=None,
+        state_db_url=f"sqlite:///{home / 'state.db'}",
+        vendor_source=str(root / "vendor"),
+        clock="system",
+        executor="in_process",
+    )
 
 
 def test_two_replays_of_the_same_day_never_share_an_incident_id(tmp_path):
@@ -31,11 +37,15 @@ def test_two_replays_of_the_same_day_never_share_an_incident_id(tmp_path):
 def test_a_notify_drill_sends_marked_messages_with_the_drill_routing_key(tmp_path):
     db = prepare_drill_state(settings_in(tmp_path), replay_id="r1", notify=True)
     with CaptureServer({"/v2/enqueue": [Reply(202, {"status": "success"})]}) as srv:
-        env = {"TRADEPULSE_PAGERDUTY_EVENTS_URL": srv.url("/v2/enqueue"),
-               "TRADEPULSE_PAGERDUTY_ROUTING_KEY": "LIVEKEY00000000000000000000000000",
-               "TRADEPULSE_PAGERDUTY_DRILL_ROUTING_KEY": "DRILLKEY0000000000000000000000000"}
+        env = {
+            "TRADEPULSE_PAGERDUTY_EVENTS_URL": srv.url("/v2/enqueue"),
+            "TRADEPULSE_PAGERDUTY_ROUTING_KEY": "LIVEKEY00000000000000000000000000",
+            "TRADEPULSE_PAGERDUTY_DRILL_ROUTING_KEY": "DRILLKEY0000000000000000000000000",
+        }
         notifications = notifications_for(db, tmp_path / "outbox.jsonl", env=env, clock=lambda: NOW)
-        (page, _slack) = notifications.post(messages_for(Stage.DETECTION, IncidentBrief("DRILL-r1-1", ("XNYS",))))
+        (page, _slack) = notifications.post(
+            messages_for(Stage.DETECTION, IncidentBrief("DRILL-r1-1", ("XNYS",)))
+        )
         assert page.drill and page.status == "pending"
         assert [e.id for e in notifications.deliver_due().delivered] == [page.id]
         (sent,) = [r.json for r in srv.requests_to("/v2/enqueue")]

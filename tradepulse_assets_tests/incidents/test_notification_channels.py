@@ -68,7 +68,12 @@ def pagerduty(server, client_url=None):
 def test_slack_success_posts_text_and_blocks_once(server):
     server.script(SLACK_PATH, [Reply(200, "ok")])
     attempt = slack(server).send(detection("#incidents"))
-    assert (attempt.outcome, attempt.status, attempt.error, attempt.reference) == ("delivered", 200, None, "ok")
+    assert (attempt.outcome, attempt.status, attempt.error, attempt.reference) == (
+        "delivered",
+        200,
+        None,
+        "ok",
+    )
     (request,) = server.requests_to(SLACK_PATH)
     assert request.method == "POST"
     assert request.headers["Content-Type"] == "application/json"
@@ -93,7 +98,12 @@ def test_slack_5xx_is_a_retry_with_the_answer_in_the_error(server):
 
 @pytest.mark.parametrize(
     "status, body",
-    [(400, "invalid_payload"), (403, "action_prohibited"), (404, "channel_not_found"), (410, "channel_is_archived")],
+    [
+        (400, "invalid_payload"),
+        (403, "action_prohibited"),
+        (404, "channel_not_found"),
+        (410, "channel_is_archived"),
+    ],
 )
 def test_slack_permanent_errors_fail_for_good(server, status, body):
     server.script(SLACK_PATH, [Reply(status, body), Reply(200, "ok")])
@@ -112,7 +122,9 @@ def test_timeouts_and_refused_connections_are_retries():
         from tradepulse_assets.core.http import HttpClient, HttpPolicy
 
         client = HttpClient(HttpPolicy(attempts=1, read_timeout=0.3, max_redirects=0))
-        attempt = SlackWebhooks({"#incidents": srv.url(SLACK_PATH)}, client=client).send(detection("#incidents"))
+        attempt = SlackWebhooks({"#incidents": srv.url(SLACK_PATH)}, client=client).send(
+            detection("#incidents")
+        )
     assert attempt.outcome == "retry" and attempt.status is None and "no answer" in attempt.error
     refused = SlackWebhooks({"#incidents": closed_port_url(SLACK_PATH)}).send(detection("#incidents"))
     assert refused.outcome == "retry" and "ConnectionRefused" in refused.error
@@ -219,7 +231,10 @@ def test_confluence_creates_the_postmortem_page_and_a_duplicate_counts_as_delive
     brief = IncidentBrief(**{**BRIEF.__dict__, "postmortem_path": "reports/incidents/data/x/postmortem.md"})
     (message,) = messages_for(Stage.POSTMORTEM_READY, brief)
     pages = ConfluencePages(server.url("/wiki"), "OPS", "conf-token-1", parent_id="42")
-    server.script("/wiki/rest/api/content", [Reply(200, {"id": "777"}), Reply(400, "A page with this title already exists")])
+    server.script(
+        "/wiki/rest/api/content",
+        [Reply(200, {"id": "777"}), Reply(400, "A page with this title already exists")],
+    )
     assert pages.send(message).reference == "777"
     assert pages.send(message).delivered
     body = server.requests_to("/wiki/rest/api/content")[0].json
@@ -250,11 +265,26 @@ def test_configuration_names_each_configured_channel(server):
         "TRADEPULSE_EMAIL_TO": "exec@example.com, compliance@example.com",
     }
     config = channels_from_env(env)
-    routed = {c: getattr(config.channel_for(c), "name", None) for c in
-              ["#incidents", "#leadership-tech", "#trading-ops", "pagerduty", "email", "status-page", "confluence"]}
+    routed = {
+        c: getattr(config.channel_for(c), "name", None)
+        for c in [
+            "#incidents",
+            "#leadership-tech",
+            "#trading-ops",
+            "pagerduty",
+            "email",
+            "status-page",
+            "confluence",
+        ]
+    }
     assert routed == {
-        "#incidents": "slack", "#leadership-tech": "slack", "#trading-ops": None, "pagerduty": "pagerduty",
-        "email": "email", "status-page": None, "confluence": None,
+        "#incidents": "slack",
+        "#leadership-tech": "slack",
+        "#trading-ops": None,
+        "pagerduty": "pagerduty",
+        "email": "email",
+        "status-page": None,
+        "confluence": None,
     }
     assert channels_from_env({}).channels == ()
 
@@ -270,7 +300,10 @@ def test_a_drill_uses_the_drill_routing_key_when_one_is_set(server):
     assert channel.send(detection("pagerduty").as_drill()).delivered
     body = server.requests_to(PD_PATH)[0].json
     assert body["routing_key"] == "DRILLKEY000000000000000000000000"
-    assert body["payload"]["summary"].startswith("[DRILL]") and body["payload"]["custom_details"]["drill"] is True
+    assert (
+        body["payload"]["summary"].startswith("[DRILL]")
+        and body["payload"]["custom_details"]["drill"] is True
+    )
     assert channels_from_env(env).channel_for("pagerduty")._routing_key == ROUTING_KEY
 
 
@@ -322,7 +355,9 @@ def test_outbox_file_appends_from_concurrent_processes_are_whole_lines(tmp_path)
     path = tmp_path / "outbox.jsonl"
     writers, count = 4, 150
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"W{w}", str(count)], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"W{w}", str(count)], stderr=subprocess.PIPE
+        )
         for w in range(writers)
     ]
     for proc in procs:

@@ -14,7 +14,12 @@ import pytest
 
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.incidents.communications import IncidentBrief, Stage, messages_for, pagerduty_resolve
-from tradepulse_assets.incidents.notifications import Notifications, Outbox, channels_from_env, notifications_for
+from tradepulse_assets.incidents.notifications import (
+    Notifications,
+    Outbox,
+    channels_from_env,
+    notifications_for,
+)
 from tradepulse_assets.incidents.notifications.config import DRILL_MODE_WATERMARK, QUIET
 from tradepulse_assets.incidents.notifications.outbox import backoff
 from tradepulse_assets.incidents.signoff import Signoffs
@@ -28,10 +33,15 @@ T0 = dt.datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
 PD_PATH = "/v2/enqueue"
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000000"
 PD_ACCEPTED = Reply(202, {"status": "success", "dedup_key": "x"})
-SLACK = {"#incidents": "/hooks/incidents", "#leadership-tech": "/hooks/leadership", "#trading-ops": "/hooks/ops",
-         "#live-trading": "/hooks/live"}
-BRIEF = IncidentBrief("INC-1", ("XNYS",), cause="lag_breach", range_start=dt.date(2026, 3, 9),
-                      range_end=dt.date(2026, 3, 9))
+SLACK = {
+    "#incidents": "/hooks/incidents",
+    "#leadership-tech": "/hooks/leadership",
+    "#trading-ops": "/hooks/ops",
+    "#live-trading": "/hooks/live",
+}
+BRIEF = IncidentBrief(
+    "INC-1", ("XNYS",), cause="lag_breach", range_start=dt.date(2026, 3, 9), range_end=dt.date(2026, 3, 9)
+)
 
 
 class Clock:
@@ -66,9 +76,14 @@ def env_for(server, smtp_port=None) -> dict[str, str]:
     for channel, path in SLACK.items():
         env["TRADEPULSE_SLACK_WEBHOOK_" + channel.lstrip("#").upper().replace("-", "_")] = server.url(path)
     if smtp_port:
-        env.update({"TRADEPULSE_SMTP_HOST": "127.0.0.1", "TRADEPULSE_SMTP_PORT": str(smtp_port),
-                    "TRADEPULSE_EMAIL_FROM": "incidents@tradepulse.example",
-                    "TRADEPULSE_EMAIL_TO": "exec@tradepulse.example,compliance@tradepulse.example"})
+        env.update(
+            {
+                "TRADEPULSE_SMTP_HOST": "127.0.0.1",
+                "TRADEPULSE_SMTP_PORT": str(smtp_port),
+                "TRADEPULSE_EMAIL_FROM": "incidents@tradepulse.example",
+                "TRADEPULSE_EMAIL_TO": "exec@tradepulse.example,compliance@tradepulse.example",
+            }
+        )
     return env
 
 
@@ -104,8 +119,9 @@ def test_posting_without_configuration_records_in_the_file_and_sends_nothing(db,
 def test_a_resolve_is_never_delivered_before_its_trigger(db, tmp_path, server):
     clock = Clock(T0)
     server.script(PD_PATH, [Reply(500), Reply(500), PD_ACCEPTED])
-    notifications = Notifications(Outbox(db), channels_from_env(env_for(server), clock=clock),
-                                  tmp_path / "o.jsonl", clock=clock)
+    notifications = Notifications(
+        Outbox(db), channels_from_env(env_for(server), clock=clock), tmp_path / "o.jsonl", clock=clock
+    )
     trigger = messages_for(Stage.DETECTION, BRIEF)[0]
     notifications.post([trigger, pagerduty_resolve(BRIEF)])
     first = notifications.deliver_due()
@@ -120,7 +136,9 @@ def test_a_resolve_is_never_delivered_before_its_trigger(db, tmp_path, server):
 def test_retry_after_and_backoff_schedule_the_next_attempt(db, tmp_path, server):
     clock = Clock(T0)
     server.script(PD_PATH, [Reply(429, headers={"Retry-After": "600"}), PD_ACCEPTED])
-    notifications = Notifications(Outbox(db), channels_from_env(env_for(server)), tmp_path / "o.jsonl", clock=clock)
+    notifications = Notifications(
+        Outbox(db), channels_from_env(env_for(server)), tmp_path / "o.jsonl", clock=clock
+    )
     (entry,) = notifications.post(messages_for(Stage.DETECTION, BRIEF)[:1])
     notifications.deliver_due()
     entry = notifications.outbox.get(entry.id)
@@ -136,7 +154,9 @@ def test_retry_after_and_backoff_schedule_the_next_attempt(db, tmp_path, server)
 def test_a_refusal_is_given_up_at_once_and_can_be_resent(db, tmp_path, server):
     clock = Clock(T0)
     server.script("/hooks/incidents", [Reply(404, "channel_not_found"), Reply(200, "ok")])
-    notifications = Notifications(Outbox(db), channels_from_env(env_for(server)), tmp_path / "o.jsonl", clock=clock)
+    notifications = Notifications(
+        Outbox(db), channels_from_env(env_for(server)), tmp_path / "o.jsonl", clock=clock
+    )
     (entry,) = notifications.post(messages_for(Stage.DETECTION, BRIEF)[1:2])
     given_up = []
     report = notifications.deliver_due(on_give_up=given_up.append)
@@ -151,8 +171,12 @@ def test_a_refusal_is_given_up_at_once_and_can_be_resent(db, tmp_path, server):
 def test_undelivered_messages_expire_onto_the_timeline_handler(db, tmp_path, server):
     clock = Clock(T0)
     server.script(PD_PATH, [Reply(503)])
-    notifications = Notifications(Outbox(db, ttl=dt.timedelta(minutes=5)), channels_from_env(env_for(server)),
-                                  tmp_path / "o.jsonl", clock=clock)
+    notifications = Notifications(
+        Outbox(db, ttl=dt.timedelta(minutes=5)),
+        channels_from_env(env_for(server)),
+        tmp_path / "o.jsonl",
+        clock=clock,
+    )
     notifications.post(messages_for(Stage.DETECTION, BRIEF)[:1])
     given_up = []
     for _ in range(6):
@@ -177,7 +201,10 @@ def test_a_never_answering_endpoint_costs_a_tick_nothing_and_loses_nothing(db, t
         with dg.instance_for_test() as instance:
             context = dg.build_sensor_context(
                 instance=instance,
-                resources={"state": StateResource(url=db.url), "clock": ClockResource(spec=f"fixed:{T0.isoformat()}")},
+                resources={
+                    "state": StateResource(url=db.url),
+                    "clock": ClockResource(spec=f"fixed:{T0.isoformat()}"),
+                },
             )
             started = time.monotonic()
             result = notification_delivery_sensor(context)
@@ -206,7 +233,10 @@ def test_a_quiet_drill_state_db_sends_nothing_and_marks_every_message(db, tmp_pa
     notifications = notifications_for(db, tmp_path / "o.jsonl", env=env_for(server))
     entries = notifications.post(messages_for(Stage.DETECTION, BRIEF))
     assert all(e.drill and e.status == "recorded" for e in entries)
-    assert all(json.loads(line)["text"].startswith("[DRILL] ") for line in (tmp_path / "o.jsonl").read_text().splitlines())
+    assert all(
+        json.loads(line)["text"].startswith("[DRILL] ")
+        for line in (tmp_path / "o.jsonl").read_text().splitlines()
+    )
     notifications.deliver_due()
     assert server.requests == []
 
@@ -217,28 +247,42 @@ def evidence_met(now: dt.datetime) -> ec.ExitEvidence:
 
 
 def test_one_incident_through_all_five_stages_with_pagerduty_down_for_three_attempts(
-    db, tmp_path, server, smtp_server, monkeypatch  # noqa: F811 - fixture
+    db,
+    tmp_path,
+    server,
+    smtp_server,
+    monkeypatch,
 ):
     sink, smtp_port = smtp_server
     monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
     script_all_ok(server)
     server.script(PD_PATH, [Reply(503), Reply(502), Reply(500), PD_ACCEPTED])
     clock = Clock(T0)
-    notifications = notifications_for(db, tmp_path / "outbox.jsonl", env=env_for(server, smtp_port), clock=clock)
+    notifications = notifications_for(
+        db, tmp_path / "outbox.jsonl", env=env_for(server, smtp_port), clock=clock
+    )
     responder = Responder(db, LocalObjectStore(tmp_path / "lake"), notifications, clock)
 
     incident, opened = responder.detect("lag_breach", "XNYS", now=clock(), description="XNYS stalled")
     assert opened
     drain(notifications, clock, passes=2)
     clock.advance(dt.timedelta(minutes=5))
-    incident = responder.start_recovery(incident, now=clock(), start=dt.date(2026, 3, 9), end=dt.date(2026, 3, 9),
-                                        message="backfill launched", run_id="run-123")
+    incident = responder.start_recovery(
+        incident,
+        now=clock(),
+        start=dt.date(2026, 3, 9),
+        end=dt.date(2026, 3, 9),
+        message="backfill launched",
+        run_id="run-123",
+    )
     clock.advance(dt.timedelta(minutes=20))
     responder.evaluate(incident.id, evidence_met(clock()))
     assert responder.engine.store.get(incident.id).state.value == "validating"
     clock.advance(dt.timedelta(minutes=5))
     Signoffs(db).record(incident.id, owner="quant-strategies", now=clock())
-    responder.resolve(incident.id, now=clock(), root_cause="vendor stall", owners=["ops"], actions=["failover"])
+    responder.resolve(
+        incident.id, now=clock(), root_cause="vendor stall", owners=["ops"], actions=["failover"]
+    )
     drain(notifications, clock)
 
     iid = incident.id
@@ -262,8 +306,10 @@ def test_one_incident_through_all_five_stages_with_pagerduty_down_for_three_atte
         f"Strategy promotions frozen for strategy promotions on XNYS (incident {iid}, markets XNYS):"
         " evaluate kill-switch posture"
     ]
-    assert texts["/hooks/ops"] == ["Backfill initiated for XNYS covering 2026-03-09",
-                                   "Data restored and validated, resuming normal ops"]
+    assert texts["/hooks/ops"] == [
+        "Backfill initiated for XNYS covering 2026-03-09",
+        "Data restored and validated, resuming normal ops",
+    ]
     run_link = server.requests_to("/hooks/ops")[0].json["blocks"][1]["elements"][0]["text"]
     assert "<https://dagster.example/runs/run-123|Dagster run>" in run_link
     # Email over SMTP: the containment notice to Executives and Compliance.

@@ -24,15 +24,22 @@ IN_FLIGHT = [
 
 @dg.op(description="One pass of the notification delivery worker over the durable outbox.")
 def deliver_due_notifications(
-    context: dg.OpExecutionContext, state: StateResource, notifications: NotificationsResource, clock: ClockResource
+    context: dg.OpExecutionContext,
+    state: StateResource,
+    notifications: NotificationsResource,
+    clock: ClockResource,
 ) -> int:
     now, db = clock.clock().now, state.db()
-    report = notifications.notifications(db, now).deliver_due(on_give_up=note_on_timeline(IncidentStore(db), now))
+    report = notifications.notifications(db, now).deliver_due(
+        on_give_up=note_on_timeline(IncidentStore(db), now)
+    )
     context.log.info(f"notification delivery: {report.summary()}")
     return len(report.delivered)
 
 
-@dg.job(name=DELIVERY_JOB, description="Send due notifications from the outbox (launched by the delivery sensor).")
+@dg.job(
+    name=DELIVERY_JOB, description="Send due notifications from the outbox (launched by the delivery sensor)."
+)
 def deliver_notifications_job():
     deliver_due_notifications()
 
@@ -44,7 +51,9 @@ def deliver_notifications_job():
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launches a delivery run when outbox messages are due; the tick itself never touches the network.",
 )
-def notification_delivery_sensor(context: dg.SensorEvaluationContext, state: StateResource, clock: ClockResource):
+def notification_delivery_sensor(
+    context: dg.SensorEvaluationContext, state: StateResource, clock: ClockResource
+):
     due = Outbox(state.db()).due_count(clock.clock().now())
     if not due:
         return dg.SkipReason("no notification due")

@@ -12,7 +12,11 @@ See ``docs/notifications.md`` for the delivery guarantees and the configuration.
 """
 
 from tradepulse_assets.incidents.notifications.config import ChannelConfig, channels_from_env, config_for
-from tradepulse_assets.incidents.notifications.delivery import DeliveryReport, Notifications, notifications_for
+from tradepulse_assets.incidents.notifications.delivery import (
+    DeliveryReport,
+    Notifications,
+    notifications_for,
+)
 from tradepulse_assets.incidents.notifications.outbox import Outbox, OutboxEntry
 from tradepulse_assets.incidents.notifications.transport import Attempt, NotifierConfigError, Redactor
 

@@ -69,7 +69,9 @@ def slack_webhooks_from_env(env: Mapping[str, str]) -> dict[str, str]:
     return {
         slack_channel_from_env_suffix(key[len(SLACK_WEBHOOK_ENV_PREFIX) :]): value.strip()
         for key, value in env.items()
-        if key.startswith(SLACK_WEBHOOK_ENV_PREFIX) and len(key) > len(SLACK_WEBHOOK_ENV_PREFIX) and value.strip()
+        if key.startswith(SLACK_WEBHOOK_ENV_PREFIX)
+        and len(key) > len(SLACK_WEBHOOK_ENV_PREFIX)
+        and value.strip()
     }
 
 
@@ -117,7 +119,9 @@ def channels_from_env(
             )
         )
     if _get(env, "TRADEPULSE_STATUSPAGE_URL"):
-        channels.append(StatusPage(_get(env, "TRADEPULSE_STATUSPAGE_URL"), _get(env, "TRADEPULSE_STATUSPAGE_TOKEN")))
+        channels.append(
+            StatusPage(_get(env, "TRADEPULSE_STATUSPAGE_URL"), _get(env, "TRADEPULSE_STATUSPAGE_TOKEN"))
+        )
     if _get(env, "TRADEPULSE_CONFLUENCE_URL"):
         channels.append(
             ConfluencePages(

@@ -57,7 +57,9 @@ class ConfluencePages:
     ) -> None:
         require_http_url(base_url, "TRADEPULSE_CONFLUENCE_URL")
         if not space or not token:
-            raise NotifierConfigError("Confluence needs TRADEPULSE_CONFLUENCE_SPACE and TRADEPULSE_CONFLUENCE_TOKEN")
+            raise NotifierConfigError(
+                "Confluence needs TRADEPULSE_CONFLUENCE_SPACE and TRADEPULSE_CONFLUENCE_TOKEN"
+            )
         self._url = base_url.rstrip("/") + "/rest/api/content"
         self._space, self._token, self._parent = space, token, parent_id
         self._client = client or notify_client()

@@ -102,8 +102,13 @@ class Notifications:
             append_json_line(self.file_outbox, record)
         except OSError as exc:  # the row in the state DB is the record of truth; the file is a convenience
             logger.error("notification not written to %s: %s", self.file_outbox, exc)
-        logger.info("notification [%s] incident %s %s: %s", message.channel, message.incident_id,
-                    message.stage.value, message.text)
+        logger.info(
+            "notification [%s] incident %s %s: %s",
+            message.channel,
+            message.incident_id,
+            message.stage.value,
+            message.text,
+        )
 
     def deliver_due(
         self,
@@ -159,7 +164,9 @@ class Notifications:
         try:
             return channel.send(entry.message)
         except Exception as exc:  # a channel bug must not stop the other messages
-            return Attempt(RETRY, None, self.config.redactor(f"{entry.transport} raised {type(exc).__name__}: {exc}"))
+            return Attempt(
+                RETRY, None, self.config.redactor(f"{entry.transport} raised {type(exc).__name__}: {exc}")
+            )
 
     def _give_up(self, entry: OutboxEntry, on_give_up: GiveUpHandler | None) -> None:
         why = "expired undelivered" if entry.status == EXPIRED else "refused"
@@ -169,7 +176,9 @@ class Notifications:
         try:
             on_give_up(entry)
         except Exception as exc:
-            logger.error("on_give_up raised for notification %s: %s", entry.id, self.config.redactor(str(exc)))
+            logger.error(
+                "on_give_up raised for notification %s: %s", entry.id, self.config.redactor(str(exc))
+            )
 
 
 def note_on_timeline(store, clock: Callable[[], dt.datetime]) -> GiveUpHandler:

@@ -7,7 +7,6 @@ or no answer is worth retrying (``retry``); a 5xx reply (unknown recipient, rela
 from __future__ import annotations
 
 import smtplib
-import socket
 from collections.abc import Sequence
 from email.message import EmailMessage
 
@@ -57,7 +56,9 @@ class SmtpEmail:
         timeout: float = 10.0,
     ) -> None:
         if not host or not sender or not recipients:
-            raise NotifierConfigError("email needs TRADEPULSE_SMTP_HOST, TRADEPULSE_EMAIL_FROM and TRADEPULSE_EMAIL_TO")
+            raise NotifierConfigError(
+                "email needs TRADEPULSE_SMTP_HOST, TRADEPULSE_EMAIL_FROM and TRADEPULSE_EMAIL_TO"
+            )
         self._host, self._port, self._sender, self._recipients = host, int(port), sender, tuple(recipients)
         self._username, self._password, self._starttls, self._timeout = username, password, starttls, timeout
         self.redactor = Redactor([password] if password else [])
@@ -80,10 +81,14 @@ class SmtpEmail:
                 refused = smtp.send_message(mail)
         except smtplib.SMTPResponseException as exc:
             outcome = RETRY if 400 <= exc.smtp_code < 500 else FAILED
-            return Attempt(outcome, exc.smtp_code, self.redactor(f"{label}: SMTP {exc.smtp_code} {exc.smtp_error!r}"))
+            return Attempt(
+                outcome, exc.smtp_code, self.redactor(f"{label}: SMTP {exc.smtp_code} {exc.smtp_error!r}")
+            )
         except smtplib.SMTPRecipientsRefused as exc:
-            return Attempt(FAILED, None, self.redactor(f"{label}: every recipient refused: {list(exc.recipients)}"))
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            return Attempt(
+                FAILED, None, self.redactor(f"{label}: every recipient refused: {list(exc.recipients)}")
+            )
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             return Attempt(RETRY, None, self.redactor(f"{label}: {type(exc).__name__}: {exc}"))
         if refused:
             return Attempt(DELIVERED, 250, None, reference=f"refused: {sorted(refused)}")

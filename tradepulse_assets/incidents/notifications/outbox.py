@@ -136,7 +136,9 @@ class Outbox:
         self.ttl = ttl
         db.ensure_schema(SCHEMA_NAME, OUTBOX_DDL)
 
-    def enqueue(self, message: Message, transport: str, *, now: dt.datetime, status: str = PENDING) -> OutboxEntry:
+    def enqueue(
+        self, message: Message, transport: str, *, now: dt.datetime, status: str = PENDING
+    ) -> OutboxEntry:
         record = json.dumps(message.to_record(), sort_keys=True, separators=(",", ":"))
         with self.db.transaction() as tx:
             row = tx.query_one(
@@ -187,7 +189,9 @@ class Outbox:
     def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxEntry]:
         """Pending rows whose time has come, unclaimed, with no earlier pending row of their incident and
         channel; oldest first."""
-        rows = self.db.query("SELECT o.*" + self._DUE + " ORDER BY o.id LIMIT ?", (to_iso(now), to_iso(now), limit))
+        rows = self.db.query(
+            "SELECT o.*" + self._DUE + " ORDER BY o.id LIMIT ?", (to_iso(now), to_iso(now), limit)
+        )
         return [_entry(r) for r in rows]
 
     def due_count(self, now: dt.datetime) -> int:
@@ -283,4 +287,3 @@ def file_record(message: Message, now: dt.datetime, note: str | None = None) -> 
     if note:
         record["note"] = note
     return record
-
