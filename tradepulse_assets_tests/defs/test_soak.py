@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 
 from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import archived_manifest_name
 from tradepulse_assets.feeds.publisher import Publisher, destination_from_url

@@ -64,12 +64,14 @@ def session_incident(db, run_tags, market_id: str, session) -> str | None:
     return decisions.attach_incident(run_tags.get(INCIDENT_TAG), covering.id if covering else None)
 
 
-def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now) -> None:
-    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor asks for one)."""
+def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now,
+                            run_id: str | None = None) -> None:
+    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor asks for one);
+    ``run_id`` links the message and the PagerDuty acknowledge to the run."""
     incident = responder.engine.store.get(incident_id)
     if decisions.backfill_started_stage(True, incident.state.value):
         responder.start_recovery(incident, now=now, start=session, end=session,
-                                 message=f"backfill of {market_id} {session} started")
+                                 message=f"backfill of {market_id} {session} started", run_id=run_id)
 
 
 PUBLICATION_SENSOR_SUFFIX = "_publication_sensor"
@@ -195,8 +197,9 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             raise dg.Failure(description=str(exc), metadata=where) from None
         incident_id = session_incident(db, context.run.tags, market.market_id, session)
         if incident_id:
-            responder = Responder(db, store, notifications.dispatcher, clock.clock().now)
-            announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now())
+            responder = Responder(db, store, notifications.notifications(db, clock.clock().now), clock.clock().now)
+            announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now(),
+                                    run_id=context.run_id)
         try:
             outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now(),
                                           guard=ingest.ledger_guard(ledger, market.market_id, session))
