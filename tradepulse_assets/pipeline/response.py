@@ -140,13 +140,18 @@ class Responder:
         return evaluation
 
     def resolve(self, incident_id: str, *, now: dt.datetime, root_cause: str, owners, actions, force=False):
-        """Resolve (see ``IncidentEngine.resolve``), then post the post-mortem notice and the PagerDuty resolve:
-        every resolution closes the page, forced ones included (PagerDuty ignores a repeated resolve)."""
+        """Resolve (see ``IncidentEngine.resolve``), then post the post-mortem notice, and the PagerDuty resolve
+        unless the validation pass already posted it: every resolution closes the page, forced ones included,
+        and the page gets one resolve."""
         incident = self.engine.resolve(
             incident_id, now=now, root_cause=root_cause, owners=owners, actions=actions, force=force
         )
         brief = self.brief(incident, postmortem_path=f"{incident_dir(incident)}/postmortem.md")
-        self.post([*messages_for(Stage.POSTMORTEM_READY, brief), pagerduty_resolve(brief)])
+        messages = messages_for(Stage.POSTMORTEM_READY, brief)
+        posted = self.notifications.outbox.list(incident_id=incident.id, limit=10_000)
+        if not any(e.channel == "pagerduty" and e.event_action == "resolve" for e in posted):
+            messages.append(pagerduty_resolve(brief))
+        self.post(messages)
         return incident
 
 
