@@ -175,6 +175,7 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     assert {c["name"]: c["status"] for c in evaluation["criteria"]} == {
         "ingestion_stable": "met", "backfills_reconciled": "met", "quality_suite_green": "met",
         "indicator_tolerances": "met", "consumers_caught_up": "met", "resolution_recorded": "pending",
+        "strategy_signoff": "pending",
     }
 
     # A person records the root cause and resolves through the CLI.

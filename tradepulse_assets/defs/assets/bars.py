@@ -199,7 +199,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         if incident_id:
             responder = Responder(db, store, notifications.notifications(db, clock.clock().now), clock.clock().now)
             announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now(),
-                                    run_id=context.run_id)
+                                    run_id=context.run.run_id)
         try:
             outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now(),
                                           guard=ingest.ledger_guard(ledger, market.market_id, session))
