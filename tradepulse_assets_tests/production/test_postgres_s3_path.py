@@ -162,7 +162,7 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     defs = build_definitions(settings=settings)
     resources = build_resources(settings)
     s3 = profile.s3.client()
-    store = resources["object_store"].store()
+    store = resources["object_store"].process_config_and_initialize().store()  # resolves its EnvVars, as a run does
     incidents = IncidentStore(StateDB(settings.state_db_url))
 
     corruption = FaultSpec("checksum_corruption", "XNYS", CORRUPT, CORRUPT, {"bytes": 8})

@@ -29,10 +29,10 @@ def _modules_after_import(module: str, home: Path) -> set[str]:
 
 
 def test_code_location_loads_without_heavy_libraries_once_the_calendar_cache_is_warm(tmp_path):
-    first = _modules_after_import("tradepulse_assets.defs", tmp_path)
+    first = _modules_after_import("tradepulse_assets.location", tmp_path)
     assert "exchange_calendars" in first  # a cold home builds the calendars once...
     assert list((tmp_path / "cache" / "calendars").glob("sessions-*.json"))
-    assert _modules_after_import("tradepulse_assets.defs", tmp_path) == set()  # ...a warm one never does
+    assert _modules_after_import("tradepulse_assets.location", tmp_path) == set()  # ...a warm one never does
 
 
 @pytest.mark.parametrize("market", [m.market_id for m in load_registry()])
