@@ -1,6 +1,5 @@
 """``tradepulse-cli quality check``: every gate on a vendor delivery, before it lands (pre-flight)."""
 
-import datetime as dt
 
 from tradepulse_assets.cli.markets import registered_market
 from tradepulse_assets.cli.output import CliError, emit, iso_date, table

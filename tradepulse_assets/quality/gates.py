@@ -15,7 +15,6 @@ import numpy as np
 import polars as pl
 
 from tradepulse_assets.markets import bars as bar_schema
-from tradepulse_assets.markets.calendars import MarketCalendar
 from tradepulse_assets.quality.prepared import (
     MINUTE_US,
     GateInputError,
@@ -24,7 +23,6 @@ from tradepulse_assets.quality.prepared import (
     nan_mean_rows,
     nan_median_rows,
     runs_of_true,
-    session_spec,
     ts_from_us,
 )
 from tradepulse_assets.quality.results import (

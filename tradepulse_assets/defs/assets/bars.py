@@ -20,7 +20,6 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
-from tradepulse_assets.incidents.communications import Stage
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
