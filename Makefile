@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TRADEPULSE_HOME ?= $(CURDIR)/var
 export DAGSTER_HOME ?= $(TRADEPULSE_HOME)/dagster
 
-.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator peers clean
+.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator bench-stream bench-ticks peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench-indicators: install peers
 
 bench-simulator: install
 	$(PY) benchmarks/bench_simulator.py
+
+bench-stream: install
+	$(PY) benchmarks/bench_stream.py
+
+bench-ticks: install
+	$(PY) benchmarks/bench_ticks.py
 
 ## make peers: the separate environment of benchmark peers (they pin old scipy/numpy)
 $(VENV)-peers/.installed: benchmarks/requirements-peers.txt

@@ -1,5 +1,5 @@
 """TradePulse Assets: the market-data incident runbook as a Dagster code location.
 
-The Dagster definitions live in ``tradepulse_assets.defs``; the layers and their import rules are in
+The Dagster code location is ``tradepulse_assets.location`` (wiring in ``defs/``, drills in ``drills/``); the layers and their import rules are in
 ``docs/architecture.md``.
 """

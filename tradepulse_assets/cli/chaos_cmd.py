@@ -16,6 +16,12 @@ def add_commands(sub, common) -> None:
     p.add_argument("--scenario", required=True, help="scenario YAML file or packaged name (vendor scenarios)")
     p.add_argument("--sandbox", type=Path, help="keep the sandboxes here (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--notify",
+        action="store_true",
+        help="send the drill's messages to the configured channels (marked [DRILL]; PagerDuty uses"
+        " TRADEPULSE_PAGERDUTY_DRILL_ROUTING_KEY when set). Default: nothing leaves the sandbox",
+    )
     p.set_defaults(handler=_replay)
 
 
@@ -27,7 +33,7 @@ def _fmt(seconds: float | None) -> str | None:
 
 
 def _replay(args) -> int:
-    from tradepulse_assets.defs.chaos import STAGES, replay_scenario  # Dagster import only for this command
+    from tradepulse_assets.drills.chaos import STAGES, replay_scenario  # Dagster import only for this command
 
     try:
         scenario = load_scenario(args.scenario)
@@ -35,7 +41,7 @@ def _replay(args) -> int:
         raise CliError(str(exc), hint="tradepulse-cli vendor scenarios lists the packaged ones") from None
     if not args.json:
         print(f"replaying {scenario.name}: {len(scenario.faults)} fault(s) on simulated time", file=sys.stderr)
-    results = replay_scenario(scenario, args.sandbox, seed=args.seed)
+    results = replay_scenario(scenario, args.sandbox, seed=args.seed, notify=args.notify)
     rows = [
         {"kind": r.kind, "market": r.market, "session": r.session, "incident": r.incident_id, "cause": r.cause,
          **{s: _fmt(r.seconds(s)) for s in STAGES}, "outcome": r.outcome}

@@ -40,7 +40,7 @@ PR_SET_PDEATHSIG = 1
 STAGE_GRACE_SECONDS = (2.0, 3.0)
 POLL_SECONDS = 0.5
 LOCATION_NAME = "tradepulse_assets"
-DEFS_MODULE = "tradepulse_assets.defs"
+DEFS_MODULE = "tradepulse_assets.location"
 
 
 def _restore_default_signals() -> None:  # runs in the child between fork and exec

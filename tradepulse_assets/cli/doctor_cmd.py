@@ -29,7 +29,7 @@ def add_commands(sub, common) -> None:
 
 def _roots(settings) -> list[Path]:
     roots = [Path(settings.home)]
-    store = object_store_from_url(settings.object_store_url, endpoint_url=settings.s3_endpoint_url)
+    store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     if isinstance(store, LocalObjectStore) and not store.root.is_relative_to(roots[0]):
         roots.append(store.root)
     return roots

@@ -32,6 +32,7 @@ GROUPS = {
     "incident": "incidents: open, list, show, note, resolve",
     "control": "control plane: pause/resume consumers, freeze strategy promotions",
     "chaos": "chaos replays of fault scenarios on simulated time",
+    "notify": "notification outbox: list, resend, deliver now",
 }
 GLOBAL_FLAGS = ("--json", "--verbose")
 BROKEN_PIPE_EXIT = 141  # what a shell reports for a process ended by SIGPIPE
@@ -44,15 +45,14 @@ class Parser(argparse.ArgumentParser):
         raise CliError(message, hint=f"{self.prog} --help")
 
 
-def _group_module(name: str):
-    """The command group's module, or None while a group is planned but not written yet."""
-    module = f"tradepulse_assets.cli.{name}_cmd"
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
+#: A group whose sub-commands span several modules (kept apart so each file stays one concern).
+GROUP_MODULES = {"incident": ("incident_cmd", "incident_followups")}
+
+
+def _group_modules(name: str) -> list:
+    """The modules that add the sub-commands of group ``name``."""
+    names = GROUP_MODULES.get(name, (f"{name}_cmd",))
+    return [importlib.import_module(f"tradepulse_assets.cli.{module}") for module in names]
 
 
 def _chosen_command(argv: list[str]) -> str | None:
@@ -80,8 +80,7 @@ def build_parser(command: str | None = None) -> Parser:
         group = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         group_sub = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
         if command in (name, "*"):
-            module = _group_module(name)
-            if module is not None:
+            for module in _group_modules(name):
                 module.add_commands(group_sub, common)
     return parser
 

@@ -2,7 +2,6 @@
 fault catalogue, and write manifests for a user's own vendor files."""
 
 import argparse
-import datetime as dt
 import os
 import sys
 

@@ -117,7 +117,7 @@ class _BoundedRetry(Retry):
         retry.max_retry_after = self.max_retry_after
         return retry
 
-    def increment(  # noqa: ANN001 - urllib3's signature
+    def increment(
         self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
     ):
         if response is not None and error is None:
@@ -267,9 +267,7 @@ class HttpClient:
             if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
                 method, data = "GET", None  # what browsers and requests do
                 sent_headers = {k: v for k, v in sent_headers.items() if k.lower() != "content-type"}
-        raise HttpRedirectError(
-            f"{method} {origin(url)}: more than {self.policy.max_redirects} redirect(s)"
-        )
+        raise HttpRedirectError(f"{method} {origin(url)}: more than {self.policy.max_redirects} redirect(s)")
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: bytes | str | None
@@ -312,7 +310,9 @@ def _reason(exc: BaseException) -> str:
     """The innermost cause's class name: ``ReadTimeoutError``, ``ConnectionRefusedError``... (no URLs)."""
     seen = exc
     for _ in range(6):
-        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args else None)
+        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args else None) or seen.__cause__
+        if not isinstance(inner, BaseException):
+            inner = seen.__cause__
         if not isinstance(inner, BaseException):
             break
         seen = inner

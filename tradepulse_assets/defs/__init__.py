@@ -1,5 +1,4 @@
-"""The Dagster code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here."""
+"""Dagster wiring over the domain layers: assets, checks, sensors, jobs, resources and ``build_definitions``.
 
-from tradepulse_assets.defs.definitions import build_definitions
-
-defs = build_definitions()
+The code location object itself is ``tradepulse_assets.location.defs`` (it also merges the drills in).
+"""

@@ -6,11 +6,12 @@ from tradepulse_assets.defs.assets.bars import build_bar_assets
 from tradepulse_assets.defs.assets.features import build_feature_assets
 from tradepulse_assets.defs.assets.quarantine import quarantine_batches
 from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_spec
-from tradepulse_assets.defs.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.defs.jobs import build_ingest_job, quarantine_job
+from tradepulse_assets.defs.review import incident_review_job, incident_review_schedule
 from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
+from tradepulse_assets.defs.sensors.notification_delivery import deliver_notifications_job, notification_delivery_sensor
 from tradepulse_assets.defs.sensors.publication import build_publication_sensor
 from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
 from tradepulse_assets.defs.sensors.vendor_availability import build_vendor_availability_sensor
@@ -70,6 +71,7 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
         build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job),
         build_exit_criteria_sensor(registry),
         build_catchup_sensor(registry, consumer_jobs),
+        notification_delivery_sensor,
     ]
     for market in registry:
         assets += [vendor_manifests_spec(market), *build_bar_assets(market), *build_feature_assets(market),
@@ -80,8 +82,8 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,
-        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, chaos_followups_job],
-        schedules=[chaos_followups_schedule],
+        jobs=[*ingest_jobs.values(), *consumer_jobs, quarantine_job, deliver_notifications_job, incident_review_job],
+        schedules=[incident_review_schedule],
         sensors=sensors,
         resources=build_resources(settings),
         executor=executor,

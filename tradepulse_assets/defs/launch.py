@@ -52,7 +52,8 @@ def run_session(defs: dg.Definitions, instance: dg.DagsterInstance, market: Mark
     """Run the market's ingestion job for ``session`` on ``instance`` and classify what happened."""
     manifest = None
     try:
-        manifest = defs.resources["vendor"].connector().read_manifest(market.market_id, session)
+        vendor = defs.resources["vendor"].process_config_and_initialize()  # resolves its EnvVars, as a run does
+        manifest = vendor.connector().read_manifest(market.market_id, session)
     except Exception as exc:  # noqa: BLE001 - a vendor outage is this session's outcome, not the range's end
         return SessionRun(market.market_id, session, "not_published", detail=f"vendor: {exc}")
     if manifest is None or manifest.condition not in decisions.PUBLISHED_CONDITIONS:

@@ -20,22 +20,26 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from tradepulse_assets.markets import Market, calendar_for
-from tradepulse_assets.markets.calendars import CALENDAR_END
+from tradepulse_assets.markets import Market
+from tradepulse_assets.markets.calendars import CALENDAR_END, session_grid
+from tradepulse_assets.storage.home import tradepulse_home
 
 SESSION_KEY_FORMAT = "%Y-%m-%d"
 
 
 @functools.cache
 def session_partitions(market: Market) -> dg.TimeWindowPartitionsDefinition:
-    calendar = calendar_for(market.market_id, market.calendar)
-    start, end = market.first_session, CALENDAR_END.date()
-    weekdays = "1-5" if calendar.trades_weekdays_only else "*"
-    closed = [d for d in calendar.closed_days(start, end) if weekdays == "*" or d.weekday() < 5]
+    start, end = market.first_session, CALENDAR_END
+    # Closed days, time zone and regular close come from a cache under $TRADEPULSE_HOME: building the
+    # calendar at every code-location load cost about a second (see markets.calendars.session_grid).
+    cache_dir = tradepulse_home() / "cache" / "calendars"
+    grid = session_grid(market.market_id, market.calendar, start, end, cache_dir)
+    weekdays = "1-5" if grid.weekdays_only else "*"
+    closed = [d for d in grid.closed_days if weekdays == "*" or d.weekday() < 5]
     if market.is_streaming:
         timezone, tick = "UTC", dt.time()
     else:
-        timezone, tick = calendar.timezone_name, calendar.regular_close_local
+        timezone, tick = grid.timezone_name, grid.regular_close_local
     zone = ZoneInfo(timezone)
     return dg.TimeWindowPartitionsDefinition(
         start=dt.datetime.combine(start, tick, tzinfo=zone),

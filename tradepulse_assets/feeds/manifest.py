@@ -7,15 +7,18 @@ counts, the session's condition and a revision number. The ingestion side calls 
 (``landing_verification``) with the file named, instead of surfacing later as a confusing gate failure.
 """
 
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from tradepulse_assets.feeds.confined import ConfinementError, check_name
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS, SCHEMA_VERSION
 
 MANIFEST_NAME = "manifest.json"
@@ -23,10 +26,20 @@ MANIFEST_FORMAT = 1
 CONDITIONS = ("available", "degraded", "pending", "missing")
 BAR_FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 GROUND_TRUTH_DIR = "_ground_truth"
+#: Decompression limit of a .csv.gz bar file: this many bytes, or this ratio times its size if larger.
+MAX_INFLATED_FLOOR = 64 * 1024 * 1024
+MAX_INFLATE_RATIO = 100
 
 
 class ManifestError(ValueError):
-    """A manifest that cannot be read or is inconsistent; the message names its source."""
+    """A manifest that cannot be read or is inconsistent; the message names its source.
+
+    ``data`` holds the bytes as delivered (when they were read), so landing can keep them as evidence.
+    """
+
+    def __init__(self, message: str, data: bytes | None = None):
+        super().__init__(message)
+        self.data = data
 
 
 class BarFileError(ValueError):
@@ -42,7 +55,8 @@ class BarFileError(ValueError):
 class Fault:
     """One landing-verification finding for one file."""
 
-    check: str  # size | sha256 | record_count | parse | missing_file
+    check: str  # size | sha256 | record_count | parse | missing_file | refused | manifest | empty_manifest
+    #            | manifest_identity | file_name | suffix | duplicate_file
     file: str
     message: str
     expected: object = None
@@ -71,6 +85,8 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     vendor: str = "simulator"
     previous_revisions: tuple[str, ...] = field(default=())
+    #: The bytes this manifest was parsed from, verbatim (None when built in code): what landing keeps.
+    source_bytes: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.condition not in CONDITIONS:
@@ -112,6 +128,14 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes | str, source: str = MANIFEST_NAME) -> "Manifest":
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            return dataclasses.replace(cls._parse(raw, source), source_bytes=raw)
+        except ManifestError as exc:
+            raise ManifestError(str(exc), raw) from None
+
+    @classmethod
+    def _parse(cls, data: bytes, source: str) -> "Manifest":
         try:
             doc = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -148,6 +172,46 @@ class Manifest:
                 f"!= sum of file counts {manifest.record_count}"
             )
         return manifest
+
+
+def manifest_faults(manifest: Manifest, market: str, session: dt.date, drop_format: bool = True) -> list[Fault]:
+    """What is wrong with the manifest itself, before any file is read.
+
+    An empty file list, a manifest for another market or session, a name that is not a plain file name
+    (traversal), a hidden or reserved name, an unknown suffix or a name listed twice: each is a fault of the
+    delivery (landing fails and the delivery is quarantined), never "not published yet".
+    """
+    faults = []
+    if not manifest.files:
+        faults.append(Fault("empty_manifest", MANIFEST_NAME,
+                            f"manifest r{manifest.revision} lists no files: an empty delivery", ">= 1", 0))
+    if (manifest.market, manifest.session) != (market, session):
+        faults.append(Fault("manifest_identity", MANIFEST_NAME,
+                            f"manifest is for {manifest.market} {manifest.session}, not {market} {session}",
+                            f"{market} {session}", f"{manifest.market} {manifest.session}"))
+    seen = set()
+    for entry in manifest.files:
+        name = entry.name
+        try:
+            check_name(name, name)
+        except ConfinementError:
+            faults.append(Fault("file_name", name, f"{name!r}: not a plain file name (path traversal)"))
+            continue
+        if name.startswith((".", "_")):
+            faults.append(Fault("file_name", name, f"{name!r}: hidden or reserved name, never a bar file"))
+        elif drop_format and not name.lower().endswith(BAR_FILE_SUFFIXES):  # a vendor format has its own
+            faults.append(Fault("suffix", name, f"{name}: unknown suffix, expected one of "
+                                + ", ".join(BAR_FILE_SUFFIXES)))
+        if name in seen:
+            faults.append(Fault("duplicate_file", name, f"{name}: listed twice in the manifest"))
+        seen.add(name)
+    return faults
+
+
+def readable_names(manifest: Manifest, faults: list[Fault]) -> list[str]:
+    """The manifest's file names that may be fetched: each once, none with a name fault."""
+    bad = {f.file for f in faults if f.check in ("file_name", "suffix")}
+    return list(dict.fromkeys(e.name for e in manifest.files if e.name not in bad))
 
 
 def _iso_utc(ts: dt.datetime) -> str:
@@ -189,7 +253,7 @@ def parse_bar_file(name: str, data: bytes) -> pl.DataFrame:
         if lower.endswith(".parquet"):
             return pl.read_parquet(io.BytesIO(data))
         if lower.endswith(".csv.gz"):
-            return _typed_csv(pl.read_csv(io.BytesIO(gzip.decompress(data)), infer_schema=False))
+            return _typed_csv(pl.read_csv(io.BytesIO(gunzip_bounded(name, data)), infer_schema=False))
         if lower.endswith(".csv"):
             return _typed_csv(pl.read_csv(io.BytesIO(data), infer_schema=False))
     except BarFileError:
@@ -199,6 +263,22 @@ def parse_bar_file(name: str, data: bytes) -> pl.DataFrame:
             name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from exc
     raise BarFileError(name, f"unsupported extension; expected one of {', '.join(BAR_FILE_SUFFIXES)}")
+
+
+def gunzip_bounded(name: str, data: bytes) -> bytes:
+    """gzip-decompress ``data``, refusing to inflate past ``MAX_INFLATE_RATIO`` x its size (at least
+    ``MAX_INFLATED_FLOOR``): bar CSV compresses about 5x, a decompression bomb thousands of times."""
+    limit = max(MAX_INFLATED_FLOOR, MAX_INFLATE_RATIO * len(data))
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BarFileError(name, f"not valid gzip ({exc})") from None
+    if len(out) > limit:
+        raise BarFileError(name, f"inflates beyond {limit} bytes from {len(data)} (a decompression bomb?)")
+    if not inflater.eof:
+        raise BarFileError(name, "truncated gzip stream")
+    return out
 
 
 def _typed_csv(frame: pl.DataFrame) -> pl.DataFrame:
@@ -246,6 +326,13 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
     """Landing verification of one file against its manifest entry: size, sha256, then record count.
 
     ``parse(name, data)`` decodes the file (a vendor format passes its own decoder)."""
+    return verify_and_parse(entry, data, parse)[0]
+
+
+def verify_and_parse(
+    entry: ManifestFile, data: bytes, parse=parse_bar_file
+) -> tuple[list[Fault], pl.DataFrame | None]:
+    """``verify_file`` plus the parsed frame (None when it does not parse), so a caller parses once."""
     faults = []
     if len(data) != entry.size:
         faults.append(
@@ -269,10 +356,11 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
             )
         )
     try:
-        rows = parse(entry.name, data).height
+        bars = parse(entry.name, data)
     except BarFileError as exc:
         faults.append(Fault("parse", entry.name, str(exc)))
-        return faults
+        return faults, None
+    rows = bars.height
     if rows != entry.record_count:
         faults.append(
             Fault(
@@ -283,4 +371,4 @@ def verify_file(entry: ManifestFile, data: bytes, parse=parse_bar_file) -> list[
                 rows,
             )
         )
-    return faults
+    return faults, bars

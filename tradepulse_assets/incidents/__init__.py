@@ -1,5 +1,5 @@
 """Incidents: the runbook's incident engine (model, store, lifecycle, exit criteria, control plane,
-reports, communications and notifiers).
+reports, communications and notifications).
 
 Plain Python over ``storage`` and ``markets``; Dagster sensors and ``tradepulse-cli`` drive it.
 Most callers need only ``IncidentEngine`` (lifecycle) and, for consumers, ``ControlPlane.is_paused``.

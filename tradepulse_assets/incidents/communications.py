@@ -4,22 +4,26 @@ Why a module of its own: the wording and routing of incident messages is policy 
 and Trading Ops review, so it lives in one table-shaped place that a reader can hold against the
 runbook line by line, and it is pure (plain data in, plain ``Message`` values out) so the incident
 engine, the CLI and tests can all produce the exact same texts without any transport configured.
-Delivery is somebody else's job (``notifiers.py``).
+Delivery is somebody else's job (``incidents/notifications``).
 
 Routing decisions worth knowing:
 
 * One ``Message`` per *channel* of a runbook row; ``audience`` carries the row's audiences. Sending
   one Slack post per audience member would post the same text to ``#incidents`` three times.
 * PagerDuty is the "bridge" of the detection stage: a ``trigger`` with ``dedup_key`` = incident id.
-  The validation-pass stage adds a ``resolve`` with the same key (PagerDuty ignores a repeated
-  resolve, so the exit step may send ``pagerduty_resolve`` again safely).
-* Email, the status page and Confluence have no transport in this project: their messages are
-  routed to the outbox by the dispatcher (see ``docs/notifications.md``), from where an operator
-  or a later integration forwards them.
+  Recovery start adds an ``acknowledge`` (someone is working on it), the validation-pass stage a
+  ``resolve``, and every resolution (forced included) the same ``resolve`` again: PagerDuty ignores
+  a repeated resolve, so sending it twice is safe and a forced resolution never leaves a page open.
+* Containment that freezes strategy promotions adds the runbook's kill-switch notice (section 2)
+  to the live-trading team, naming the frozen strategies (``kill_switch_notice``).
+* A drill marks every message (``Message.drill``): ``[DRILL]`` before the text, ``drill: true`` in
+  the details, so nobody mistakes a replay for an incident even when it is sent to real channels.
+* Delivery is the ``notifications`` package's job: a durable outbox and a delivery worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
@@ -54,7 +58,13 @@ class Channel(str, enum.Enum):
 
 class EventAction(str, enum.Enum):
     TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
     RESOLVE = "resolve"
+
+
+KILL_SWITCH_CHANNEL = "#live-trading"
+KILL_SWITCH_AUDIENCE = ("Live Trading",)
+DRILL_MARK = "[DRILL] "
 
 
 class CommunicationError(ValueError):
@@ -79,6 +89,7 @@ class IncidentBrief:
     eta: dt.datetime | None = None
     postmortem_path: str | None = None
     severity: str = "critical"
+    links: Mapping[str, str] = field(default_factory=dict)  # label -> URL (timeline, Dagster run)
 
     def __post_init__(self) -> None:
         if not self.incident_id or not self.incident_id.strip():
@@ -122,6 +133,32 @@ class Message:
     event_action: EventAction | None = None
     timestamp: dt.datetime | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    drill: bool = False
+
+    def as_drill(self) -> "Message":
+        """The same message marked as a drill (idempotent)."""
+        if self.drill:
+            return self
+        text = self.text if self.text.startswith(DRILL_MARK) else DRILL_MARK + self.text
+        return dataclasses.replace(self, text=text, drill=True, details={**self.details, "drill": True})
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "Message":
+        """The inverse of ``to_record`` (the durable outbox stores records)."""
+        timestamp = record.get("timestamp")
+        return cls(
+            stage=Stage(record["stage"]),
+            incident_id=record["incident_id"],
+            audience=tuple(record.get("audience") or ()),
+            channel=record["channel"],
+            text=record["text"],
+            severity=record["severity"],
+            dedup_key=record["dedup_key"],
+            event_action=EventAction(record["event_action"]) if record.get("event_action") else None,
+            timestamp=dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")) if timestamp else None,
+            details=dict(record.get("details") or {}),
+            drill=bool(record.get("drill")),
+        )
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (the outbox line, log extras)."""
@@ -136,6 +173,7 @@ class Message:
             "event_action": self.event_action.value if self.event_action else None,
             "timestamp": format_instant(self.timestamp) if self.timestamp else None,
             "details": _jsonable(dict(self.details)),
+            "drill": self.drill,
         }
 
 
@@ -234,6 +272,8 @@ def _details(stage: Stage, brief: IncidentBrief) -> dict[str, Any]:
         details["eta"] = format_instant(brief.eta)
     if brief.range_start is not None and brief.range_end is not None:
         details["range"] = [_jsonable(brief.range_start), _jsonable(brief.range_end)]
+    if brief.links:
+        details["links"] = dict(brief.links)
     return details
 
 
@@ -273,6 +313,36 @@ def pagerduty_resolve(brief: IncidentBrief, *, at: dt.datetime | None = None) ->
     )
 
 
+def pagerduty_acknowledge(brief: IncidentBrief, *, at: dt.datetime | None = None) -> Message:
+    """The PagerDuty ``acknowledge`` sent when recovery starts: someone is working on the page."""
+    text = render_text(Stage.RECOVERY_START, brief)
+    return _message(Stage.RECOVERY_START, brief, Channel.PAGERDUTY, text, at, EventAction.ACKNOWLEDGE)
+
+
+def kill_switch_notice(
+    brief: IncidentBrief, frozen: Sequence[str], *, at: dt.datetime | None = None
+) -> Message:
+    """Runbook section 2: tell the live-trading team which strategy promotions are frozen, so they
+    evaluate their kill-switch posture. ``frozen`` names the frozen strategies (market/toggle)."""
+    if not frozen:
+        raise CommunicationError(f"incident {brief.incident_id}: a kill-switch notice needs frozen strategies")
+    text = (
+        f"Strategy promotions frozen for {', '.join(frozen)} (incident {brief.incident_id}, markets "
+        f"{format_markets(brief.markets)}): evaluate kill-switch posture"
+    )
+    return Message(
+        stage=Stage.CONTAINMENT,
+        incident_id=brief.incident_id,
+        audience=KILL_SWITCH_AUDIENCE,
+        channel=KILL_SWITCH_CHANNEL,
+        text=text,
+        severity=brief.severity,
+        dedup_key=f"{brief.incident_id}:kill_switch:{KILL_SWITCH_CHANNEL}",
+        timestamp=at,
+        details={**_details(Stage.CONTAINMENT, brief), "frozen": list(frozen)},
+    )
+
+
 def messages_for(stage: Stage | str, brief: IncidentBrief, *, at: dt.datetime | None = None) -> list[Message]:
     """Every message the runbook sends at ``stage``: one per channel, in the table's order.
 
@@ -284,6 +354,8 @@ def messages_for(stage: Stage | str, brief: IncidentBrief, *, at: dt.datetime | 
     for channel in COMMUNICATION_PLAN[stage].channels:
         action = EventAction.TRIGGER if channel is Channel.PAGERDUTY else None
         messages.append(_message(stage, brief, channel, text, at, action))
+    if stage is Stage.RECOVERY_START:
+        messages.append(pagerduty_acknowledge(brief, at=at))
     if stage is Stage.VALIDATION_PASS:
         messages.append(pagerduty_resolve(brief, at=at))
     return messages

@@ -26,9 +26,11 @@ Criteria and their precise meaning:
    of an affected session is still skipped because a hold paused it (containment undone completely). It
    cannot gate ``validating``: the holds are released there, and only then can the consumers catch up.
 6. ``resolution_recorded`` (manual): root cause, at least one owner and one action recorded.
+7. ``strategy_signoff`` (manual): at least one strategy owner's sign-off is recorded
+   (``tradepulse-cli incident signoff``, ``incidents/signoff.py``).
 
 ``automatic_met``: criteria 1-4 are met (the incident may go to ``validating`` and consumers
-resume). ``all_met``: all six (the incident may be resolved).
+resume). ``all_met``: all of them (the incident may be resolved).
 """
 
 import datetime as dt
@@ -45,6 +47,7 @@ STABLE, BACKFILLS, QUALITY, TOLERANCE, CONSUMERS_CAUGHT_UP, RESOLUTION = (
     "consumers_caught_up",
     "resolution_recorded",
 )
+SIGNOFF = "strategy_signoff"
 AUTOMATIC = (STABLE, BACKFILLS, QUALITY, TOLERANCE)
 MAX_LISTED = 20  # evidence lists are truncated to keep timelines readable; counts stay exact
 
@@ -102,6 +105,7 @@ class ExitEvidence:
     owners: Sequence[str] = ()
     actions: Sequence[str] = ()
     skipped_consumers: Sequence[tuple[str, str, str]] = ()  # (market, consumer, session) still skipped
+    signoffs: Sequence[str] = ()  # strategy owners who signed off
 
 
 @dataclass(frozen=True)
@@ -286,8 +290,14 @@ def _resolution(evidence: ExitEvidence) -> CriterionResult:
         "root_cause": evidence.root_cause, "owners": list(evidence.owners), "actions": list(evidence.actions)})
 
 
+def _signoff(signoffs: Sequence[str]) -> CriterionResult:
+    status = MET if signoffs else PENDING
+    summary = f"signed off by {', '.join(signoffs)}" if signoffs else "no strategy owner has signed off yet"
+    return CriterionResult(SIGNOFF, status, False, summary, {"signed_off_by": list(signoffs)})
+
+
 def evaluate(evidence: ExitEvidence) -> ExitEvaluation:
-    """Evaluate the five exit criteria on ``evidence`` (pure; no clock, no I/O)."""
+    """Evaluate the exit criteria on ``evidence`` (pure; no clock, no I/O)."""
     if evidence.now.tzinfo is None:
         raise ValueError("ExitEvidence.now must be an aware UTC datetime")
     return ExitEvaluation(
@@ -301,6 +311,7 @@ def evaluate(evidence: ExitEvidence) -> ExitEvaluation:
                     evidence.affected_partitions),
             _consumers(evidence),
             _resolution(evidence),
+            _signoff(evidence.signoffs),
         ),
     )
 
@@ -311,4 +322,10 @@ def with_resolution(evaluation: ExitEvaluation, root_cause: str | None, owners: 
     manual = _resolution(ExitEvidence(evaluation.evaluated_at, {}, root_cause=root_cause, owners=tuple(owners),
                                       actions=tuple(actions)))
     criteria = tuple(manual if c.name == RESOLUTION else c for c in evaluation.criteria)
+    return ExitEvaluation(evaluation.evaluated_at, criteria)
+
+
+def with_signoffs(evaluation: ExitEvaluation, signoffs: Sequence[str]) -> ExitEvaluation:
+    """The same evaluation with the sign-off re-judged (added when an older evaluation lacks it)."""
+    criteria = tuple(c for c in evaluation.criteria if c.name != SIGNOFF) + (_signoff(signoffs),)
     return ExitEvaluation(evaluation.evaluated_at, criteria)

@@ -12,17 +12,21 @@ quality-failure sensor, the exit-criteria sensor and the CLI behave the same:
   it paused (promotions stay frozen until resolution); a later evaluation that fails sends it back
   to ``recovering`` and pauses them again;
 - resolving requires all criteria (``ExitCriteriaNotMet`` otherwise, unless forced), releases every
-  hold of the incident, schedules the chaos replay within 30 days and writes the post-mortem draft.
+  hold of the incident, schedules the chaos replay within 30 days, creates the runbook's follow-up action
+  items (owner and due date: ``followups.py``) and writes the post-mortem draft.
 
-Every step rewrites ``timeline.md`` and ``gap.csv`` so the artefacts always match the database.
+Every step that changes the incident rewrites ``timeline.md`` and ``gap.csv`` so the artefacts always match
+the database; an evaluation that found nothing new writes nothing.
 """
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.incidents.control_plane import CONSUMERS, STRATEGY_PROMOTIONS, ControlPlane, containment_for
+from tradepulse_assets.incidents.followups import FollowupActions
 from tradepulse_assets.incidents.model import (
     ExitCriteriaNotMet,
     GapWindow,
@@ -32,6 +36,7 @@ from tradepulse_assets.incidents.model import (
     TimeWindow,
     reconciliation_verdict,
 )
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.reports import write_backfill_reports, write_incident_artefacts
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.storage.home import tradepulse_home
@@ -183,6 +188,7 @@ class IncidentEngine:
             required_quality_checks=tuple(required_quality_checks), quality=tuple(quality),
             required_tolerance_checks=tuple(required_tolerance_checks), tolerance=tuple(tolerance),
             root_cause=incident.root_cause, owners=incident.owners, actions=incident.actions,
+            signoffs=Signoffs(self.db).owners(incident_id),
         )
 
     def evaluate(self, incident_id: str, evidence: ec.ExitEvidence) -> ec.ExitEvaluation:
@@ -192,7 +198,11 @@ class IncidentEngine:
         evaluation = ec.evaluate(evidence)
         if evidence.root_cause is None and incident.root_cause:
             evaluation = ec.with_resolution(evaluation, incident.root_cause, incident.owners, incident.actions)
-        self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
+        # Sensors evaluate every open incident every tick: the verdict and the artefacts are written only when
+        # their content changed (the verdict's ``evaluated_at`` is then the time of the last change).
+        content_changed = _content(incident.last_evaluation) != _content(evaluation.to_dict())
+        if content_changed:
+            self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
         if not incident.is_open:
             return evaluation
         if evaluation.automatic_met and incident.state in (S.CONTAINED, S.RECOVERING):
@@ -209,6 +219,8 @@ class IncidentEngine:
         elif _changed(incident.last_evaluation, evaluation):
             summary = "; ".join(f"{c.name} {c.status}" for c in evaluation.criteria)
             self.store.add_event(incident_id, "exit_criteria", summary, now=now)
+        elif not content_changed:
+            return evaluation  # nothing new: timeline.md and gap.csv already say all of this
         self.write_artefacts(incident_id)
         return evaluation
 
@@ -233,6 +245,7 @@ class IncidentEngine:
         else:
             evaluation = ec.with_resolution(ec.ExitEvaluation.from_dict(incident.last_evaluation),
                                             root_cause, owners, actions)
+            evaluation = ec.with_signoffs(evaluation, Signoffs(self.db).owners(incident_id))
             self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
             unmet = evaluation.unmet()
             why = "; ".join(f"{c.name}: {c.status} ({c.summary})" for c in evaluation.criteria if not c.met)
@@ -245,11 +258,19 @@ class IncidentEngine:
         incident = self.store.get(incident_id)
         self.store.schedule_followup(incident_id, scenario=chaos_scenario_for(incident),
                                      due_at=now + dt.timedelta(days=FOLLOWUP_DAYS), now=now)
+        FollowupActions(self.db).create_for(incident, now=now)
         self.write_artefacts(incident_id)
         return self.store.get(incident_id)
 
     def due_followups(self, now: dt.datetime):
         return self.store.due_followups(now)
+
+
+def _content(evaluation: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An evaluation without its time stamp, as stored (JSON): two ticks that found the same things compare equal."""
+    if evaluation is None:
+        return None
+    return json.loads(json.dumps({k: v for k, v in evaluation.items() if k != "evaluated_at"}, default=str))
 
 
 def _changed(previous: Mapping[str, Any] | None, evaluation: ec.ExitEvaluation) -> bool:

@@ -39,6 +39,8 @@ from tradepulse_assets.storage.state import KEY, METADATA, NOT_NULL, Migration, 
 from tradepulse_assets.storage.state import from_iso, text_columns, to_iso
 
 SCHEMA_NAME = "incidents"
+# A drill's state DB sets this watermark so its incident ids never collide with others' (drills/sandbox.py).
+INCIDENT_ID_PREFIX_WATERMARK = "incident_id_prefix"
 INCIDENTS = sa.Table(
     "incidents", METADATA, *text_columns("id", **KEY),
     *text_columns("cause", "market", "fingerprint", "state", "scope", "description", **NOT_NULL),
@@ -197,7 +199,8 @@ class IncidentStore:
             "ON CONFLICT (day) DO UPDATE SET n = incident_counters.n + 1 RETURNING n",
             (day,),
         )
-        return f"INC-{day}-{int(row['n']):04d}"
+        prefix = tx.query_one("SELECT value FROM watermarks WHERE name = ?", (INCIDENT_ID_PREFIX_WATERMARK,))
+        return f"{prefix['value'] if prefix else 'INC'}-{day}-{int(row['n']):04d}"
 
     # -- reading ---------------------------------------------------------------------------------
     def _get(self, tx: Transaction, incident_id: str) -> Incident:

@@ -3,7 +3,7 @@
 This layer imports nothing else of ours; every other layer asks it what a trading minute is.
 """
 
-from tradepulse_assets.markets.bars import BAR_COLUMNS, BarSchema
+from tradepulse_assets.markets.bars import BAR_COLUMNS
 from tradepulse_assets.markets.calendars import MarketCalendar, SessionHours, calendar_for
 from tradepulse_assets.markets.registry import IngestionMode, Market, MarketRegistry, load_registry
 
@@ -18,3 +18,11 @@ __all__ = [
     "calendar_for",
     "load_registry",
 ]
+
+
+def __getattr__(name: str):
+    if name == "BarSchema":  # built on first use (pandera imports pandas): see markets.bars
+        from tradepulse_assets.markets import bars
+
+        return bars.BarSchema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,21 +9,27 @@ closes move the session in UTC.
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
+from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
-import pandas as pd
 import yaml
+
+from tradepulse_assets.core.io import atomic_write
 
 ONE_MINUTE = np.timedelta64(1, "m")
 # Calendars are built over a fixed window: early enough for the 2023 overrides, late enough for backfills
 # and a year of look-ahead. exchange-calendars raises DateOutOfBounds outside it, which we translate.
-CALENDAR_START = pd.Timestamp("2019-01-01")
-CALENDAR_END = pd.Timestamp("2028-12-31")
+CALENDAR_START = dt.date(2019, 1, 1)
+CALENDAR_END = dt.date(2028, 12, 31)
 HORIZON_WARNING_DAYS = 365
+# exchange-calendars and pandas cost about a second to import and 0.3 s per calendar to build: both wait
+# until a calendar is first asked a question. The code location only needs each market's closed days, which
+# `session_grid` keeps in a small cache file keyed by everything that could change them.
 
 
 class CalendarError(ValueError):
@@ -68,6 +74,8 @@ class SessionHours:
 
 
 def _utc(ts) -> dt.datetime | None:
+    import pandas as pd
+
     if ts is None or pd.isna(ts):
         return None
     return pd.Timestamp(ts).tz_convert("UTC").to_pydatetime()
@@ -101,8 +109,13 @@ class MarketCalendar:
     """One market's calendar: sessions, session hours and the expected bar minutes."""
 
     def __init__(self, market_id: str, code: str, overrides: tuple[Override, ...] = ()):
+        import exchange_calendars as xcals
+        import pandas as pd
+
         try:
-            self._cal = xcals.get_calendar(code, start=CALENDAR_START, end=CALENDAR_END)
+            self._cal = xcals.get_calendar(
+                code, start=pd.Timestamp(CALENDAR_START), end=pd.Timestamp(CALENDAR_END)
+            )
         except xcals.errors.InvalidCalendarName:
             raise CalendarError(f"market {market_id}: unknown exchange calendar code {code!r}") from None
         self.market_id = market_id
@@ -115,14 +128,16 @@ class MarketCalendar:
 
     # --- sessions -----------------------------------------------------------------------------
     def _check_range(self, day: dt.date) -> None:
-        if not (CALENDAR_START.date() <= day <= CALENDAR_END.date()):
+        if not (CALENDAR_START <= day <= CALENDAR_END):
             raise CalendarError(
                 f"market {self.market_id}: {day} is outside the calendar range "
-                f"{CALENDAR_START.date()}..{CALENDAR_END.date()}"
+                f"{CALENDAR_START}..{CALENDAR_END}"
             )
 
     def sessions(self, start: dt.date, end: dt.date) -> list[dt.date]:
         """Trading sessions with ``start <= session <= end`` (overrides applied)."""
+        import pandas as pd
+
         self._check_range(start)
         self._check_range(end)
         idx = self._session_index
@@ -130,10 +145,14 @@ class MarketCalendar:
         return [ts.date() for ts in window]
 
     def is_session(self, day: dt.date) -> bool:
+        import pandas as pd
+
         self._check_range(day)
         return pd.Timestamp(day) in self._session_index
 
     def previous_session(self, day: dt.date) -> dt.date | None:
+        import pandas as pd
+
         idx = self._session_index
         earlier = idx[idx < pd.Timestamp(day)]
         return earlier[-1].date() if len(earlier) else None
@@ -141,6 +160,8 @@ class MarketCalendar:
     def hours(self, session: dt.date) -> SessionHours:
         if not self.is_session(session):
             raise CalendarError(f"market {self.market_id}: {session} is not a trading session")
+        import pandas as pd
+
         row = self._schedule.loc[pd.Timestamp(session)]
         return SessionHours(
             session=session,
@@ -165,7 +186,7 @@ class MarketCalendar:
         """The session whose trading minutes include the bar labelled ``ts``, or None."""
         ts = _as_utc(ts)
         for day in (ts.date(), ts.date() - dt.timedelta(days=1)):
-            if CALENDAR_START.date() <= day <= CALENDAR_END.date() and self.is_session(day):
+            if CALENDAR_START <= day <= CALENDAR_END and self.is_session(day):
                 if self.hours(day).contains(ts):
                     return day
         return None
@@ -210,6 +231,8 @@ class MarketCalendar:
     def holiday_data_end(self) -> dt.date | None:
         """Last date covered by every precomputed holiday list (lunisolar calendars), or None when the
         calendar is purely rule-based and has no end."""
+        import pandas as pd
+
         precomputed = getattr(type(self._cal), "precomputed_holidays", None)
         lists = [pd.DatetimeIndex(dates) for dates in (precomputed() if callable(precomputed) else ())]
         lists = [dates for dates in lists if len(dates)]
@@ -219,7 +242,7 @@ class MarketCalendar:
 
     def horizon_warning(self, today: dt.date) -> str | None:
         """A message when holiday data (or our calendar window) ends less than a year after ``today``."""
-        ends = [d for d in (self.holiday_data_end(), CALENDAR_END.date()) if d is not None]
+        ends = [d for d in (self.holiday_data_end(), CALENDAR_END) if d is not None]
         horizon = min(ends)
         if (horizon - today).days < HORIZON_WARNING_DAYS:
             return (
@@ -239,3 +262,61 @@ def calendar_for(market_id: str, code: str) -> MarketCalendar:
     """The shared calendar of a market, with the packaged overrides applied (cached per process)."""
     _, overrides = load_overrides()
     return MarketCalendar(market_id, code, overrides)
+
+
+@dataclass(frozen=True)
+class SessionGrid:
+    """What a partitions definition needs of a calendar: weekday-only trading and the closed days."""
+
+    weekdays_only: bool
+    closed_days: tuple[dt.date, ...]
+    timezone_name: str
+    regular_close_local: dt.time
+
+
+def _grid_cache_key(market_id: str, code: str, start: dt.date, end: dt.date) -> str:
+    version, overrides = load_overrides()
+    parts = [market_id, code, start, end, metadata.version("exchange-calendars"), version, overrides]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def session_grid(
+    market_id: str, code: str, start: dt.date, end: dt.date, cache_dir: Path | None
+) -> SessionGrid:
+    """Closed days in [start, end] and whether the market trades weekdays only.
+
+    Read from ``cache_dir`` when a cache file for exactly these inputs (market, code, window, library
+    version, overrides) exists; otherwise computed from the calendar and written there atomically. A cache
+    that cannot be read or written is ignored: it is an optimisation, never a source of truth.
+    """
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / f"sessions-{market_id}-{_grid_cache_key(market_id, code, start, end)}.json"
+    try:
+        doc = json.loads(path.read_text()) if path is not None and path.exists() else None
+        if doc is not None:
+            closed = tuple(dt.date.fromisoformat(d) for d in doc["closed_days"])
+            close = dt.time.fromisoformat(doc["regular_close_local"])
+            return SessionGrid(doc["weekdays_only"], closed, doc["timezone_name"], close)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    calendar = calendar_for(market_id, code)
+    grid = SessionGrid(
+        calendar.trades_weekdays_only,
+        tuple(calendar.closed_days(start, end)),
+        calendar.timezone_name,
+        calendar.regular_close_local,
+    )
+    if path is not None:
+        try:
+            closed = [d.isoformat() for d in grid.closed_days]
+            doc = {
+                "weekdays_only": grid.weekdays_only,
+                "closed_days": closed,
+                "timezone_name": grid.timezone_name,
+                "regular_close_local": grid.regular_close_local.isoformat(),
+            }
+            atomic_write(path, json.dumps(doc).encode(), fsync=False)  # a cache: rebuilt if lost
+        except OSError:
+            pass
+    return grid

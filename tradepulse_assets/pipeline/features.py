@@ -6,23 +6,25 @@ under ``baselines/<incident>/``; the tolerance gate recomputes, finds the revise
 production bars against the baseline's, and asks ``indicators.compare_to_baseline`` which windows moved.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from tradepulse_assets.indicators.features import (
-    FeatureParams,
-    SessionFeatures,
-    compute_session_features,
-    effective_revisions,
-)
-from tradepulse_assets.indicators.tolerance import ToleranceReport, compare_to_baseline
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
+
+# The numba kernels (and scipy) load when a feature is first computed, not with the code location: about
+# half a second of every start. Hence the imports inside the functions below.
+if TYPE_CHECKING:
+    from tradepulse_assets.indicators.features import FeatureParams, SessionFeatures
+    from tradepulse_assets.indicators.tolerance import ToleranceReport
 
 FEATURE_TABLES = ("kuramoto", "ricci", "ricci_edges", "hurst")
 # Forman curvature is unbounded (about -2 x degree x weight, ~ -30 on a 24-symbol market): the absolute
@@ -45,6 +47,8 @@ def close_matrix(
 
 
 def compute(store: ObjectStore, market: Market, session: dt.date, params: FeatureParams | None = None) -> SessionFeatures:
+    from tradepulse_assets.indicators.features import compute_session_features
+
     bars = lake.read_frame(store, "production", market.market_id, session)
     close, minutes, symbols = close_matrix(bars, market, session)
     features = compute_session_features(close, minutes, symbols, params)
@@ -84,6 +88,8 @@ def load_baseline(store: ObjectStore, incident_id: str, market_id: str, session:
         bars = _read(store, _frame_key(prefix, "production", market_id, session))
     except ObjectNotFound:
         return None
+    from tradepulse_assets.indicators.features import SessionFeatures
+
     return SessionFeatures(**tables), bars
 
 
@@ -92,6 +98,8 @@ def revised_minutes(market: Market, session: dt.date, before: pl.DataFrame, afte
     symbols = sorted(set(before.get_column("symbol").unique()) | set(after.get_column("symbol").unique()))
     close_before, minutes, _ = close_matrix(before, market, session, symbols)
     close_after, _, _ = close_matrix(after, market, session, symbols)
+    from tradepulse_assets.indicators.features import effective_revisions
+
     return effective_revisions(close_before, close_after, minutes)
 
 
@@ -125,6 +133,8 @@ def tolerance_gate(
     tolerance: float,
 ) -> ToleranceOutcome:
     """Compare with the newest baseline among ``incident_ids`` (newest first); no baseline passes."""
+    from tradepulse_assets.indicators.tolerance import compare_to_baseline
+
     for incident_id in incident_ids:
         loaded = load_baseline(store, incident_id, market.market_id, session)
         if loaded is None:

@@ -23,14 +23,17 @@ from tradepulse_assets.quality import GateConfig, GateResult, config_for_market,
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
-from tradepulse_assets.feeds.connectors import Connector, file_parser
+from tradepulse_assets.feeds.connectors import Connector, VendorNotFound, VendorRefused, file_parser
 from tradepulse_assets.feeds.manifest import (
     MANIFEST_NAME,
     Fault,
     Manifest,
     ManifestFile,
+    manifest_faults,
+    parse_bar_file,
+    readable_names,
     sha256_hex,
-    verify_file,
+    verify_and_parse,
 )
 
 RAW_PREFIX = "landing/raw"
@@ -104,7 +107,7 @@ def _combine(frames: list[pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame
 @dataclass(frozen=True)
 class DeliveredFile:
     entry: ManifestFile
-    data: bytes
+    data: bytes | None  # None: not read (missing from the drop, or refused: it points outside it)
     faults: tuple[Fault, ...]
     bars: pl.DataFrame | None
 
@@ -115,16 +118,17 @@ class VendorDelivery:
 
     manifest: Manifest
     files: tuple[DeliveredFile, ...]
+    manifest_faults: tuple[Fault, ...] = ()  # what is wrong with the manifest itself (feeds.manifest)
 
     @property
     def faults(self) -> list[Fault]:
-        return [f for file in self.files for f in file.faults]
+        return [*self.manifest_faults, *(f for file in self.files for f in file.faults)]
 
     @property
     def digest(self) -> str:
         """The delivery's identity: the manifest and the bytes actually served (a corrupt file and its fixed
         re-delivery under the same manifest are two deliveries)."""
-        return delivery_digest(self.manifest.to_json(), [(f.entry.name, f.data) for f in self.files])
+        return delivery_digest(self.manifest.to_json(), [(f.entry.name, f.data or b"") for f in self.files])
 
 
 def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> str:
@@ -142,12 +146,24 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> Ve
     if manifest.condition in ("pending", "missing"):
         raise NotPublished(f"{market_id} {session}: vendor condition is {manifest.condition!r}")
     parse = file_parser(connector, market_id, session)  # the drop format by extension, a vendor format its own
-    files = []
-    for entry in manifest.files:
+    # An empty file list, traversal or unknown names, a file missing from the drop or pointing outside it are
+    # faults of the delivery (landing fails, the batch is quarantined), never "not published".
+    problems = manifest_faults(manifest, market_id, session, drop_format=parse is parse_bar_file)
+    readable = readable_names(manifest, problems)
+    files = [_fetch_file(connector, market_id, session, e, parse) for e in manifest.files if e.name in readable]
+    return VendorDelivery(manifest, tuple(dict((f.entry.name, f) for f in files).values()), tuple(problems))
+
+
+def _fetch_file(connector: Connector, market_id: str, session: dt.date, entry: ManifestFile, parse) -> DeliveredFile:
+    try:
         data = connector.read_file(market_id, session, entry.name)
-        faults = tuple(verify_file(entry, data, parse))
-        files.append(DeliveredFile(entry, data, faults, None if faults else parse(entry.name, data)))
-    return VendorDelivery(manifest, tuple(files))
+    except VendorRefused as exc:
+        return DeliveredFile(entry, None, (Fault("refused", entry.name, str(exc)),), None)
+    except VendorNotFound as exc:
+        message = f"{entry.name}: listed in the manifest but not in the drop ({exc})"
+        return DeliveredFile(entry, None, (Fault("missing_file", entry.name, message),), None)
+    faults, bars = verify_and_parse(entry, data, parse)
+    return DeliveredFile(entry, data, tuple(faults), None if faults else bars)
 
 
 def served_digest(connector: Connector, manifest: Manifest) -> str:
@@ -189,13 +205,14 @@ def land_session(
     prefix = raw_prefix(market.market_id, session)
     previous = read_receipt(store, market.market_id, session) or {}
     store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
-    landed = []
+    # The original bytes, whatever their verdict, in one group commit (a streamed session has 1,440 files).
+    store.put_many({f"{prefix}/{f.entry.name}": f.data for f in delivery.files if f.data is not None})
+    landed, events = [], []
     for file in delivery.files:
-        key = f"{prefix}/{file.entry.name}"
-        store.put_bytes(key, file.data)  # the original bytes, whatever their verdict
+        key = f"{prefix}/{file.entry.name}" if file.data is not None else ""
         rows = None if file.bars is None else file.bars.height
-        landed.append(LandedFile(file.entry.name, key, len(file.data), file.entry.sha256, rows, file.faults))
-        audit.append(
+        landed.append(LandedFile(file.entry.name, key, len(file.data or b""), file.entry.sha256, rows, file.faults))
+        events.append(
             {
                 "event": "landing",
                 "market": market.market_id,
@@ -206,6 +223,7 @@ def land_session(
                 "outcome": "ok" if not file.faults else "quarantine:" + ",".join(f.check for f in file.faults),
             }
         )
+    audit.append_many(events)
     bars, faults = combined_bars(delivery)
     if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)

@@ -89,7 +89,9 @@ def closed_sessions(market: Market, now: dt.datetime, lookback: int = DEFAULT_LO
         raise ValueError(f"look-back must be at least one session, got {lookback}")
     calendar = calendar_for(market.market_id, market.calendar)
     start = max(market.first_session, now.date() - dt.timedelta(days=lookback * 3 + 10))
-    sessions = [s for s in calendar.sessions(start, now.date()) if calendar.hours(s).close <= now]
+    # closes increase with the session: at most the last two (a close after midnight UTC) are still open
+    candidates = calendar.sessions(start, now.date())[-(lookback + 2):]
+    sessions = [s for s in candidates if calendar.hours(s).close <= now]
     return sessions[-lookback:]
 
 

@@ -4,18 +4,26 @@ It keeps the original bytes under ``landing/stream/``, advances the market's dur
 landed; never backwards, safe with several pollers) and writes one audit line per micro-batch. The lag
 sensor reads the watermark; the session partition itself is built by the Dagster assets from the vendor's
 session drop.
+
+Cost is bounded per poll, not per micro-batch: a poll that finds 1,440 micro-batches (catch-up after an
+outage) writes them as one group commit, one audit append and one watermark update. Once its session has
+landed, a session's micro-batches are compacted into one stored (uncompressed) zip, ``_compacted.zip``,
+whose members are the original files byte for byte: one object per session instead of 1,440.
 """
 
 import datetime as dt
+import io
+import zipfile
 
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.connectors import Connector
-from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_file
+from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_and_parse
 
 STREAM_PREFIX = "landing/stream"
+COMPACTED_NAME = "_compacted.zip"
 
 
 def stream_watermark_name(market_id: str) -> str:
@@ -42,30 +50,79 @@ def poll_stream(
     manifest = connector.read_manifest(market.market_id, session)
     if manifest is None:
         return 0
-    prefix = f"{STREAM_PREFIX}/market={market.market_id}/session={session}"
-    have = set(k.rsplit("/", 1)[-1] for k in store.list_keys(prefix))
-    landed, watermark = 0, db.get_watermark(stream_watermark_name(market.market_id))
+    prefix = stream_prefix(market.market_id, session)
+    have = set(held_batches(store, market.market_id, session, names_only=True))
+    watermark = db.get_watermark(stream_watermark_name(market.market_id))
+    batches, events = {}, []
     for entry in manifest.files:
         if entry.name in have:
             continue
         data = connector.read_file(market.market_id, session, entry.name)
-        faults = verify_file(entry, data)
-        store.put_bytes(f"{prefix}/{entry.name}", data)
+        faults, bars = verify_and_parse(entry, data)
+        batches[f"{prefix}/{entry.name}"] = data
         rows = 0
         if not faults:
-            bars = parse_bar_file(entry.name, data)
             rows = bars.height
             if rows:
                 last = bars.get_column("ts").max()
                 if watermark is None or last.isoformat() > watermark:
                     watermark = last.isoformat()
-        audit.append({"event": "stream", "market": market.market_id, "session": str(session),
-                      "batch": entry.name, "rows": rows, "sha256": entry.sha256,
-                      "outcome": "ok" if not faults else "fault:" + ",".join(f.check for f in faults)})
-        landed += 1
+        events.append({"event": "stream", "market": market.market_id, "session": str(session),
+                       "batch": entry.name, "rows": rows, "sha256": entry.sha256,
+                       "outcome": "ok" if not faults else "fault:" + ",".join(f.check for f in faults)})
+    # One group commit per poll, however many micro-batches it found: bytes, then audit, then watermark
+    # (a crash in between re-lands the same bytes on the next poll, which is idempotent).
+    store.put_many(batches)
+    audit.append_many(events)
     if watermark:
         db.advance_watermark(stream_watermark_name(market.market_id), watermark, now=now)
-    return landed
+    return len(batches)
+
+
+def stream_prefix(market_id: str, session: dt.date | str) -> str:
+    return f"{STREAM_PREFIX}/market={market_id}/session={session}"
+
+
+def held_batches(
+    store: ObjectStore, market_id: str, session: dt.date | str, names_only: bool = False
+) -> dict[str, bytes | None]:
+    """The session's micro-batches the ingestor holds, by file name: loose objects and compacted members.
+
+    A loose object wins over a compacted member of the same name (it is newer: compaction deletes loose
+    objects only after the zip is written). With ``names_only`` loose objects are not read (values None).
+    """
+    prefix = stream_prefix(market_id, session)
+    held: dict[str, bytes | None] = {}
+    for key in store.list_keys(prefix + "/"):
+        name = key.rsplit("/", 1)[-1]
+        if name == COMPACTED_NAME:
+            with zipfile.ZipFile(io.BytesIO(store.get_bytes(key))) as pack:
+                for member in pack.namelist():
+                    held.setdefault(member, None if names_only else pack.read(member))
+        else:
+            held[name] = None if names_only else store.get_bytes(key)
+    return held
+
+
+def compact_stream_session(store: ObjectStore, market_id: str, session: dt.date) -> int:
+    """Fold the session's loose micro-batches into ``_compacted.zip`` (members verbatim); returns how many.
+
+    Crash-safe and idempotent: the zip (old members plus new) is written atomically before any loose object
+    is deleted, and readers take a loose object over a member of the same name.
+    """
+    prefix = stream_prefix(market_id, session)
+    loose = [k for k in store.list_keys(prefix + "/") if not k.endswith("/" + COMPACTED_NAME)]
+    if not loose:
+        return 0
+    batches = held_batches(store, market_id, session)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as pack:
+        for name in sorted(batches):
+            pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), batches[name])
+    store.put_bytes(f"{prefix}/{COMPACTED_NAME}", buffer.getvalue(), content_type="application/zip")
+    for key in loose:
+        store.delete(key)
+    return len(loose)
 
 
 def landed_watermark(store: ObjectStore, market_id: str) -> str | None:
@@ -74,8 +131,8 @@ def landed_watermark(store: ObjectStore, market_id: str) -> str | None:
     sessions = sorted({k.split("/session=")[1].split("/")[0] for k in keys})
     if not sessions:
         return None
-    newest = [k for k in keys if f"/session={sessions[-1]}/" in k]
-    latest = [parse_bar_file(k, store.get_bytes(k)).get_column("ts").max() for k in newest]
+    newest = held_batches(store, market_id, sessions[-1])
+    latest = [parse_bar_file(name, data).get_column("ts").max() for name, data in newest.items()]
     latest = [t for t in latest if t is not None]
     return max(latest).isoformat() if latest else None
 
@@ -91,6 +148,7 @@ class LandedStreamConnector:
     def __init__(self, store: ObjectStore, vendor: Connector):
         self.store, self.vendor = store, vendor
         self._manifests: dict[tuple[str, dt.date], object] = {}
+        self._held: dict[tuple[str, dt.date], dict[str, bytes | None]] = {}
 
     def list_sessions(self, market: str) -> list[dt.date]:
         return self.vendor.list_sessions(market)
@@ -101,12 +159,12 @@ class LandedStreamConnector:
         return manifest
 
     def read_file(self, market: str, session: dt.date, name: str) -> bytes:
-        key = f"{STREAM_PREFIX}/market={market}/session={session}/{name}"
         manifest = self._manifests.get((market, session)) or self.read_manifest(market, session)
-        if manifest is not None and self.store.exists(key):
-            data = self.store.get_bytes(key)
-            if sha256_hex(data) == manifest.file(name).sha256:
-                return data
+        if (market, session) not in self._held:  # one listing (and one zip read) per session, not per file
+            self._held[(market, session)] = held_batches(self.store, market, session)
+        data = self._held[(market, session)].get(name)
+        if manifest is not None and data is not None and sha256_hex(data) == manifest.file(name).sha256:
+            return data
         return self.vendor.read_file(market, session, name)
 
     def check_connectivity(self) -> None:

@@ -12,11 +12,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandera.errors as pa_errors
 import polars as pl
 
-from tradepulse_assets.markets.bars import BarSchema
-from tradepulse_assets.markets.calendars import MarketCalendar
+from tradepulse_assets.markets import bars as bar_schema
 from tradepulse_assets.quality.session_grid import (
     MINUTE_US,
     GateInputError,
@@ -25,7 +23,6 @@ from tradepulse_assets.quality.session_grid import (
     nan_mean_rows,
     nan_median_rows,
     runs_of_true,
-    session_spec,
     ts_from_us,
 )
 from tradepulse_assets.quality.results import (
@@ -129,8 +126,10 @@ def _first_ts(p: PreparedBars, rows: np.ndarray) -> str:
 
 # --- schema ---------------------------------------------------------------------------------------
 def schema(p: PreparedBars, config: GateConfig) -> GateResult:
+    import pandera.errors as pa_errors  # on first use, like the model: pandera imports pandas (markets.bars)
+
     try:
-        BarSchema.validate(p.df, lazy=True)
+        bar_schema.BarSchema.validate(p.df, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
         if not isinstance(cases, pl.DataFrame):

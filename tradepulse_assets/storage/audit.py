@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from tradepulse_assets.core.io import append_jsonl, read_locked
+from tradepulse_assets.core.io import append_jsonl_many, read_locked
 from tradepulse_assets.storage.home import AUDIT_LOG, home_path, tradepulse_home
 from tradepulse_assets.storage.object_store import LocalObjectStore, StorageError
 
@@ -136,12 +136,22 @@ class AuditLog:
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``event``, stamp ``time`` (clock unless given), append it as one line, return it."""
-        record = _normalize(event, self._clock())
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``events`` in order as one group commit: one lock, one write, one fsync for all of them.
+
+        Every event is validated before anything is written, so a bad event appends none of the group.
+        """
+        if not events:
+            return []
+        now = self._clock()
+        records = [_normalize(event, now) for event in events]
         try:
-            append_jsonl(self.path, record, fsync=self._fsync)
+            append_jsonl_many(self.path, records, fsync=self._fsync)
         except TypeError as error:  # raised before anything is written
             raise InvalidAuditEvent(f"audit event is not JSON-serializable: {error}") from None
-        return record
+        return records
 
     def read(
         self,

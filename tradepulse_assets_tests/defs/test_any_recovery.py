@@ -12,7 +12,7 @@ import dagster as dg
 from tradepulse_assets.cli.main import main as cli
 from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG
 from tradepulse_assets.defs.launch import LAUNCHED_BY_TAG
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.feeds.scenarios import FaultSpec
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.markets import MarketRegistry, load_registry

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from tradepulse_assets.cli.main import main as cli
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_KEY
 from tradepulse_assets.incidents.control_plane import ControlPlane
 from tradepulse_assets.incidents.model import IncidentState
@@ -175,10 +175,12 @@ def test_corrupted_batch_is_detected_contained_backfilled_validated_and_resolved
     assert {c["name"]: c["status"] for c in evaluation["criteria"]} == {
         "ingestion_stable": "met", "backfills_reconciled": "met", "quality_suite_green": "met",
         "indicator_tolerances": "met", "consumers_caught_up": "met", "resolution_recorded": "pending",
+        "strategy_signoff": "pending",
     }
 
     # A person records the root cause and resolves through the CLI.
     now = replay.now.isoformat()
+    assert cli(["incident", "signoff", incident.id, "--owner", "quant-strategies", "--now", replay.now.isoformat()]) == 0
     assert cli(["incident", "resolve", incident.id, "--root-cause", "vendor transfer corrupted bars.parquet",
                 "--owner", "data-platform", "--action", "verify sha256 before publish", "--now", now, "--json"]) == 0
     capsys.readouterr()
@@ -281,6 +283,7 @@ def test_streaming_stall_is_detected_contained_backfilled_validated_and_resolved
         pytest.fail(f"not validating: {json.dumps(incidents.get(incident.id).last_evaluation, indent=1)[:4000]}")
     assert not control.is_paused("CRYPTO", "backtest_exporter")
     replay.run_until(lambda: caught_up(incidents.get(incident.id)), INTERVAL, limit=4)  # the skipped consumers
+    assert cli(["incident", "signoff", incident.id, "--owner", "quant-strategies", "--now", replay.now.isoformat()]) == 0
     assert cli(["incident", "resolve", incident.id, "--root-cause", "vendor feed handler stalled",
                 "--owner", "market-data", "--action", "alert on vendor heartbeat", "--now", replay.now.isoformat(),
                 "--json"]) == 0

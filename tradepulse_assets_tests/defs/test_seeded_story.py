@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from tradepulse_assets.cli.seed import SEED, SEEDED_FAULT_MARKET
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.reports import incident_durations

@@ -19,12 +19,13 @@ import dagster as dg
 import pytest
 
 from tradepulse_assets.defs.assets.bars import ATTEMPT_TAG
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.manifest import archived_manifest_name
 from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.model import IncidentState
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import MarketRegistry, calendar_for, load_registry
@@ -113,8 +114,9 @@ def resolve_when_done(replay: Replay, incidents: IncidentStore, incident_id: str
         replay.run_until(done, VALIDATION_STEP, limit=limit)
     except TimeoutError:
         pytest.fail(json.dumps(incidents.get(incident_id).last_evaluation, indent=1, default=str)[:3000])
-    responder_from_settings(replay.clocked_settings, lambda: replay.now).resolve(
-        incident_id, now=replay.now, root_cause="soak", owners=["data-platform"], actions=["soak"])
+    responder = responder_from_settings(replay.clocked_settings, lambda: replay.now)
+    Signoffs(responder.engine.db).record(incident_id, owner="quant-strategies", now=replay.now)
+    responder.resolve(incident_id, now=replay.now, root_cause="soak", owners=["data-platform"], actions=["soak"])
 
 
 def production_digest(store, sessions) -> dict[str, str]:

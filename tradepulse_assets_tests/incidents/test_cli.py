@@ -86,3 +86,42 @@ def test_errors_are_one_clear_line(capsys):
     code, _, err = run(capsys, "incident", "open", "--market", "XNYS", "--start", "2026-03-10T10:00Z",
                        "--end", "2026-03-09T10:00Z", "--description", "x")
     assert code == 2 and "is before --start" in err
+
+
+def test_resolution_leaves_followups_with_owners_a_review_and_a_pagerduty_resolve(capsys, tmp_path):
+    run(capsys, *OPEN)
+    code, out, _ = run(capsys, "incident", "signoff", "INC-20260310-0001", "--owner", "quant-strategies", "--note",
+                       "hurst within tolerance", "--now", "2026-03-10T15:50:00Z")
+    assert code == 0 and out["signoff"]["owner"] == "quant-strategies"
+    code, out, _ = run(capsys, "incident", "show", "INC-20260310-0001")
+    assert out["events"][-1]["message"] == "strategy owner quant-strategies signed off: hurst within tolerance"
+    code, _, _ = run(capsys, "incident", "resolve", "INC-20260310-0001", "--root-cause", "stale cache", "--owner",
+                     "ops", "--action", "purge cache", "--now", "2026-03-10T16:00:00Z", "--force")
+    assert code == 0
+
+    code, out, _ = run(capsys, "incident", "followups", "--now", "2026-03-30T00:00:00Z")
+    items = {f["kind"]: f for f in out["followups"]}
+    assert set(items) == {"vendor_failover", "synthetic_checks", "runbook_update", "chaos_replay"}
+    assert {f["owner"] for f in items.values()} == {"ops"}
+    assert items["runbook_update"]["due_at"].startswith("2026-03-17") and items["runbook_update"]["overdue"]
+    assert items["chaos_replay"]["due_at"].startswith("2026-04-09") and not items["chaos_replay"]["overdue"]
+    assert out["overdue"] == 3
+
+    code, out, _ = run(capsys, "incident", "followup-done", str(items["runbook_update"]["id"]), "--note", "PR 42",
+                       "--now", "2026-03-30T00:00:00Z")
+    assert code == 0
+    code, out, _ = run(capsys, "incident", "followups", "--now", "2026-03-30T00:00:00Z")
+    assert out["overdue"] == 2 and "runbook_update" not in {f["kind"] for f in out["followups"]}
+
+    code, out, _ = run(capsys, "incident", "review", "--since", "2026-03-01T00:00:00Z", "--until",
+                       "2026-03-31T00:00:00Z", "--write")
+    report = (tmp_path / "home" / out["path"]).read_text()
+    assert out["path"] == "reports/incidents/reviews/2026-03-31.md" and report == out["report"]
+    assert "| INC-20260310-0001 | user_report | XNYS | resolved |" in report
+    assert "**OVERDUE**" in report and "6.1 automate vendor failover for XNYS" in report
+
+    # A forced resolution still closes the PagerDuty page: the resolve is in the outbox.
+    code, out, _ = run(capsys, "notify", "list", "--incident", "INC-20260310-0001")
+    actions = [(m["channel"], m["event_action"]) for m in out["messages"] if m["channel"] == "pagerduty"]
+    assert actions == [("pagerduty", "trigger"), ("pagerduty", "resolve")]
+    assert {m["status"] for m in out["messages"]} == {"recorded"}  # no channel configured: the outbox file

@@ -8,6 +8,7 @@ from tradepulse_assets.incidents.communications import (
     CommunicationError,
     EventAction,
     IncidentBrief,
+    Message,
     Stage,
     messages_for,
     pagerduty_resolve,
@@ -60,8 +61,10 @@ def test_containment_without_eta_says_unknown_rather_than_failing():
     assert email.text == "Ingestion paused for XNYS, XLON, ETA unknown"
 
 
-def test_recovery_start_names_the_backfill_range():
-    (message,) = messages_for(Stage.RECOVERY_START, brief())
+def test_recovery_start_names_the_backfill_range_and_acknowledges_the_page():
+    (message, acknowledge) = messages_for(Stage.RECOVERY_START, brief())
+    assert (acknowledge.channel, acknowledge.event_action.value) == ("pagerduty", "acknowledge")
+    assert acknowledge.dedup_key == "2026-03-09-xnys-lag"  # the trigger's key: PagerDuty acknowledges that page
     assert message.channel == "#trading-ops"
     assert message.audience == ("Trading Ops",)
     assert message.text == (
@@ -95,6 +98,15 @@ def test_postmortem_ready_goes_org_wide_on_confluence():
     assert message.audience == ("Org-wide",)
     assert message.text == "Incident 2026-03-09-xnys-lag retrospective published"
     assert message.details["postmortem_path"].endswith("postmortem.md")
+
+
+def test_messages_round_trip_through_their_record_and_a_drill_says_so():
+    for message in [m for stage in Stage for m in messages_for(stage, brief())]:
+        record = message.to_record()
+        assert Message.from_record(record).to_record() == record
+        drill = Message.from_record(message.as_drill().to_record())
+        assert drill.drill and drill.text == "[DRILL] " + message.text and drill.details["drill"] is True
+        assert drill.as_drill() == drill
 
 
 def test_non_pagerduty_dedup_keys_are_unique_per_stage_and_channel():

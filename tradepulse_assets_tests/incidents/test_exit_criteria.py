@@ -61,6 +61,7 @@ def evidence(**kw):
         required_tolerance_checks=["hurst_tolerance"],
         tolerance=[ec.CheckOutcome("hurst_tolerance", "XNYS", "2026-03-09", True, "run-t1")],
         root_cause="vendor outage", owners=["ops"], actions=["alert on stale manifests"],
+        signoffs=["quant-strategies"],
     )
     base.update(kw)
     return ec.ExitEvidence(**base)
@@ -112,6 +113,14 @@ def test_resolution_is_manual_and_only_blocks_all_met():
     assert e.unmet() == (ec.RESOLUTION,)
     assert e.get(ec.RESOLUTION).summary == "missing: root cause, owners, actions"
     assert ec.with_resolution(e, "x", ["o"], ["a"]).all_met
+
+
+def test_strategy_signoff_is_manual_and_required_to_resolve():
+    e = ec.evaluate(evidence(signoffs=[]))
+    assert e.automatic_met and not e.all_met and e.unmet() == (ec.SIGNOFF,)
+    assert e.get(ec.SIGNOFF).summary == "no strategy owner has signed off yet"
+    signed = ec.with_signoffs(e, ["quant-strategies"])
+    assert signed.all_met and signed.get(ec.SIGNOFF).evidence == {"signed_off_by": ["quant-strategies"]}
 
 
 def test_evaluation_round_trips_through_json_dict():

@@ -95,7 +95,7 @@ def test_resolve_refuses_until_criteria_hold_then_schedules_the_chaos_replay(eng
     engine.evaluate(incident.id, engine.gather_evidence(incident.id, now=T0 + MIN, sla_seconds={"XNYS": 300}))
     with pytest.raises(ExitCriteriaNotMet) as err:
         engine.resolve(incident.id, now=T0 + MIN, root_cause="r", owners=["o"], actions=["a"])
-    assert err.value.unmet == (ec.STABLE,) and "no lag samples" in str(err.value)
+    assert err.value.unmet == (ec.STABLE, ec.SIGNOFF) and "no lag samples" in str(err.value)
     resolved = engine.resolve(incident.id, now=T0 + 2 * MIN, root_cause="r", owners=["o"], actions=["a"], force=True)
     assert resolved.state is S.RESOLVED and resolved.owners == ("o",)
     assert not engine.control.promotions_frozen("XNYS")

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.model import GapWindow
 from tradepulse_assets.incidents.reports import fmt_duration
 from tradepulse_assets_tests.incidents.conftest import T0
@@ -64,6 +65,7 @@ def test_postmortem_draft_on_resolve_with_detect_contain_recover_times(engine, h
     for i in range(0, 13):
         db.record_lag("XNYS", T0 + i * MIN, 20.0, None)
     engine.evaluate(incident.id, engine.gather_evidence(incident.id, now=T0 + 12 * MIN, sla_seconds={"XNYS": 300}))
+    Signoffs(db).record(incident.id, owner="quant-strategies", note="signals within tolerance", now=T0 + 29 * MIN)
     engine.resolve(incident.id, now=T0 + 30 * MIN, root_cause="Vendor gateway dropped the session",
                    owners=["data-platform", "vendor-mgmt"], actions=["alert on silent gateways"])
     text = (home.root / "reports" / "incidents" / "data" / f"2026-03-09-{incident.id}" / "postmortem.md").read_text()

@@ -65,7 +65,7 @@ def test_helm_values_queue_like_the_instance_file(pg_env):
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     assert deployment["dagsterApiGrpcArgs"] == [
         "--module-name",
-        "tradepulse_assets.defs",
+        "tradepulse_assets.location",
     ]
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["TRADEPULSE_EXECUTOR"] == "multiprocess"

@@ -6,8 +6,8 @@ One test walks the runbook's path, because each stage needs the state the previo
 (b) the next session arrives corrupted: landing fails, the quality-failure sensor opens an incident in the
     PostgreSQL state DB and requests the quarantine run, which keeps the vendor's bytes bit for bit under
     ``quarantine/`` with S3 object tags;
-(c) after the session's deadline the lag sensor requests the backfill; the vendor fixes the file in place, the
-    backfill run promotes the session and records a reconciled backfill on its incident.
+(c) the vendor fixes the file in place; after the session's deadline the lag sensor requests the backfill of the
+    changed delivery (never of the unchanged quarantined one), the backfill run promotes the session and records a reconciled backfill on its incident.
 Sensors are ticked as the daemon would (``evaluate_tick``) and runs execute through the instance, so every step
 runs in its own subprocess rebuilt from ``location.py``.
 """
@@ -158,7 +158,7 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     defs = build_definitions(settings=settings)
     resources = build_resources(settings)
     s3 = profile.s3.client()
-    store = resources["object_store"].store()
+    store = resources["object_store"].process_config_and_initialize().store()  # resolves its EnvVars, as a run does
     incidents = IncidentStore(StateDB(settings.state_db_url))
 
     corruption = FaultSpec("checksum_corruption", "XNYS", CORRUPT, CORRUPT, {"bytes": 8})
@@ -235,15 +235,6 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     kept_bars = store.get_bytes(f"{prefix}{bars_name}")
     assert hashlib.sha256(kept_bars).hexdigest() != expected_sha  # the corrupted bytes, not a repaired copy
 
-    # (c) after the deadline the lag sensor requests the backfill of exactly the missing session.
-    clock = dataclasses.replace(settings, clock=f"simulated:{AFTER_DEADLINE.isoformat()}:1")
-    lag_sensor = "xnys_lag_sensor"
-    requests, _ = tick(defs, lag_sensor, instance, build_resources(clock))
-    assert [r.partition_key for r in requests] == [CORRUPT.isoformat()]
-    backfill_request = requests[0]
-    backfill_incident = backfill_request.tags[INCIDENT_TAG]
-    assert backfill_request.tags[MARKET_TAG] == "XNYS"
-
     # The vendor fixes the file in place: the good bytes under the same key, the manifest unchanged.
     good = publisher(str(profile.home / "vendor-fixed"), None).publish_session  # same seed, no fault
     good("XNYS", CORRUPT)
@@ -254,6 +245,16 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
         Key=f"{vendor_prefix}/{bars_name}",
         Body=fixed_bytes,
     )
+
+    # (c) after the deadline the lag sensor requests the backfill of exactly the missing session, once the vendor
+    # changed the delivery (an unchanged quarantined delivery is never retried).
+    clock = dataclasses.replace(settings, clock=f"simulated:{AFTER_DEADLINE.isoformat()}:1")
+    lag_sensor = "xnys_lag_sensor"
+    requests, _ = tick(defs, lag_sensor, instance, build_resources(clock))
+    assert [r.partition_key for r in requests] == [CORRUPT.isoformat()]
+    backfill_request = requests[0]
+    backfill_incident = backfill_request.tags[INCIDENT_TAG]
+    assert backfill_request.tags[MARKET_TAG] == "XNYS"
 
     ok, backfill_run = execute(instance, INGEST_JOB, backfill_request.partition_key, backfill_request.tags)
     assert ok, f"backfill run failed:\n{failure_summary(instance, backfill_run)}"

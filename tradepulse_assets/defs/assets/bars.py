@@ -10,7 +10,6 @@ import functools
 import warnings
 
 import dagster as dg
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_key
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
@@ -21,15 +20,14 @@ from tradepulse_assets.defs.resources import (
     StateResource,
     VendorResource,
 )
-from tradepulse_assets.incidents.communications import Stage
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
-from tradepulse_assets.markets.bars import BarSchema
+from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.pipeline import decisions, ingest
 from tradepulse_assets.pipeline.ownership import LeaseHeld, RevisionRefused, SessionLedger
 from tradepulse_assets.pipeline.response import Responder, open_incident_covering
-from tradepulse_assets.pipeline.stream import LandedStreamConnector
+from tradepulse_assets.pipeline.stream import LandedStreamConnector, compact_stream_session
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
 from tradepulse_assets.quality.catalog import write_health
 from tradepulse_assets.storage.audit import AuditLog
@@ -65,12 +63,14 @@ def session_incident(db, run_tags, market_id: str, session) -> str | None:
     return decisions.attach_incident(run_tags.get(INCIDENT_TAG), covering.id if covering else None)
 
 
-def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now) -> None:
-    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor asks for one)."""
+def announce_recovery_start(responder: Responder, incident_id: str, market_id: str, session, now,
+                            run_id: str | None = None) -> None:
+    """"Backfill initiated" goes out when a run of the incident starts, once (not when a sensor asks for one);
+    ``run_id`` links the message and the PagerDuty acknowledge to the run."""
     incident = responder.engine.store.get(incident_id)
     if decisions.backfill_started_stage(True, incident.state.value):
         responder.start_recovery(incident, now=now, start=session, end=session,
-                                 message=f"backfill of {market_id} {session} started")
+                                 message=f"backfill of {market_id} {session} started", run_id=run_id)
 
 
 PUBLICATION_SENSOR_SUFFIX = "_publication_sensor"
@@ -90,10 +90,21 @@ def market_key(market: Market, name: str) -> dg.AssetKey:
 
 @functools.cache
 def bar_column_schema() -> dg.TableSchema:
-    """The bar schema (the pandera polars model) as Dagster shows columns, converted by dagster-pandera."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=dg.BetaWarning)  # the converter is Beta; its output is plain
-        return pandera_schema_to_dagster_type(BarSchema).metadata["schema"].schema
+    """The bar schema as Dagster shows columns: the same names, types and nullability as ``BarSchema``.
+
+    Built from the column dictionaries the pandera model is declared against, not through dagster-pandera:
+    importing pandera (and pandas) cost most of a second of every code-location load for this one table.
+    """
+    columns = [(name, dtype, False) for name, dtype in BAR_COLUMNS.items()]
+    columns += [(name, dtype, True) for name, dtype in OPTIONAL_BAR_COLUMNS.items()]
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=name, type=str(dtype), constraints=dg.TableColumnConstraints(nullable=nullable)
+            )
+            for name, dtype, nullable in columns
+        ]
+    )
 
 
 def session_check_spec(
@@ -185,8 +196,9 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             raise dg.Failure(description=str(exc), metadata=where) from None
         incident_id = session_incident(db, context.run.tags, market.market_id, session)
         if incident_id:
-            responder = Responder(db, store, notifications.dispatcher, clock.clock().now)
-            announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now())
+            responder = Responder(db, store, notifications.notifications(db, clock.clock().now), clock.clock().now)
+            announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now(),
+                                    run_id=context.run.run_id)
         try:
             outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now(),
                                           guard=ingest.ledger_guard(ledger, market.market_id, session))
@@ -196,6 +208,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         except RevisionRefused as exc:
             ledger.release(market.market_id, session, holder)
             raise dg.Failure(description=f"refused: {exc}", metadata={**where, "refused": True}) from None
+        if market.is_streaming and outcome.ok:
+            compact_stream_session(store, market.market_id, session)  # landed whole: one object per session
         gate = ingest.landing_gate(outcome)
         if not gate.passed:
             context.log.error(f"{market.market_id} {session}: {gate.summary}")

@@ -1,19 +1,20 @@
-"""Notifications: the runbook's five stages through the outbox, Slack webhooks and PagerDuty.
+"""Notifications: the durable outbox of the state DB and the channels configured in the environment.
 
-Endpoints and secrets are read from the environment when a dispatcher is built, never stored in
-run config, so they do not show up in the Dagster UI.
+Endpoints and secrets are read from the environment when notifications are built, never stored in run config,
+so they do not show up in the Dagster UI.
 """
 
-import os
+import datetime as dt
+from collections.abc import Callable
 
 import dagster as dg
 
-from tradepulse_assets.incidents.notifiers import Dispatcher, FailureHandler, dispatcher_from_env
+from tradepulse_assets.incidents.notifications import Notifications, notifications_for
+from tradepulse_assets.storage.state import StateDB
 
 
 class NotificationsResource(dg.ConfigurableResource):
     outbox_path: str
 
-    def dispatcher(self, on_failure: FailureHandler | None = None) -> Dispatcher:
-        extra = {"on_failure": on_failure} if on_failure is not None else {}
-        return dispatcher_from_env(dict(os.environ), self.outbox_path, **extra)
+    def notifications(self, db: StateDB, clock: Callable[[], dt.datetime]) -> Notifications:
+        return notifications_for(db, self.outbox_path, clock=clock)

@@ -7,13 +7,16 @@ the incident (validating -> consumers resume). People resolve with ``tradepulse-
 """
 
 import dataclasses
+import functools
+import hashlib
+import json
 
 import dagster as dg
 
 from tradepulse_assets.defs.assets.bars import GATE_CONFIG, market_key
 from tradepulse_assets.defs.assets.features import TOLERANCE_CHECK
-from tradepulse_assets.defs.dagster_internals import latest_check_verdicts
 from tradepulse_assets.defs.resources import ClockResource, NotificationsResource, ObjectStoreResource, StateResource
+from tradepulse_assets.defs.sensors.check_results import latest_check_results
 from tradepulse_assets.defs.sensors.common import build_responder
 from tradepulse_assets.incidents import exit_criteria as ec
 from tradepulse_assets.markets import MarketRegistry
@@ -26,29 +29,48 @@ REQUIRED_QUALITY = (LANDING_GATE, *(g for g in GATE_NAMES if gate_is_blocking(g,
 REQUIRED_TOLERANCE = (TOLERANCE_CHECK,)
 
 
-def _check_keys(registry: MarketRegistry, market_id: str) -> dict[str, dg.AssetCheckKey]:
-    market = registry.get(market_id)
+@functools.lru_cache(maxsize=64)
+def _check_keys_of(market) -> dict[str, dg.AssetCheckKey]:
+    """The required check keys of a market by check name (built once: ticks ask thousands of times)."""
     keys = {LANDING_GATE: dg.AssetCheckKey(market_key(market, "landed_bars"), LANDING_GATE)}
     keys.update({g: dg.AssetCheckKey(market_key(market, "staging_bars"), g) for g in REQUIRED_QUALITY[1:]})
     keys[TOLERANCE_CHECK] = dg.AssetCheckKey(market_key(market, "indicator_features"), TOLERANCE_CHECK)
     return keys
 
 
+def _check_keys(registry: MarketRegistry, market_id: str) -> dict[str, dg.AssetCheckKey]:
+    return _check_keys_of(registry.get(market_id))
+
+
 def latest_outcomes(
-    instance: dg.DagsterInstance, registry: MarketRegistry, partitions
+    instance: dg.DagsterInstance, registry: MarketRegistry, partitions, results=None
 ) -> tuple[list[ec.CheckOutcome], list[ec.CheckOutcome]]:
+    """The latest outcome of every required check on ``partitions`` ((market, session) pairs).
+
+    ``results`` are answers already read for this tick (``latest_check_results`` over every incident's
+    partitions at once); without them the partitions are read here.
+    """
+    if results is None:
+        results = latest_check_results(instance, wanted_checks(registry, partitions))
     quality, tolerance = [], []
     for market_id, session in partitions:
-        keys = _check_keys(registry, market_id)
-        verdicts = latest_check_verdicts(instance, list(keys.values()), session)
-        for name, key in keys.items():
-            verdict = verdicts[key]
+        for name, key in _check_keys(registry, market_id).items():
+            result = results[(key, session)]
             outcome = ec.CheckOutcome(
-                check=name, market=market_id, partition=session, passed=verdict.passed,
-                run_id=verdict.run_id, check_key=key.to_user_string(),
+                check=name, market=market_id, partition=session, passed=result.passed,
+                run_id=result.run_id, check_key=key.to_user_string(),
             )
             (tolerance if name in REQUIRED_TOLERANCE else quality).append(outcome)
     return quality, tolerance
+
+
+def wanted_checks(registry: MarketRegistry, partitions) -> dict[dg.AssetCheckKey, set[str]]:
+    """Every required check key with the sessions it is wanted on."""
+    wanted: dict[dg.AssetCheckKey, set[str]] = {}
+    for market_id, session in partitions:
+        for key in _check_keys(registry, market_id).values():
+            wanted.setdefault(key, set()).add(session)
+    return wanted
 
 
 DASHBOARD_KEY = dg.AssetKey(["incident_response", "incident_dashboard"])
@@ -61,16 +83,25 @@ DASHBOARD_SPEC = dg.AssetSpec(
 )
 
 
-def dashboard_observation(incidents, db, now) -> dg.AssetObservation:
-    return dg.AssetObservation(
+def dashboard_observation(incidents, db, now, cursor: str | None = None) -> tuple[list[dg.AssetObservation], str]:
+    """The dashboard as an observation, only when its content differs from the one ``cursor`` fingerprints
+    (the sensor ticks every 30 s; an unchanged dashboard is not worth ~3,000 events a day). Returns
+    ``(observations, new cursor)``."""
+    markdown = render_dashboard(incidents, db, now)
+    stages = {i.id: i.state.value for i in incidents}
+    fingerprint = hashlib.sha256(json.dumps([markdown, stages], sort_keys=True).encode()).hexdigest()
+    if cursor == fingerprint:
+        return [], fingerprint
+    observation = dg.AssetObservation(
         asset_key=DASHBOARD_KEY,
         metadata={
             "open_incidents": len(incidents),
-            "dashboard": dg.MetadataValue.md(render_dashboard(incidents, db, now)),
-            "stages": {i.id: i.state.value for i in incidents},
+            "dashboard": dg.MetadataValue.md(markdown),
+            "stages": stages,
             "observed_at": now.isoformat(),
         },
     )
+    return [observation], fingerprint
 
 
 def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
@@ -92,15 +123,18 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
         engine = responder.engine
         open_incidents = engine.store.list(open_only=True)
         if not open_incidents:
-            return dg.SensorResult(asset_events=[dashboard_observation([], engine.db, now)],
-                                   skip_reason="no open incident")
+            events, cursor = dashboard_observation([], engine.db, now, context.cursor)
+            return dg.SensorResult(asset_events=events, cursor=cursor, skip_reason="no open incident")
         sla = {m.market_id: m.lag_sla_seconds for m in registry}
         skipped = tuple((r.skip.market, r.skip.consumer, r.skip.session)
                         for r in ConsumerSkips(engine.db).outstanding())
+        gathered = [(i, engine.gather_evidence(i.id, now=now, sla_seconds=sla)) for i in open_incidents]
+        # One read of the check results for every incident's partitions: cost flat in incidents and history.
+        every_partition = {p for _, evidence in gathered for p in evidence.affected_partitions}
+        results = latest_check_results(context.instance, wanted_checks(registry, every_partition))
         summaries = []
-        for incident in open_incidents:
-            evidence = engine.gather_evidence(incident.id, now=now, sla_seconds=sla)
-            quality, tolerance = latest_outcomes(context.instance, registry, evidence.affected_partitions)
+        for incident, evidence in gathered:
+            quality, tolerance = latest_outcomes(context.instance, registry, evidence.affected_partitions, results)
             evidence = dataclasses.replace(
                 evidence, required_quality_checks=REQUIRED_QUALITY, quality=tuple(quality),
                 required_tolerance_checks=REQUIRED_TOLERANCE, tolerance=tuple(tolerance),
@@ -109,7 +143,7 @@ def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
             evaluation = responder.evaluate(incident.id, evidence)
             summaries.append(f"{incident.id}: " + ", ".join(f"{c.name}={c.status}" for c in evaluation.criteria))
         refreshed = engine.store.list(open_only=True)
-        return dg.SensorResult(asset_events=[dashboard_observation(refreshed, engine.db, now)],
-                               skip_reason="; ".join(summaries))
+        events, cursor = dashboard_observation(refreshed, engine.db, now, context.cursor)
+        return dg.SensorResult(asset_events=events, cursor=cursor, skip_reason="; ".join(summaries))
 
     return exit_criteria_sensor

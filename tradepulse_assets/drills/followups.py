@@ -5,6 +5,7 @@ fast the platform detected and recovered this time."""
 import dagster as dg
 
 from tradepulse_assets.defs.resources import ClockResource, StateResource
+from tradepulse_assets.drills.chaos import followup_scenario, replay_scenario
 from tradepulse_assets.incidents.store import IncidentStore
 
 
@@ -21,10 +22,6 @@ def _summary(times) -> str:
 
 @dg.op(description="Run every due chaos-replay follow-up in a sandbox and record its stage times.")
 def run_due_followups(context: dg.OpExecutionContext, state: StateResource, clock: ClockResource) -> int:
-    # The replay builds a code location of its own: imported here, not at module level, because this
-    # module is part of the definitions the replay builds.
-    from tradepulse_assets.defs.chaos import followup_scenario, replay_scenario
-
     now = clock.clock().now()
     incidents = IncidentStore(state.db())
     due = incidents.due_followups(now)

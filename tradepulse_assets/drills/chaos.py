@@ -1,5 +1,7 @@
 """Chaos replays (runbook 6.3): re-create a fault in a sandbox on simulated time and time the response.
 
+A replay writes only inside its sandbox and sends nothing unless asked (``notify``): see ``sandbox.py``.
+
 Each fault of a scenario gets its own sandbox (object store, state database, ephemeral Dagster instance,
 vendor drop) and a replay of its market only: the session before is ingested as history, the simulated
 vendor publishes the faulty session as it would (batch after the close, streaming minute by minute), the
@@ -16,17 +18,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from tradepulse_assets.defs.replay import Replay
+from tradepulse_assets.drills.replay import Replay
+from tradepulse_assets.drills.sandbox import new_replay_id, prepare_drill_state, sandbox_environment
+from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
+from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, drop_store
+from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.incidents.model import Incident, IncidentState
+from tradepulse_assets.incidents.signoff import Signoffs
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market, MarketRegistry, calendar_for, load_registry
 from tradepulse_assets.pipeline.lag import closed_sessions
 from tradepulse_assets.pipeline.response import responder_from_settings
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.manifest import MANIFEST_NAME, Manifest, sha256_hex
-from tradepulse_assets.feeds.publisher import BATCH_LATENCY, Publisher, drop_store
-from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 
 STEP = dt.timedelta(seconds=30)
 VENDOR_RESPONSE = dt.timedelta(minutes=10)  # from detection to the vendor's clean re-delivery
@@ -66,8 +70,12 @@ class StageTimes:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind, "market": self.market, "session": self.session.isoformat(),
-            "fault_at": self.fault_at.isoformat(), "incident_id": self.incident_id, "cause": self.cause,
+            "kind": self.kind,
+            "market": self.market,
+            "session": self.session.isoformat(),
+            "fault_at": self.fault_at.isoformat(),
+            "incident_id": self.incident_id,
+            "cause": self.cause,
             "outcome": self.outcome,
             **{f"{s}_at": getattr(self, s).isoformat() if getattr(self, s) else None for s in STAGES},
             **{f"time_to_{s}_s": self.seconds(s) for s in STAGES},
@@ -91,8 +99,15 @@ def fault_start(market: Market, session: dt.date, spec: FaultSpec, publisher: Pu
 class SimulatedVendor:
     """Publishes the faulty session as the clock passes; after ``repair()`` delivers clean data instead."""
 
-    def __init__(self, root: Path, market: Market, session: dt.date, scenario: Scenario, seed: int,
-                 fault_at: dt.datetime | None = None):
+    def __init__(
+        self,
+        root: Path,
+        market: Market,
+        session: dt.date,
+        scenario: Scenario,
+        seed: int,
+        fault_at: dt.datetime | None = None,
+    ):
         self.root, self.market, self.session = root, market, session
         self.restatement = any(f.kind == "restatement" for f in scenario.faults)
         self.fault_at = fault_at
@@ -111,11 +126,16 @@ class SimulatedVendor:
         publisher = self.publisher(now)
         if self.market.is_streaming:
             current = {self.calendar.session_of(now - dt.timedelta(minutes=1)), self.calendar.session_of(now)}
-            for session in sorted({self.session, *(s for s in current if s is not None and s > self.session)}):
+            for session in sorted(
+                {self.session, *(s for s in current if s is not None and s > self.session)}
+            ):
                 publisher.publish_due(self.market.market_id, session, now)
-        elif now >= self.calendar.hours(self.session).close + BATCH_LATENCY + self.faulty.plan(
-            self.market.market_id, self.session
-        ).delay:
+        elif (
+            now
+            >= self.calendar.hours(self.session).close
+            + BATCH_LATENCY
+            + self.faulty.plan(self.market.market_id, self.session).delay
+        ):
             publisher.publish_session(self.market.market_id, self.session)
 
     def repair(self) -> None:
@@ -157,21 +177,40 @@ def replay_fault(
     seed: int = 7,
     registry: MarketRegistry | None = None,
     on_step: Callable[[Replay], None] | None = None,
+    notify: bool = False,
 ) -> StageTimes:
+    """Replay one fault in ``sandbox``; ``notify`` sends the drill's messages to the configured channels."""
     registry = registry or load_registry()
     market = registry.get(spec.market)
+    home = sandbox / "home"
+    settings = Settings(
+        home=str(home),
+        object_store_url=str(home / "store"),
+        s3_endpoint_url=None,
+        state_db_url=f"sqlite:///{home / 'state.db'}",
+        vendor_source=str(sandbox / "vendor"),
+        clock="system",
+        executor="in_process",
+        lag_lookback_sessions=1,
+    )
+    prepare_drill_state(settings, replay_id=new_replay_id(), notify=notify)
+    with sandbox_environment(settings):
+        return _replay_in_sandbox(spec, sandbox, settings, market, seed, on_step)
+
+
+def _replay_in_sandbox(
+    spec: FaultSpec, sandbox: Path, settings: Settings, market: Market, seed: int, on_step
+) -> StageTimes:
     session = spec.start
     calendar = calendar_for(market.market_id, market.calendar)
     previous = calendar.previous_session(session)
-    home = sandbox / "home"
-    settings = Settings(
-        home=str(home), object_store_url=str(home / "store"), s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}", vendor_source=str(sandbox / "vendor"),
-        clock="system", executor="in_process", lag_lookback_sessions=1,
-    )
     scenario = Scenario("replay", "", (spec,))
-    fault_at = fault_start(market, session, spec, Publisher(drop_store(str(sandbox / "plan")), seed=seed,
-                                                            scenarios=(scenario,)))
+    fault_at = fault_start(
+        market,
+        session,
+        spec,
+        Publisher(drop_store(str(sandbox / "plan")), seed=seed, scenarios=(scenario,)),
+    )
     vendor = SimulatedVendor(sandbox / "vendor", market, session, scenario, seed, fault_at)
     vendor.clean.publish_session(market.market_id, previous, by_minute=market.is_streaming)
     times = StageTimes(spec.kind, market.market_id, session, fault_at)
@@ -224,8 +263,10 @@ def _unmet(incident: Incident) -> str:
 
 
 def replay_resolution(replay: Replay, incident: Incident) -> Incident:
-    """A person records root cause, owner and action (the manual criterion) and resolves."""
+    """A strategy owner signs off, a person records root cause, owner and action (the manual criteria) and
+    resolves."""
     responder = responder_from_settings(replay.clocked_settings, lambda: replay.now)
+    Signoffs(responder.engine.db).record(incident.id, owner="chaos drill", note="replayed", now=replay.now)
     return responder.resolve(
         incident.id, now=replay.now, root_cause="chaos replay", owners=["chaos"], actions=["replayed"]
     )
@@ -251,4 +292,8 @@ def followup_scenario(scenario_id: str, now: dt.datetime, registry: MarketRegist
         kind = "delay"  # a batch vendor that stalls publishes late
     session = closed_sessions(market, now - dt.timedelta(days=1), 1)[0]
     params = {"stall": {"at_minute": 60}, "delay": {"minutes": 45}}.get(kind, {})
-    return Scenario(scenario_id, f"follow-up replay of {scenario_id}", (FaultSpec(kind, market_id, session, session, params),))
+    return Scenario(
+        scenario_id,
+        f"follow-up replay of {scenario_id}",
+        (FaultSpec(kind, market_id, session, session, params),),
+    )

@@ -1,7 +1,10 @@
 """Drive the code location on simulated time, in process: chaos replays and the end-to-end tests.
 
+The definitions come from an injected factory (``build``, default: the code location's ``build_definitions``),
+so the driver sits above ``defs/`` without ``defs/`` ever importing it back.
+
 One ``step`` is one sensor interval: the vendor hook publishes what is due, the streaming ingestors poll,
-every sensor ticks (publication, lag, quality failure, exit criteria) with its cursor,
+every sensor ticks (publication, lag, quality failure, exit criteria, notification delivery) with its cursor,
 and the runs they request execute on the instance with their run keys and tags, exactly as the daemon
 would launch them. Time moves only when told (the clock is ``fixed:<now>``), so a replay is deterministic.
 """
@@ -16,16 +19,18 @@ import dagster as dg
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
 from tradepulse_assets.defs.jobs import ingest_job_name
 from tradepulse_assets.defs.sensors.lag import lag_sensor_name
+from tradepulse_assets.defs.sensors.notification_delivery import notification_delivery_sensor
 from tradepulse_assets.defs.sensors.publication import publication_sensor_name
+from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.pipeline.stream import poll_stream
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.connectors import DirectoryConnector
 
 RUN_KEY_TAG = "dagster/run_key"
+DefinitionsFactory = Callable[[MarketRegistry, Settings], dg.Definitions]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Replay:
     vendor: Callable[[dt.datetime], None] = lambda now: None
     cursors: dict[str, str | None] = field(default_factory=dict)
     runs: list[ExecutedRun] = field(default_factory=list)
+    build: DefinitionsFactory = build_definitions
 
     # -- time and wiring --------------------------------------------------------------------------
     @property
@@ -55,7 +61,7 @@ class Replay:
         return dataclasses.replace(self.settings, clock=f"fixed:{self.now.isoformat()}")
 
     def definitions(self) -> dg.Definitions:
-        return build_definitions(self.registry, self.clocked_settings)
+        return self.build(self.registry, self.clocked_settings)
 
     def advance(self, delta: dt.timedelta) -> None:
         self.now += delta
@@ -103,7 +109,9 @@ class Replay:
         with dg.partition_loading_context(effective_dt=self.now, dynamic_partitions_store=self.instance):
             data = sensor.evaluate_tick(context)
         self.cursors[sensor_name] = data.cursor
-        for event in data.asset_events or []:  # observations (lag metrics, the dashboard), as the daemon stores them
+        for event in (
+            data.asset_events or []
+        ):  # observations (lag metrics, the dashboard), as the daemon stores them
             self.instance.report_runless_asset_event(event)
         executed = []
         for request in data.run_requests or []:
@@ -135,6 +143,7 @@ class Replay:
         executed += self.tick("quality_failure_sensor")
         executed += self.tick("exit_criteria_sensor")
         executed += self.tick("consumer_catchup_sensor")
+        executed += self.tick(notification_delivery_sensor.name)
         return executed
 
     def run_until(self, done: Callable[[], bool], interval: dt.timedelta, limit: int) -> int:

@@ -1,0 +1,166 @@
+"""The exit-criteria tick reads check results in bulk, per process incrementally, and writes only what changed.
+
+The reference for every check result is Dagster's own per-partition query (the one the sensor used to make
+once per partition); costs are asserted as query counts, never as times.
+"""
+
+import datetime as dt
+from unittest import mock
+
+import dagster as dg
+import pytest
+from dagster._core.event_api import PartitionKeyFilter
+
+from tradepulse_assets.defs.definitions import build_definitions, build_resources
+from tradepulse_assets.defs.sensors.check_results import TickStats, forget_cached_results, latest_check_results
+from tradepulse_assets.defs.sensors.exit_criteria import _check_keys, wanted_checks
+from tradepulse_assets.incidents.lifecycle import IncidentEngine
+from tradepulse_assets.incidents.reports import incident_dir
+from tradepulse_assets.markets import load_registry
+from tradepulse_assets.pipeline.settings import load_settings
+from tradepulse_assets.storage.state import StateDB
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 3, 20, 21, 0, tzinfo=UTC)
+REGISTRY = load_registry()
+PARTITIONS = [("XNYS", "2026-03-16"), ("XNYS", "2026-03-17"), ("XLON", "2026-03-16"), ("CRYPTO", "2026-03-15")]
+
+
+def report(instance, key: dg.AssetCheckKey, session: str, passed: bool) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=passed, partition=session)
+    )
+
+
+def reference(instance, key: dg.AssetCheckKey, session: str) -> bool | None:
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [key], partition_filter=PartitionKeyFilter(key=session)
+    ).get(key)
+    return None if record is None else record.status.value == "SUCCEEDED"
+
+
+@pytest.fixture
+def instance(tmp_path):
+    forget_cached_results()
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
+        yield inst
+    forget_cached_results()
+
+
+def test_bulk_results_equal_the_per_partition_reference_and_a_steady_read_is_one_query(instance):
+    wanted = wanted_checks(REGISTRY, PARTITIONS)
+    for i, (market, session) in enumerate(PARTITIONS):
+        for j, key in enumerate(_check_keys(REGISTRY, market).values()):
+            if (i + j) % 5:  # some checks never ran on some sessions
+                report(instance, key, session, passed=(i * 7 + j) % 3 != 0)
+    stats = TickStats()
+    got = latest_check_results(instance, wanted, stats)
+    assert {k: r.passed for k, r in got.items()} == {(k, s): reference(instance, k, s) for k, ss in wanted.items() for s in ss}
+    assert stats.refreshed_keys == len(wanted)
+
+    steady = TickStats()
+    assert latest_check_results(instance, wanted, steady) == got
+    assert (steady.signature_queries, steady.refreshed_keys) == (1, 0)
+
+    # a check that had never run on a wanted session runs (one runless evaluation per session is allowed)
+    key = next(k for k, ss in wanted.items() if any(got[(k, s)].passed is None for s in ss))
+    session = next(s for s in sorted(wanted[key]) if got[(key, s)].passed is None)
+    report(instance, key, session, passed=False)
+    changed = TickStats()
+    again = latest_check_results(instance, wanted, changed)
+    assert (changed.signature_queries, changed.refreshed_keys) == (1, 1)
+    assert again[(key, session)].passed is False and reference(instance, key, session) is False
+    assert {k: v for k, v in again.items() if k != (key, session)} == {k: v for k, v in got.items() if k != (key, session)}
+
+
+def test_a_new_session_is_read_even_when_no_check_ran_since(instance):
+    key = next(iter(_check_keys(REGISTRY, "XLON").values()))
+    report(instance, key, "2026-03-16", passed=False)
+    report(instance, key, "2026-03-17", passed=True)
+    assert latest_check_results(instance, {key: {"2026-03-16"}})[(key, "2026-03-16")].passed is False
+    stats = TickStats()
+    wider = latest_check_results(instance, {key: {"2026-03-16", "2026-03-17", "2026-03-18"}}, stats)
+    assert stats.refreshed_keys == 1
+    assert [wider[(key, s)].passed for s in ("2026-03-16", "2026-03-17", "2026-03-18")] == [False, True, None]
+
+
+def test_a_steady_exit_criteria_tick_writes_no_artefact_and_no_observation(tmp_path, monkeypatch, instance):
+    monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADEPULSE_CLOCK", f"simulated:{NOW.isoformat()}:1")
+    settings = load_settings()
+    defs, resources = build_definitions(REGISTRY, settings), build_resources(settings)
+    engine = IncidentEngine(StateDB(settings.state_db_url))  # artefacts where the sensor's engine puts them
+    store = engine.artefacts
+    for i, (market, session) in enumerate(PARTITIONS):
+        engine.detect(f"scale_fault_{i}", market, now=NOW - dt.timedelta(hours=1), sessions=[session])
+        for key in _check_keys(REGISTRY, market).values():
+            report(instance, key, session, passed=True)
+    sensor = defs.resolve_sensor_def("exit_criteria_sensor")
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+        return sensor.evaluate_tick(context)
+
+    first = tick(None)
+    assert len(first.asset_events) == 1  # the dashboard, once
+    incidents = engine.store.list(open_only=True)
+    timelines = {i.id: f"{incident_dir(i)}/timeline.md" for i in incidents}
+    written = {key: store.path(key).stat().st_mtime_ns for key in timelines.values()}
+    evaluations = {i.id: i.last_evaluation for i in incidents}
+
+    steady = tick(first.cursor)
+    assert steady.asset_events == [] and steady.cursor == first.cursor
+    assert {key: store.path(key).stat().st_mtime_ns for key in timelines.values()} == written
+    assert {i.id: i.last_evaluation for i in engine.store.list(open_only=True)} == evaluations
+
+    market, session = PARTITIONS[0]
+    engine.detect("scale_fault_0", market, now=NOW - dt.timedelta(minutes=30), sessions=["2026-03-18"])
+    engine.write_artefacts(next(i.id for i in engine.store.list(open_only=True) if i.market == market))
+    written = {key: store.path(key).stat().st_mtime_ns for key in timelines.values()}
+    evaluations = {i.id: i.last_evaluation for i in engine.store.list(open_only=True)}
+    report(instance, next(iter(_check_keys(REGISTRY, market).values())), "2026-03-18", passed=False)
+    changed = tick(steady.cursor)
+    assert len(changed.asset_events) == 1 and changed.cursor != steady.cursor
+    touched = [i for i in engine.store.list(open_only=True) if evaluations[i.id] != i.last_evaluation]
+    assert [i.market for i in touched] == [market]
+    key = timelines[touched[0].id]
+    assert store.path(key).stat().st_mtime_ns != written[key]
+
+
+def test_lag_sensor_asks_only_about_its_look_back_and_observes_only_changes(tmp_path, monkeypatch, instance):
+    from tradepulse_assets.defs.assets.bars import market_key
+    from tradepulse_assets.defs.partitions import key_of_session
+    from tradepulse_assets.defs.sensors.common import materialized_among
+    from tradepulse_assets.markets import calendar_for
+
+    monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADEPULSE_CLOCK", f"simulated:{NOW.isoformat()}:1")
+    settings = load_settings()
+    defs, resources = build_definitions(REGISTRY, settings), build_resources(settings)
+    market = REGISTRY.get("XNYS")
+    key = market_key(market, "production_bars")
+    sessions = calendar_for("XNYS", "XNYS").sessions(dt.date(2026, 1, 2), dt.date(2026, 3, 20))
+    for session in sessions[:-2]:  # the last two sessions are missing
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=key_of_session(session)))
+    everything = {dt.date.fromisoformat(k) for k in instance.get_materialized_partitions(key)}
+    for probe in (sessions[-5:], sessions[:3], []):
+        assert materialized_among(instance, key, probe) == everything & set(probe)
+
+    sensor = defs.resolve_sensor_def("xnys_lag_sensor")
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+        return sensor.evaluate_tick(context)
+
+    with mock.patch.object(dg.DagsterInstance, "get_materialized_partitions", side_effect=AssertionError("all")):
+        first = tick(None)
+        assert len(first.asset_events) == 1 and first.asset_events[0].metadata["breached"].value
+        assert [r.partition_key for r in first.run_requests] == []  # nothing published in this home: no backfill
+        steady = tick(first.cursor)
+    assert steady.asset_events == [] or steady.asset_events[0].metadata["lag_seconds"] != first.asset_events[0].metadata["lag_seconds"]
+    for session in sessions[-2:]:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=key_of_session(session)))
+    caught_up = tick(steady.cursor)
+    assert len(caught_up.asset_events) == 1 and not caught_up.asset_events[0].metadata["breached"].value
+    assert tick(caught_up.cursor).asset_events == []
