@@ -102,4 +102,4 @@ def test_bad_sql_and_empty_layers_are_one_line_errors(home, tmp_path, monkeypatc
     fill(LocalObjectStore(tmp_path / "store"))
     code, _, err = run(capsys, "SELEKT 1 FROM production")
     assert code == 2 and err.splitlines()[0].startswith("error: sql: Parser Error")
-    assert "hint: views: landing, staging, production" in err
+    assert "views: landing, staging, production" in err

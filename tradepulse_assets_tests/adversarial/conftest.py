@@ -9,7 +9,7 @@ import pytest
 
 from tradepulse_assets.defs.definitions import build_resources
 from tradepulse_assets.feeds.connectors import DirectoryConnector
-from tradepulse_assets.feeds.publisher import LocalDestination, Publisher
+from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.settings import Settings
@@ -57,7 +57,7 @@ def hostile(tmp_path, monkeypatch) -> Hostile:
     monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", settings.object_store_url)
     monkeypatch.setenv("TRADEPULSE_STATE_DB_URL", settings.state_db_url)
     monkeypatch.setenv("TRADEPULSE_VENDOR_SOURCE", settings.vendor_source)
-    Publisher(LocalDestination(vendor), seed=5).publish_session(MARKET, SESSION)
+    Publisher(drop_store(str(vendor)), seed=5).publish_session(MARKET, SESSION)
     market, store = load_registry().get(MARKET), LocalObjectStore(home / "store")
     audit = AuditLog(home, clock=lambda: LANDED_AT)
     assert ingest.land_session(DirectoryConnector(vendor), store, audit, market, SESSION, LANDED_AT).ok

@@ -339,14 +339,14 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     from tradepulse_assets.incidents.communications import IncidentBrief, Stage, messages_for
-    from tradepulse_assets.incidents.notifications.outbox import append_json_line
+    from tradepulse_assets.core.io import append_jsonl
 
     path, writer, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     # ~10 KB lines: larger than PIPE_BUF and the page size, so only the lock keeps them whole.
     brief = IncidentBrief(writer, tuple(f"{writer}-M{i:04d}" for i in range(1000)))
     (message,) = [m for m in messages_for(Stage.DETECTION, brief) if m.channel == "#incidents"]
     for _ in range(count):
-        append_json_line(path, message.to_record(), fsync=False)
+        append_jsonl(path, message.to_record(), fsync=False)
     """
 )
 

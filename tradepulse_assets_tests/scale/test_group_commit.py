@@ -23,7 +23,7 @@ from tradepulse_assets.pipeline.stream import (
     poll_stream,
     stream_prefix,
 )
-from tradepulse_assets.storage import object_store as object_store_module
+from tradepulse_assets.core import io as io_module
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
@@ -38,7 +38,7 @@ CLOSE = dt.datetime(2026, 3, 10, 8, 1, tzinfo=UTC)
 class SyncCounter:
     def __init__(self):
         self.fsyncs, self.syncfs = 0, 0
-        self._fsync, self._syncfs = os.fsync, object_store_module._syncfs_function()
+        self._fsync, self._syncfs = os.fsync, io_module._syncfs_function()
 
     def fsync(self, fd):
         self.fsyncs += 1
@@ -57,7 +57,7 @@ class SyncCounter:
     def __enter__(self):
         self._patches = [
             mock.patch("os.fsync", self.fsync),
-            mock.patch.object(object_store_module, "_syncfs_function", self.syncfs_function),
+            mock.patch.object(io_module, "_syncfs_function", self.syncfs_function),
         ]
         for p in self._patches:
             p.start()
@@ -92,13 +92,13 @@ def test_local_put_many_is_atomic_per_object_with_a_bounded_number_of_flushes(tm
     # one group flush (syncfs, or per-file fsyncs where the platform lacks it) plus one fsync per directory
     if counter.syncfs:
         assert counter.syncfs == 1 and counter.fsyncs == 2  # directories a and b/c
-    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(object_store_module.TMP_PREFIX)]
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(io_module.TMP_PREFIX)]
 
 
 def test_a_failed_group_leaves_no_temporary_files_and_no_partial_object(tmp_path):
     store = LocalObjectStore(tmp_path)
     store.put_bytes("a/keep", b"before")
-    with mock.patch.object(object_store_module, "_sync_written", side_effect=OSError("disk gone")):
+    with mock.patch.object(io_module, "_sync_written", side_effect=OSError("disk gone")):
         with pytest.raises(OSError):
             store.put_many({"a/keep": b"after", "a/new": b"x"})
     assert store.get_bytes("a/keep") == b"before" and not store.exists("a/new")
