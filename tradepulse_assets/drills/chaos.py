@@ -182,17 +182,7 @@ def replay_fault(
     """Replay one fault in ``sandbox``; ``notify`` sends the drill's messages to the configured channels."""
     registry = registry or load_registry()
     market = registry.get(spec.market)
-    home = sandbox / "home"
-    settings = Settings(
-        home=str(home),
-        object_store_url=str(home / "store"),
-        s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}",
-        vendor_source=str(sandbox / "vendor"),
-        clock="system",
-        executor="in_process",
-        lag_lookback_sessions=1,
-    )
+    settings = Settings.embedded(sandbox / "home", vendor_source=sandbox / "vendor", lag_lookback_sessions=1)
     prepare_drill_state(settings, replay_id=new_replay_id(), notify=notify)
     with sandbox_environment(settings):
         return _replay_in_sandbox(spec, sandbox, settings, market, seed, on_step)

@@ -61,6 +61,24 @@ class Settings:
     def outbox_path(self) -> str:
         return os.path.join(self.home, "observability", "notifications", "outbox.jsonl")
 
+    @classmethod
+    def embedded(
+        cls, home: str | os.PathLike[str], *, vendor_source: str | os.PathLike[str], **overrides
+    ) -> "Settings":
+        """The embedded profile rooted at ``home`` (local store, SQLite state DB) whatever the environment
+        says: a drill's sandbox or a test's platform. ``overrides`` replace any field (e.g. the clock)."""
+        root = os.fspath(home)
+        values = dict(
+            home=root,
+            object_store_url=os.path.join(root, "store"),
+            s3_endpoint_url=None,
+            state_db_url=f"sqlite:///{os.path.join(root, 'state.db')}",
+            vendor_source=os.fspath(vendor_source),
+            clock="system",
+            executor="in_process",
+        )
+        return cls(**{**values, **overrides})
+
     def environment_variable(self, name: str) -> str | None:
         """The variable ``name`` was read from, when it was read from this process's environment."""
         return ENVIRONMENT_VARIABLES[name] if name in self.from_environment else None

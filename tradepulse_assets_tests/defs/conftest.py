@@ -39,14 +39,8 @@ class Platform:
 def platform(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("TRADEPULSE_HOME", str(home))
-    settings = Settings(
-        home=str(home),
-        object_store_url=str(home / "store"),
-        s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}",
-        vendor_source=str(tmp_path / "vendor"),
-        clock="simulated:2026-03-10T00:00:00+00:00:1",
-        executor="in_process",
+    settings = Settings.embedded(
+        home, vendor_source=tmp_path / "vendor", clock="simulated:2026-03-10T00:00:00+00:00:1"
     )
     # The CLI reads the same settings from the environment.
     monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", settings.object_store_url)

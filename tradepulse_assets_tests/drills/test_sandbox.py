@@ -13,16 +13,7 @@ NOW = dt.datetime(2026, 3, 10, 20, 5, tzinfo=dt.UTC)
 
 
 def settings_in(root) -> Settings:
-    home = root / "home"
-    return Settings(
-        home=str(home),
-        object_store_url=str(home / "store"),
-        s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}",
-        vendor_source=str(root / "vendor"),
-        clock="system",
-        executor="in_process",
-    )
+    return Settings.embedded(root / "home", vendor_source=root / "vendor")
 
 
 def test_two_replays_of_the_same_day_never_share_an_incident_id(tmp_path):
