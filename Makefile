@@ -25,9 +25,9 @@ install: $(VENV)/.installed $(VENV)/.numba-warm
 run: install
 	exec $(PY) -m tradepulse_assets.cli.devserver
 
-## make test: the whole suite
+## make test: the whole suite on two workers (the long tests mostly wait on the servers they start)
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal --durations=20
 
 ## make test-fast: skip the tests that start real servers
 test-fast: install
