@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from tradepulse_assets.cli.output import CliError, emit, table
+from tradepulse_assets.cli.output import CliError, Progress, emit, table
 from tradepulse_assets.feeds.scenarios import ScenarioError, load_scenario
 
 
@@ -41,7 +41,15 @@ def _replay(args) -> int:
         raise CliError(str(exc), hint="tradepulse-cli vendor scenarios lists the packaged ones") from None
     if not args.json:
         print(f"replaying {scenario.name}: {len(scenario.faults)} fault(s) on simulated time", file=sys.stderr)
-    results = replay_scenario(scenario, args.sandbox, seed=args.seed, notify=args.notify)
+    with Progress(args, len(scenario.faults) * len(STAGES), f"chaos {scenario.name}") as progress:
+
+        def on_stage(times, stage: str) -> None:
+            fault = f"{times.kind} {times.market} {times.session}"
+            progress.step(fault, f"{stage} {_fmt(times.seconds(stage))}")
+
+        results = replay_scenario(
+            scenario, args.sandbox, seed=args.seed, notify=args.notify, on_stage=on_stage
+        )
     rows = [
         {"kind": r.kind, "market": r.market, "session": r.session, "incident": r.incident_id, "cause": r.cause,
          **{s: _fmt(r.seconds(s)) for s in STAGES}, "outcome": r.outcome}

@@ -170,6 +170,16 @@ def _record(times: StageTimes, incident: Incident, incidents: IncidentStore) -> 
     times.resolved = incident.resolved_at
 
 
+def announce_stages(
+    times: StageTimes, announced: set[str], on_stage: Callable[[StageTimes, str], None]
+) -> None:
+    """Call ``on_stage`` once for each stage ``times`` has reached since the last call, in runbook order."""
+    for stage in STAGES:
+        if stage not in announced and getattr(times, stage) is not None:
+            announced.add(stage)
+            on_stage(times, stage)
+
+
 def replay_fault(
     spec: FaultSpec,
     sandbox: Path,
@@ -177,19 +187,23 @@ def replay_fault(
     seed: int = 7,
     registry: MarketRegistry | None = None,
     on_step: Callable[[Replay], None] | None = None,
+    on_stage: Callable[[StageTimes, str], None] = lambda times, stage: None,
     notify: bool = False,
 ) -> StageTimes:
-    """Replay one fault in ``sandbox``; ``notify`` sends the drill's messages to the configured channels."""
+    """Replay one fault in ``sandbox``; ``notify`` sends the drill's messages to the configured channels.
+
+    ``on_step`` sees the replay after every sensor step; ``on_stage`` hears of each runbook stage once, when
+    it is reached (the CLI's progress bar)."""
     registry = registry or load_registry()
     market = registry.get(spec.market)
     settings = Settings.embedded(sandbox / "home", vendor_source=sandbox / "vendor", lag_lookback_sessions=1)
     prepare_drill_state(settings, replay_id=new_replay_id(), notify=notify)
     with sandbox_environment(settings):
-        return _replay_in_sandbox(spec, sandbox, settings, market, seed, on_step)
+        return _replay_in_sandbox(spec, sandbox, settings, market, seed, on_step, on_stage)
 
 
 def _replay_in_sandbox(
-    spec: FaultSpec, sandbox: Path, settings: Settings, market: Market, seed: int, on_step
+    spec: FaultSpec, sandbox: Path, settings: Settings, market: Market, seed: int, on_step, on_stage
 ) -> StageTimes:
     session = spec.start
     calendar = calendar_for(market.market_id, market.calendar)
@@ -213,6 +227,7 @@ def _replay_in_sandbox(
         assert replay.materialize(market.market_id, previous).success, f"history session {previous} failed"
         incidents = IncidentStore(StateDB(settings.state_db_url))
         close = calendar.hours(session).close
+        announced: set[str] = set()
         for _ in range(MAX_STEPS):
             replay.step()
             if on_step:
@@ -221,11 +236,13 @@ def _replay_in_sandbox(
             if open_:
                 incident = open_[-1]  # the first incident this fault opened
                 _record(times, incident, incidents)
+                announce_stages(times, announced, on_stage)
                 if not vendor.repaired and replay.now >= times.detected + VENDOR_RESPONSE:
                     vendor.repair()
                 if incident.state is IncidentState.VALIDATING and _consumers_caught_up(incident):
                     incident = replay_resolution(replay, incident)
                     _record(times, incident, incidents)
+                    announce_stages(times, announced, on_stage)
                     times.outcome = "resolved"
                     break
             elif replay.now > max(close, times.fault_at) + dt.timedelta(hours=2):
