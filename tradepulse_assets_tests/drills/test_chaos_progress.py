@@ -38,7 +38,8 @@ def test_chaos_replay_prints_one_progress_line_per_stage_reached(tmp_path, monke
         for minutes, stage in enumerate(STAGES, start=1):
             setattr(times, stage, FAULT_AT + dt.timedelta(minutes=minutes))
             announce_stages(times, announced, on_stage)
-        return [dataclasses.replace(times, outcome="resolved", incident_id="DRILL-1", cause="checksum_mismatch")]
+        resolved = dataclasses.replace(times, outcome="resolved", incident_id="DRILL-1", cause="checksum")
+        return [resolved]
 
     monkeypatch.setattr(chaos, "replay_scenario", replay_scenario)
     scenario = tmp_path / "one.yaml"
@@ -50,5 +51,6 @@ def test_chaos_replay_prints_one_progress_line_per_stage_reached(tmp_path, monke
     err = capsys.readouterr().err.splitlines()
     lines = [line for line in err if line.startswith("[")]
     assert len(lines) == len(STAGES)
-    assert lines[0].startswith(f"[1/{len(STAGES)}] chaos one checksum_corruption XNYS 2026-03-10: detected +1m00s")
+    first = f"[1/{len(STAGES)}] chaos one checksum_corruption XNYS 2026-03-10: detected +1m00s"
+    assert lines[0].startswith(first)
     assert "ETA" in lines[0] and lines[-1].endswith("resolved +6m00s")
