@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from tradepulse_assets.core.environment import read
 from tradepulse_assets.core.io import atomic_write
 
 PR_SET_PDEATHSIG = 1
@@ -207,13 +208,13 @@ def streaming_market_ids() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start the TradePulse Assets dev stack (UI + daemon).")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("TRADEPULSE_UI_PORT", "3000")))
+    parser.add_argument("--port", type=int, default=int(read("TRADEPULSE_UI_PORT")))
     parser.add_argument("--no-seed", action="store_true", help="start on an empty state")
     parser.add_argument("--no-ingestors", action="store_true", help="do not start the streaming ingestors")
     args = parser.parse_args(argv)
 
     _die_with_parent()
-    home = Path(os.environ.get("TRADEPULSE_HOME", "var")).resolve()
+    home = Path(read("TRADEPULSE_HOME")).resolve()
     env = environment(home)
     dagster_home = Path(env["DAGSTER_HOME"])
     write_instance_yaml(dagster_home)

@@ -2,6 +2,7 @@
 3.2), and release or discard quarantined batches (runbook 2)."""
 
 import datetime as dt
+import getpass
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.core.clock import parse_clock
+from tradepulse_assets.core.environment import is_set, read
 from tradepulse_assets.feeds.connectors import VendorError
 from tradepulse_assets.feeds.sources import connector_for
 
@@ -48,7 +50,7 @@ def add_commands(sub, common) -> None:
         a = q.add_parser(action, help=help_text, parents=[common])
         a.add_argument("batch", help="<incident id>.<batch id>, as `ingest quarantine list` shows")
         a.add_argument("--reason", required=True)
-        a.add_argument("--by", default=os.environ.get("USER", "operator"), help="who decides (default $USER)")
+        a.add_argument("--by", default=getpass.getuser(), help="who decides (default: your login name)")
         a.set_defaults(handler=_quarantine_status, status="released" if action == "release" else "discarded")
 
     p = sub.add_parser("stream", help="land minute micro-batches of a streaming market as they arrive",
@@ -72,8 +74,8 @@ def _dagster_instance(settings):
     ``$TRADEPULSE_HOME/dagster`` (what ``make run`` uses)."""
     import dagster as dg
 
-    home = os.environ.get("DAGSTER_HOME") or str(Path(settings.home) / "dagster")
-    if not (Path(home) / "dagster.yaml").exists() and not os.environ.get("DAGSTER_HOME"):
+    home = read("DAGSTER_HOME") or str(Path(settings.home) / "dagster")
+    if not (Path(home) / "dagster.yaml").exists() and not is_set("DAGSTER_HOME"):
         raise CliError(f"no Dagster instance at {home}",
                        hint="set DAGSTER_HOME to the daemon's instance (make run: $TRADEPULSE_HOME/dagster)")
     Path(home).mkdir(parents=True, exist_ok=True)

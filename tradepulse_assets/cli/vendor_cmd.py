@@ -8,6 +8,7 @@ import sys
 from tradepulse_assets.cli.output import CliError, Progress, emit, iso_date, table
 from tradepulse_assets.feeds.manifest import BarFileError, ManifestError
 from tradepulse_assets.feeds.publisher import FORMATS, PublishError, Publisher, drop_store, manifest_for_directory
+from tradepulse_assets.core.environment import read
 from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.storage.object_store import StorageError
 from tradepulse_assets.feeds.scenarios import ScenarioError, catalogue, load_scenario
@@ -37,7 +38,7 @@ def add_commands(sub, common) -> None:
     )
     publish.add_argument(
         "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL"),
+        default=read("AWS_ENDPOINT_URL"),
         help="S3 endpoint (MinIO, moto...); default $AWS_ENDPOINT_URL",
     )
     publish.set_defaults(handler=_publish)

@@ -6,10 +6,11 @@ faster than real time (a day of streaming in minutes); ``ManualClock`` only move
 """
 
 import datetime as dt
-import os
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
+
+from tradepulse_assets.core.environment import read
 
 CLOCK_ENV = "TRADEPULSE_CLOCK"
 
@@ -164,5 +165,4 @@ def parse_clock(spec: str) -> Clock:
 
 def clock_from_env(environ: dict | None = None) -> Clock:
     """The platform clock selected by ``TRADEPULSE_CLOCK`` (the wall clock when unset)."""
-    env = os.environ if environ is None else environ
-    return parse_clock(env.get(CLOCK_ENV, "system"))
+    return parse_clock(read(CLOCK_ENV, environ))

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+from tradepulse_assets.core.environment import read
 from tradepulse_assets.feeds.confined import ConfinementError, EntryNotFound, list_dirs_confined, read_confined
 from tradepulse_assets.feeds.manifest import MANIFEST_NAME
 
@@ -38,7 +39,7 @@ class TokenError(ValueError):
     """No usable token: the message says where one is looked for."""
 
 
-def load_token(token_file: str | os.PathLike | None = None, environ=os.environ) -> str:
+def load_token(token_file: str | os.PathLike | None = None, environ=None) -> str:
     """The bearer token from ``token_file`` (first line) or ``$TRADEPULSE_VENDOR_TOKEN``; never from argv,
     which every user of the machine can read in the process list."""
     if token_file:
@@ -49,7 +50,7 @@ def load_token(token_file: str | os.PathLike | None = None, environ=os.environ) 
         if not token:
             raise TokenError(f"token file {token_file} is empty")
         return token
-    token = environ.get(TOKEN_ENV, "").strip()
+    token = read(TOKEN_ENV, environ) or ""
     if not token:
         raise TokenError(f"no token: set {TOKEN_ENV} or pass --token-file")
     return token

@@ -17,6 +17,7 @@ the registry says what it delivers:
 import datetime as dt
 import os
 
+from tradepulse_assets.core.environment import read, read_named
 from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.core.io import s3_client as build_s3_client
 from tradepulse_assets.feeds.blobs import blobs_from_url
@@ -149,12 +150,11 @@ def connector_for(
 
     ``token`` defaults to ``$TRADEPULSE_VENDOR_TOKEN``; S3 goes to ``s3_endpoint_url`` (None: AWS).
     """
-    env = os.environ if environ is None else environ
-    token = env.get(TOKEN_ENV, "") if token is None else token
+    token = (read(TOKEN_ENV, environ) or "") if token is None else token
     registry = registry or load_registry()
 
     def s3_client():
-        region = aws_region or env.get("AWS_REGION")
+        region = aws_region or read("AWS_REGION", environ)
         return build_s3_client(S3Settings(endpoint_url=s3_endpoint_url, region_name=region))
 
     default = drop_connector(source, token, timeout, s3_client)
@@ -168,7 +168,8 @@ def connector_for(
             if spec.source
             else _join(source, market.market_id)
         )
-        vendor_token = env.get(spec.options["token_env"], "") if "token_env" in spec.options else token
+        own_token = spec.options.get("token_env")  # a vendor may name its own token variable
+        vendor_token = read_named(own_token, environ) if own_token else token
         blobs = blobs_from_url(base, token=vendor_token, timeout=timeout, s3_client_factory=s3_client)
         by_market[market.market_id] = FormatConnector(market, spec.name, blobs, layout_for(spec))
     if not by_market:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from tradepulse_assets.core.environment import read
+
 MARKETS_FILE_ENV = "TRADEPULSE_MARKETS_FILE"
 
 
@@ -203,7 +205,7 @@ def parse_registry(text: str, source: str) -> MarketRegistry:
 
 def load_registry(path: str | os.PathLike | None = None) -> MarketRegistry:
     """Load the registry from ``path``, ``$TRADEPULSE_MARKETS_FILE`` or the packaged default."""
-    path = path or os.environ.get(MARKETS_FILE_ENV)
+    path = path or read(MARKETS_FILE_ENV)
     if path:
         return parse_registry(Path(path).read_text(), str(path))
     packaged = resources.files("tradepulse_assets.config").joinpath("markets.toml")

@@ -19,10 +19,10 @@ Dagster resources get these settings as ``EnvVar``s when they came from the envi
 import os
 from dataclasses import dataclass, field
 
+from tradepulse_assets.core.environment import is_set, read
 from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.storage.home import tradepulse_home
 from tradepulse_assets.storage.state import default_state_url
-
 
 #: Each setting and the environment variable it is read from: the one place configuration is read.
 ENVIRONMENT_VARIABLES = {
@@ -85,13 +85,12 @@ class Settings:
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
     home = str(tradepulse_home())
-    given = {name: env.get(var) or None for name, var in ENVIRONMENT_VARIABLES.items()}
+    given = {name: read(var, environ) for name, var in ENVIRONMENT_VARIABLES.items()}
     # Only what this process's environment holds can be an EnvVar (a dict passed in may differ from it).
     from_environment = frozenset(
-        name for name, value in given.items()
-        if value is not None and os.environ.get(ENVIRONMENT_VARIABLES[name]) == value
+        name for name, var in ENVIRONMENT_VARIABLES.items()
+        if is_set(var) and read(var) == given[name]
     )
     return Settings(
         home=home,
@@ -99,9 +98,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_endpoint_url=given["s3_endpoint_url"],
         state_db_url=given["state_db_url"] or default_state_url(),
         vendor_source=given["vendor_source"] or os.path.join(home, "vendor"),
-        clock=given["clock"] or "system",
-        executor=given["executor"] or "in_process",
-        lag_lookback_sessions=int(given["lag_lookback_sessions"] or 3),
+        clock=given["clock"],
+        executor=given["executor"],
+        lag_lookback_sessions=int(given["lag_lookback_sessions"]),
         vendor_token=given["vendor_token"],
         from_environment=from_environment,
     )

@@ -8,10 +8,11 @@ as well as paths under the home directory.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, datetime
 from pathlib import Path
+
+from tradepulse_assets.core.environment import read
 
 __all__ = [
     "AUDIT_LOG",
@@ -55,7 +56,7 @@ def validate_identifier(value: str, what: str) -> str:
 
 def tradepulse_home(*, create: bool = True) -> Path:
     """The absolute home directory: ``$TRADEPULSE_HOME`` or ``./var``, created unless ``create=False``."""
-    home = Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    home = Path(read(HOME_ENV)).expanduser().resolve()
     if create:
         home.mkdir(parents=True, exist_ok=True)
     return home

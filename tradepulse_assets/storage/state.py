@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 
+from tradepulse_assets.core.environment import read
 from tradepulse_assets.storage.home import tradepulse_home
 
 STATE_DB_URL_ENV = "TRADEPULSE_STATE_DB_URL"
@@ -102,7 +103,7 @@ def from_iso(text: str | None) -> dt.datetime | None:
 
 def default_state_url() -> str:
     """``$TRADEPULSE_STATE_DB_URL``, else SQLite at ``$TRADEPULSE_HOME/state/state.db``."""
-    url = os.environ.get(STATE_DB_URL_ENV)
+    url = read(STATE_DB_URL_ENV)
     if url:
         return url
     return f"sqlite:///{tradepulse_home(create=False) / 'state' / 'state.db'}"

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tradepulse_assets.core.environment import read, read_prefixed
 from tradepulse_assets.incidents.notifications.confluence import ConfluencePages
 from tradepulse_assets.incidents.notifications.email import SmtpEmail
 from tradepulse_assets.incidents.notifications.pagerduty import DEFAULT_EVENTS_URL, PagerDutyEvents
@@ -65,18 +66,16 @@ def slack_env_var(channel: str) -> str:
     return SLACK_WEBHOOK_ENV_PREFIX + channel.lstrip("#").upper().replace("-", "_")
 
 
-def slack_webhooks_from_env(env: Mapping[str, str]) -> dict[str, str]:
+def slack_webhooks_from_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return {
-        slack_channel_from_env_suffix(key[len(SLACK_WEBHOOK_ENV_PREFIX) :]): value.strip()
-        for key, value in env.items()
-        if key.startswith(SLACK_WEBHOOK_ENV_PREFIX)
-        and len(key) > len(SLACK_WEBHOOK_ENV_PREFIX)
-        and value.strip()
+        slack_channel_from_env_suffix(suffix): url
+        for suffix, url in read_prefixed(SLACK_WEBHOOK_ENV_PREFIX, env).items()
+        if suffix
     }
 
 
-def _get(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
+def _get(env: Mapping[str, str] | None, name: str) -> str:
+    return read(name, env) or ""
 
 
 def drill_mode(db: StateDB) -> str | None:
@@ -85,7 +84,7 @@ def drill_mode(db: StateDB) -> str | None:
 
 
 def channels_from_env(
-    env: Mapping[str, str],
+    env: Mapping[str, str] | None,
     *,
     drill: bool = False,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -143,7 +142,7 @@ def channels_from_env(
     )
 
 
-def config_for(db: StateDB, env: Mapping[str, str], **kwargs) -> ChannelConfig:
+def config_for(db: StateDB, env: Mapping[str, str] | None, **kwargs) -> ChannelConfig:
     """The channels for messages about incidents of ``db``: none in a quiet drill, drill-marked in a drill."""
     mode = drill_mode(db)
     if mode == QUIET:

@@ -204,9 +204,6 @@ def notifications_for(
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Notifications:
     """Notifications of a state DB with the environment's channels (none in a quiet drill)."""
-    import os
-
     from tradepulse_assets.incidents.notifications.config import config_for
 
-    env = os.environ if env is None else env
     return Notifications(Outbox(db), config_for(db, env, clock=clock), file_outbox, clock=clock)
