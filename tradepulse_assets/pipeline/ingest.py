@@ -1,8 +1,10 @@
 """Landing, staging and promotion of one market session.
 
-- ``land_session`` fetches the vendor's manifest and files, keeps the original bytes under
-  ``landing/raw/`` (so quarantine can keep them bit for bit), verifies each file against the manifest
-  and parses it. One audit line per file and attempt.
+- ``land_session`` fetches the vendor's manifest and files, keeps the bytes as delivered (the manifest too,
+  not re-serialised) under ``landing/raw/market=<M>/session=<S>/delivery=<digest>/``, one prefix per distinct
+  delivery, verifies each file against the manifest and parses it. Quarantine copies from that prefix, so a
+  vendor fixing a file in place after a failure can never make the evidence the good bytes. One audit line per
+  file and attempt (sha256 of the bytes held, revision, delivery digest).
 - ``stage_session`` runs the quality gates and writes the staging layer.
 - ``promote_session`` copies staging to production; callers do it only when the blocking gates pass.
 Every write replaces the partition atomically, so re-running a step is idempotent.
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from tradepulse_assets.markets import Market, calendar_for
+from tradepulse_assets.pipeline.decisions import short_digest
 from tradepulse_assets.pipeline.ownership import RevisionRefused, SessionLedger
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.quality import GateConfig, GateResult, config_for_market, run_gate_suite
@@ -28,6 +31,7 @@ from tradepulse_assets.feeds.manifest import (
     MANIFEST_NAME,
     Fault,
     Manifest,
+    ManifestError,
     ManifestFile,
     manifest_faults,
     parse_bar_file,
@@ -46,7 +50,14 @@ class NotPublished(RuntimeError):
 
 
 def raw_prefix(market_id: str, session: dt.date) -> str:
+    """The session's landing area: its receipt (the latest landing), one ``delivery=`` prefix per delivery."""
     return f"{RAW_PREFIX}/market={market_id}/session={session.isoformat()}"
+
+
+def delivery_prefix(market_id: str, session: dt.date, digest: str) -> str:
+    """Where one delivery's bytes are kept as delivered: named by its digest, so a later delivery (a fix in
+    place, a restatement) lands beside it and never over it."""
+    return f"{raw_prefix(market_id, session)}/delivery={short_digest(digest)}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class LandingOutcome:
             "vendor_total": self.vendor_total,
             "faults": [f.to_dict() for f in self.faults[:20]],
             "raw_prefix": raw_prefix(self.market, self.session),
+            "delivery_prefix": delivery_prefix(self.market, self.session, self.digest) if self.digest else "",
         }
 
 
@@ -114,21 +126,36 @@ class DeliveredFile:
 
 @dataclass(frozen=True)
 class VendorDelivery:
-    """A session as the vendor delivered it: the manifest and every file, verified and parsed."""
+    """A session as the vendor delivered it: the manifest and every file, verified and parsed.
+
+    ``unreadable``: the manifest could not be read (not JSON, malformed, or refused because the session
+    folder or the manifest points outside the drop). The delivery then carries a stand-in manifest listing no
+    files, revision 0, and one ``manifest`` fault; it fails landing and is quarantined like any bad delivery.
+    """
 
     manifest: Manifest
     files: tuple[DeliveredFile, ...]
     manifest_faults: tuple[Fault, ...] = ()  # what is wrong with the manifest itself (feeds.manifest)
+    unreadable: bool = False
 
     @property
     def faults(self) -> list[Fault]:
         return [*self.manifest_faults, *(f for file in self.files for f in file.faults)]
 
     @property
+    def manifest_bytes(self) -> bytes | None:
+        """The manifest as delivered, byte for byte (``None``: nothing was read, e.g. a refused folder)."""
+        if self.unreadable:
+            return self.manifest.source_bytes
+        source = self.manifest.source_bytes
+        return source if source is not None else self.manifest.to_json()
+
+    @property
     def digest(self) -> str:
-        """The delivery's identity: the manifest and the bytes actually served (a corrupt file and its fixed
-        re-delivery under the same manifest are two deliveries)."""
-        return delivery_digest(self.manifest.to_json(), [(f.entry.name, f.data or b"") for f in self.files])
+        """The delivery's identity: the manifest bytes and the file bytes actually delivered (a corrupt file
+        and its fixed re-delivery under the same manifest are two deliveries)."""
+        files = [(f.entry.name, f.data or b"") for f in self.files]
+        return delivery_digest(self.manifest_bytes or b"", files)
 
 
 def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> str:
@@ -138,9 +165,31 @@ def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> st
     return h.hexdigest()
 
 
+def unreadable_delivery(market_id: str, session: dt.date, message: str, data: bytes | None) -> VendorDelivery:
+    """A manifest that cannot be read, as a failed delivery (its bytes, if any, kept as evidence)."""
+    stand_in = Manifest(market_id, session, 0, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "available", (),
+                        vendor="unknown", source_bytes=data)
+    return VendorDelivery(stand_in, (), (Fault("manifest", MANIFEST_NAME, message),), unreadable=True)
+
+
+def read_vendor_manifest(connector: Connector, market_id: str, session: dt.date) -> Manifest | VendorDelivery:
+    """The vendor's manifest, ``None`` if none is published, or (unreadable) the failed delivery it makes."""
+    try:
+        return connector.read_manifest(market_id, session)
+    except ManifestError as exc:
+        return unreadable_delivery(market_id, session, str(exc), exc.data)
+    except VendorRefused as exc:
+        return unreadable_delivery(market_id, session, str(exc), None)
+
+
 def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> VendorDelivery:
-    """Read the manifest and files and check each file against the manifest (size, sha256, records)."""
-    manifest = connector.read_manifest(market_id, session)
+    """Read the manifest and files and check each file against the manifest (size, sha256, records).
+
+    Only "no manifest yet" or a pending/missing condition is ``NotPublished``.
+    """
+    manifest = read_vendor_manifest(connector, market_id, session)
+    if isinstance(manifest, VendorDelivery):
+        return manifest
     if manifest is None:
         raise NotPublished(f"{market_id} {session}: the vendor has published no manifest yet")
     if manifest.condition in ("pending", "missing"):
@@ -169,8 +218,20 @@ def _fetch_file(connector: Connector, market_id: str, session: dt.date, entry: M
 def served_digest(connector: Connector, manifest: Manifest) -> str:
     """``VendorDelivery.digest`` of what the vendor serves now, without parsing: what a launcher compares with the
     deliveries already quarantined (a re-delivery of fixed bytes under the same manifest is a new delivery)."""
-    files = [(e.name, connector.read_file(manifest.market, manifest.session, e.name)) for e in manifest.files]
-    return delivery_digest(manifest.to_json(), files)
+    parse = file_parser(connector, manifest.market, manifest.session)
+    names = readable_names(manifest, manifest_faults(manifest, manifest.market, manifest.session,
+                                                     drop_format=parse is parse_bar_file))
+    files = [(name, _served_bytes(connector, manifest, name)) for name in names]
+    source = manifest.source_bytes if manifest.source_bytes is not None else manifest.to_json()
+    return delivery_digest(source, files)
+
+
+def _served_bytes(connector: Connector, manifest: Manifest, name: str) -> bytes:
+    """A file's bytes for the digest; missing from the drop or refused, it counts as empty (as in landing)."""
+    try:
+        return connector.read_file(manifest.market, manifest.session, name)
+    except (VendorNotFound, VendorRefused):
+        return b""
 
 
 def combined_bars(delivery: VendorDelivery) -> tuple[pl.DataFrame | None, list[Fault]]:
@@ -189,50 +250,75 @@ def land_session(
     now: dt.datetime, guard: RevisionGuard | None = None,
 ) -> LandingOutcome:
     """Land the vendor's delivery. ``guard(manifest, digest)`` may refuse it (``RevisionRefused``) before
-    anything is written: the refusal is audited and the landed bytes, receipt and production stay as they were."""
+    anything is written: the refusal is audited and the landed bytes, receipt and production stay as they
+    were. A delivery whose manifest is unreadable has no revision to judge: it lands as a failure, unguarded.
+    """
     delivery = fetch_delivery(connector, market.market_id, session)
     manifest = delivery.manifest
     digest = delivery.digest
-    if guard is not None:
+    if guard is not None and not delivery.unreadable:
         try:
             guard(manifest, digest)
         except RevisionRefused as exc:
             audit.append({
                 "event": "landing", "market": market.market_id, "session": session.isoformat(),
-                "batch": f"r{manifest.revision}/*", "rows": 0, "sha256": digest, "outcome": f"refused: {exc}",
+                "batch": f"r{manifest.revision}/*", "rows": 0, "sha256": digest,
+                "revision": manifest.revision, "delivery": digest, "outcome": f"refused: {exc}",
             })
             raise
-    prefix = raw_prefix(market.market_id, session)
+    prefix = delivery_prefix(market.market_id, session, digest)
     previous = read_receipt(store, market.market_id, session) or {}
-    store.put_bytes(f"{prefix}/{MANIFEST_NAME}", manifest.to_json(), content_type="application/json")
-    # The original bytes, whatever their verdict, in one group commit (a streamed session has 1,440 files).
-    store.put_many({f"{prefix}/{f.entry.name}": f.data for f in delivery.files if f.data is not None})
-    landed, events = [], []
+    # The bytes as delivered, whatever their verdict, in one group commit (a streamed session: 1,440 files).
+    delivered = {f"{prefix}/{f.entry.name}": f.data for f in delivery.files if f.data is not None}
+    if delivery.manifest_bytes is not None:
+        delivered[f"{prefix}/{MANIFEST_NAME}"] = delivery.manifest_bytes
+    store.put_many(delivered)
+    landed = []
     for file in delivery.files:
         key = f"{prefix}/{file.entry.name}" if file.data is not None else ""
         rows = None if file.bars is None else file.bars.height
         landed.append(LandedFile(file.entry.name, key, len(file.data or b""), file.entry.sha256, rows, file.faults))
-        events.append(
-            {
-                "event": "landing",
-                "market": market.market_id,
-                "session": session.isoformat(),
-                "batch": f"r{manifest.revision}/{file.entry.name}",
-                "rows": rows or 0,
-                "sha256": file.entry.sha256,
-                "outcome": "ok" if not file.faults else "quarantine:" + ",".join(f.check for f in file.faults),
-            }
-        )
-    audit.append_many(events)
+    audit.append_many(landing_events(market.market_id, session, delivery))
     bars, faults = combined_bars(delivery)
     if bars is not None:
         lake.write_frame(store, "landing", market.market_id, session, bars)
     outcome = LandingOutcome(market.market_id, session, manifest, landed, bars, now, faults, digest)
     first_landed_at = previous.get("first_landed_at") or previous.get("landed_at") or now.isoformat()
-    receipt = {**outcome.to_metadata(), "landed_at": now.isoformat(), "first_landed_at": first_landed_at,
-               "ok": outcome.ok}
-    store.put_bytes(f"{prefix}/{RECEIPT_NAME}", dumps(receipt), content_type="application/json")
+    receipt = dumps({**outcome.to_metadata(), "landed_at": now.isoformat(),
+                     "first_landed_at": first_landed_at, "ok": outcome.ok})
+    # The delivery's own receipt (its faults, for its quarantine), then the session's (the latest landing).
+    store.put_many({f"{prefix}/{RECEIPT_NAME}": receipt,
+                    f"{raw_prefix(market.market_id, session)}/{RECEIPT_NAME}": receipt})
     return outcome
+
+
+def landing_events(market_id: str, session: dt.date, delivery: VendorDelivery) -> list[dict]:
+    """One audit line for the manifest and one per file read: the sha256 of the bytes held (the manifest's
+    declared one beside it), the revision and the delivery digest."""
+    revision, digest = delivery.manifest.revision, delivery.digest
+    base = {"event": "landing", "market": market_id, "session": session.isoformat(), "revision": revision,
+            "delivery": digest}
+
+    def outcome(faults) -> str:
+        return "quarantine:" + ",".join(f.check for f in faults) if faults else "ok"
+
+    events = [{**base, "batch": f"r{revision}/{MANIFEST_NAME}", "rows": delivery.manifest.record_count,
+               "sha256": sha256_hex(delivery.manifest_bytes or b""),
+               "outcome": outcome(delivery.manifest_faults)}]
+    for file in delivery.files:
+        events.append({**base, "batch": f"r{revision}/{file.entry.name}",
+                       "rows": 0 if file.bars is None else file.bars.height,
+                       "sha256": sha256_hex(file.data or b""), "declared_sha256": file.entry.sha256,
+                       "outcome": outcome(file.faults)})
+    return events
+
+
+def read_delivery_receipt(store: ObjectStore, market_id: str, session: dt.date, digest: str) -> dict | None:
+    """What the landing of one delivery found (its faults, revision, landed_at)."""
+    try:
+        return json.loads(store.get_bytes(f"{delivery_prefix(market_id, session, digest)}/{RECEIPT_NAME}"))
+    except ObjectNotFound:
+        return None
 
 
 def preflight(connector: Connector, market: Market, session: dt.date, config: GateConfig = GateConfig()

@@ -1,18 +1,28 @@
-"""Quarantine: keep an offending batch's original bytes, tagged with its incident, out of the flow.
+"""Quarantine: keep an offending delivery's original bytes, tagged with its incident, out of the flow.
 
-A batch is one market session as landed (all its vendor files and the manifest, byte for byte from
-``landing/raw/``). Its Dagster partition key is ``<incident id>.<batch id>``, both parts limited to
-``[A-Za-z0-9_-]`` so the key is safe as an object-store segment and never contains ``|``.
+A batch is one distinct delivery of a market session: the manifest and every vendor file exactly as they were
+delivered, copied from the landed raw copy of *that* delivery (``landing/raw/.../delivery=<digest>/``, written
+at landing, never re-fetched from the vendor). The batch id names the delivery
+(``<market>-<session>-r<revision>-<digest>``), so however many runs fail on the same bytes and however often
+the quarantine run is retried, there is one batch; a vendor fixing a file in place is a new delivery with its
+own prefix and cannot change the evidence of the old one. ``reason.json`` names the delivery digest, the
+revision, the landing faults of that delivery and why, and lists exactly the files of the batch (name, size,
+sha256).
+
+Its Dagster partition key is ``<incident id>.<batch id>``, both parts limited to ``[A-Za-z0-9_-]`` so the key
+is safe as an object-store segment and never contains ``|``.
 """
 
 import datetime as dt
+import hashlib
 import json
 import re
 
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.decisions import short_digest
-from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, raw_prefix
+from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, delivery_prefix
 from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
 from tradepulse_assets.storage.state import StateDB
 
@@ -67,49 +77,70 @@ def record_batch(
     return partition_key_for(incident_id, batch_id)
 
 
-def quarantine_batch(store: ObjectStore, db: StateDB, partition_key: str) -> dict:
-    """Copy the batch's landed bytes under ``quarantine/<incident>/<batch>/`` with tags; returns metadata."""
+def quarantine_batch(store: ObjectStore, db: StateDB, partition_key: str,
+                     audit: AuditLog | None = None) -> dict:
+    """Copy the batch's delivered bytes under ``quarantine/<incident>/<batch>/`` with tags; returns metadata.
+
+    Idempotent: a batch already complete (its ``reason.json`` written, maybe released or discarded since) is
+    left as it is and described again. With ``audit``: one ``quarantine`` event when the batch is written.
+    """
     incident_id, batch_id = split_partition_key(partition_key)
     batches = [b for b in IncidentStore(db).quarantined_batches(incident_id) if b.batch_id == batch_id]
     if not batches:
         raise QuarantineError(f"incident {incident_id} has no quarantined batch {batch_id!r} registered")
     batch = batches[0]
-    session = dt.date.fromisoformat(batch.session)
-    source = raw_prefix(batch.market, session)
-    files = {
-        key.rsplit("/", 1)[-1]: store.get_bytes(key)
-        for key in store.list_keys(source)
-        if not key.endswith(RECEIPT_NAME)
-    }
-    if not files:
-        raise QuarantineError(f"no landed bytes under {source} for batch {batch_id} of incident {incident_id}")
+    prefix = lake.quarantine_prefix(incident_id, batch_id)
+    try:
+        existing = lake.read_quarantine_reason(store, incident_id, batch_id)
+    except ObjectNotFound:
+        existing = None
+    if existing is not None:
+        return _described(batch, incident_id, batch_id, existing, prefix, sorted(store.list_keys(prefix)))
+    source = delivery_prefix(batch.market, dt.date.fromisoformat(batch.session), digest_of_batch(batch_id))
+    files = {key.rsplit("/", 1)[-1]: store.get_bytes(key) for key in store.list_keys(source + "/")}
+    receipt = json.loads(files.pop(RECEIPT_NAME, b"{}"))
+    if not receipt:
+        raise QuarantineError(f"no landed delivery under {source}/ for batch {batch_id} "
+                              f"of incident {incident_id}")
     tags = {"market": batch.market, "session": batch.session, "reason": _TAG_SAFE.sub("_", batch.reason)[:250]}
-    keys = lake.write_quarantine(
-        store,
-        incident_id,
-        batch_id,
-        files,
-        reason={"reason": batch.reason, "market": batch.market, "session": batch.session, "source": source},
-        tags=tags,
-    )
+    reason = {"reason": batch.reason, "market": batch.market, "session": batch.session, "source": source,
+              "delivery": receipt.get("delivery"), "revision": receipt.get("revision"),
+              "landed_at": receipt.get("landed_at"), "landing_faults": receipt.get("faults", [])}
+    keys = lake.write_quarantine(store, incident_id, batch_id, files, reason=reason, tags=tags)
+    document = lake.read_quarantine_reason(store, incident_id, batch_id)
+    if audit is not None:
+        audit.append({"event": "quarantine", "market": batch.market, "session": batch.session,
+                      "batch": batch_id, "rows": 0, "sha256": receipt["delivery"],
+                      "revision": receipt.get("revision"), "outcome": "quarantined",
+                      "incident_id": incident_id, "files": len(files), "prefix": prefix})
+    return _described(batch, incident_id, batch_id, document, prefix, keys)
+
+
+def _described(batch, incident_id: str, batch_id: str, document: dict, prefix: str, keys: list[str]) -> dict:
+    files = document.get("files", [])
     return {
         "incident_id": incident_id,
         "batch_id": batch_id,
         "market": batch.market,
         "session": batch.session,
         "reason": batch.reason,
+        "delivery": document.get("delivery"),
+        "revision": document.get("revision"),
+        "source": document.get("source"),
         "files": len(files),
-        "bytes": sum(len(v) for v in files.values()),
-        "prefix": lake.quarantine_prefix(incident_id, batch_id),
+        "bytes": sum(f["size"] for f in files),
+        "prefix": prefix,
         "keys": keys,
     }
 
 
 BATCH_STATUSES = ("released", "discarded")
+AUDIT_EVENT = {"released": "release", "discarded": "discard"}
 
 
 def set_batch_status(
-    store: ObjectStore, db: StateDB, partition_key: str, status: str, reason: str, now: dt.datetime, actor: str
+    store: ObjectStore, db: StateDB, partition_key: str, status: str, reason: str, now: dt.datetime,
+    actor: str, audit: AuditLog | None = None,
 ) -> dict:
     """Release (the vendor fixed it: re-ingest) or discard a quarantined batch; both are recorded.
 
@@ -136,4 +167,10 @@ def set_batch_status(
                     content_type="application/json")
     IncidentStore(db).add_event(incident_id, "quarantine", f"batch {batch_id} {status} by {actor}: {reason}",
                                 now=now, data={"batch_id": batch_id, "status": status})
+    if audit is not None:
+        audit.append({"event": AUDIT_EVENT[status], "market": document.get("market") or "unknown",
+                      "session": document["session"], "batch": batch_id, "rows": 0,
+                      "sha256": document.get("delivery") or hashlib.sha256(body).hexdigest(),
+                      "revision": document.get("revision"), "outcome": status, "incident_id": incident_id,
+                      "by": actor, "reason": reason, "time": now})
     return document

@@ -46,8 +46,11 @@ def test_clean_session_lands_passes_every_gate_and_promotes(env):
     production = lake.read_frame(store, "production", "XNYS", SESSION)
     assert production.get_column("ts").min() == dt.datetime(2026, 3, 9, 13, 30, tzinfo=UTC)
     assert ingest.reconciliation(landed)["verdict"] == "reconciled"
-    events = audit.read()
-    assert [e["outcome"] for e in events] == ["ok"] and events[0]["rows"] == 24 * 390
+    events = audit.read()  # the manifest, then the file: both held as delivered, with revision and digest
+    assert [(e["batch"], e["outcome"]) for e in events] == [("r1/manifest.json", "ok"),
+                                                            ("r1/bars.parquet", "ok")]
+    assert events[1]["rows"] == 24 * 390 and events[1]["sha256"] == events[1]["declared_sha256"]
+    assert {(e["revision"], e["delivery"]) for e in events} == {(1, landed.digest)}
 
 
 def test_corrupted_file_is_caught_at_landing_and_its_bytes_are_kept(env):
@@ -62,7 +65,9 @@ def test_corrupted_file_is_caught_at_landing_and_its_bytes_are_kept(env):
     original = (vendor / "XNYS" / str(SESSION) / landed.files[0].name).read_bytes()
     assert store.get_bytes(landed.files[0].raw_key) == original
     assert not store.exists(lake.partition_key("landing", "XNYS", SESSION))
-    assert audit.read()[0]["outcome"].startswith("quarantine:")
+    manifest_line, file_line = audit.read()
+    assert manifest_line["outcome"] == "ok" and file_line["outcome"].startswith("quarantine:sha256")
+    assert file_line["sha256"] == ingest.sha256_hex(original) != file_line["declared_sha256"]
 
 
 def test_dst_trap_fails_calendar_alignment_and_blocks_promotion(env):

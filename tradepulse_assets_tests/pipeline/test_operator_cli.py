@@ -8,8 +8,9 @@ import pytest
 
 from tradepulse_assets.cli.main import main as cli
 from tradepulse_assets.incidents.store import IncidentStore
-from tradepulse_assets.pipeline import quarantine
+from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.publisher import Publisher, drop_store
@@ -54,10 +55,13 @@ def quarantined(tmp_path, monkeypatch):
     monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", str(tmp_path / "store"))
     monkeypatch.setenv("TRADEPULSE_STATE_DB_URL", f"sqlite:///{tmp_path / 'state.db'}")
     store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
-    store.put_bytes("landing/raw/market=XNYS/session=2026-03-09/bars.parquet", b"original bytes")
+    digest = "ab" * 32  # a landed delivery: its bytes and its receipt under its own raw prefix
+    prefix = ingest.delivery_prefix("XNYS", SESSION, digest)
+    store.put_bytes(f"{prefix}/bars.parquet", b"original bytes")
+    store.put_bytes(f"{prefix}/_receipt.json", json.dumps({"delivery": digest, "revision": 1}).encode())
     incidents = IncidentStore(db)
     incident, _ = incidents.open_or_join("checksum_mismatch", "XNYS", now=NOW)
-    key = quarantine.record_batch(incidents, incident.id, "XNYS", SESSION, 1, "run12345678", "sha256 mismatch", NOW)
+    key = quarantine.record_batch(incidents, incident.id, "XNYS", SESSION, 1, digest, "sha256 mismatch", NOW)
     quarantine.quarantine_batch(store, db, key)
     return key, store, incidents, incident
 
@@ -74,6 +78,9 @@ def test_release_is_recorded_on_the_batch_its_tags_and_the_incident(quarantined,
     assert store.get_tags(lake.quarantine_key(incident_id, batch_id, "bars.parquet"))["status"] == "released"
     assert store.get_bytes(lake.quarantine_key(incident_id, batch_id, "bars.parquet")) == b"original bytes"
     assert any("released by ana" in e.message for e in incidents.events(incident.id))
+    (event,) = AuditLog(store.root.parent / "home").read(event="release")
+    assert (event["batch"], event["by"], event["revision"]) == (batch_id, "ana", 1)
+    assert event["sha256"] == "ab" * 32  # the delivery digest
     # A decision is final: a second one is refused with a clear line.
     assert cli(["ingest", "quarantine", "discard", key, "--reason", "oops"]) == 2
     assert "already released" in capsys.readouterr().err

@@ -76,10 +76,11 @@ def two_revisions(tmp_path_factory):
 
 
 def consistent_state(store, ledger) -> tuple[int, int, int, bool]:
-    """(ledger revision, receipt revision, raw manifest revision, production == the revision's bars)."""
+    """(ledger revision, receipt revision, the receipt's raw manifest revision, production == the revision's
+    bars)."""
     held = ledger.held_revision("XNYS", SESSION)
     receipt = ingest.read_receipt(store, "XNYS", SESSION)
-    raw = json.loads(store.get_bytes(f"{ingest.raw_prefix('XNYS', SESSION)}/{MANIFEST_NAME}"))
+    raw = json.loads(store.get_bytes(f"{receipt['delivery_prefix']}/{MANIFEST_NAME}"))
     production = lake.read_frame(store, "production", "XNYS", SESSION)
     landing = lake.read_frame(store, "landing", "XNYS", SESSION)
     return held.revision, receipt["revision"], raw["revision"], production.equals(ingest.normalise(landing))

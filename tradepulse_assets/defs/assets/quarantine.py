@@ -1,15 +1,18 @@
 """Quarantine batches: one dynamic partition per quarantined batch.
 
-The failure sensor registers a batch (incident, market, session, reason) in the state database, adds its
-partition and launches this asset for it; materialising copies the batch's original landed bytes bit for bit
-under ``quarantine/<incident>/<batch>/``, tagged with incident, market, session and reason (S3 object tags,
-or a sidecar on a directory). Release and discard are recorded by ``tradepulse-cli`` on the same batch.
+The failure sensor registers a batch (incident, market, session, delivery, reason) in the state database,
+adds its partition and launches this asset for it; materialising copies the delivery's bytes as landed (the
+raw copy of that delivery, never a re-fetch) bit for bit under ``quarantine/<incident>/<batch>/``, tagged with
+incident, market, session and reason (S3 object tags, or a sidecar on a directory), and audits it. Release
+and discard are recorded by ``tradepulse-cli`` on the same batch.
 """
 
 import dagster as dg
 
-from tradepulse_assets.defs.resources import ObjectStoreResource, StateResource
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.pipeline import quarantine
+from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.home import tradepulse_home
 
 QUARANTINE_PARTITIONS = dg.DynamicPartitionsDefinition(name="quarantine_batches")
 
@@ -22,9 +25,11 @@ QUARANTINE_PARTITIONS = dg.DynamicPartitionsDefinition(name="quarantine_batches"
     description="Offending batches with their original bytes, tagged with the incident id (runbook section 2).",
 )
 def quarantine_batches(
-    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
+    clock: ClockResource,
 ) -> dg.MaterializeResult:
-    batch = quarantine.quarantine_batch(object_store.store(), state.db(), context.partition_key)
+    audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+    batch = quarantine.quarantine_batch(object_store.store(), state.db(), context.partition_key, audit)
     context.log.info(f"quarantined {batch['files']} file(s) of {batch['market']} {batch['session']} "
                      f"under {batch['prefix']} for incident {batch['incident_id']}")
     return dg.MaterializeResult(metadata=batch)

@@ -23,7 +23,7 @@ from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.catchup import ConsumerSkips
 from tradepulse_assets.pipeline.dashboard import render_dashboard
 from tradepulse_assets.pipeline.ingest import LANDING_GATE
-from tradepulse_assets.quality import GATE_NAMES, gate_is_blocking
+from tradepulse_assets.quality import GATE_NAMES, config_for_market, gate_is_blocking
 
 REQUIRED_QUALITY = (LANDING_GATE, *(g for g in GATE_NAMES if gate_is_blocking(g, GATE_CONFIG)))
 REQUIRED_TOLERANCE = (TOLERANCE_CHECK,)
@@ -42,6 +42,14 @@ def _check_keys(registry: MarketRegistry, market_id: str) -> dict[str, dg.AssetC
     return _check_keys_of(registry.get(market_id))
 
 
+@functools.lru_cache(maxsize=64)
+def advisory_gates(market) -> frozenset[str]:
+    """Required gates this market's policy makes advisory (the universe gate under ``promote_with_warning``):
+    they fail as WARN and promote, so their failure does not hold an incident open."""
+    config = config_for_market(market, GATE_CONFIG)
+    return frozenset(g for g in REQUIRED_QUALITY[1:] if not gate_is_blocking(g, config))
+
+
 def latest_outcomes(
     instance: dg.DagsterInstance, registry: MarketRegistry, partitions, results=None
 ) -> tuple[list[ec.CheckOutcome], list[ec.CheckOutcome]]:
@@ -54,10 +62,12 @@ def latest_outcomes(
         results = latest_check_results(instance, wanted_checks(registry, partitions))
     quality, tolerance = [], []
     for market_id, session in partitions:
+        advisory = advisory_gates(registry.get(market_id))
         for name, key in _check_keys(registry, market_id).items():
             result = results[(key, session)]
+            passed = True if result.passed is False and name in advisory else result.passed
             outcome = ec.CheckOutcome(
-                check=name, market=market_id, partition=session, passed=result.passed,
+                check=name, market=market_id, partition=session, passed=passed,
                 run_id=result.run_id, check_key=key.to_user_string(),
             )
             (tolerance if name in REQUIRED_TOLERANCE else quality).append(outcome)

@@ -4,8 +4,10 @@ It watches failed runs of the ingestion jobs, reads the asset-check evaluations 
 the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
 corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats
 lag).
-The landed delivery is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the
-same bytes failing again add no batch and no run.
+The delivery the failed run judged (its digest and revision, from the run's own landing materialisation, not
+the session's latest receipt: the vendor may have fixed the file in place and a later run landed it before
+this tick) is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the same bytes
+failing again add no batch and no run.
 """
 
 import dagster as dg
@@ -29,6 +31,18 @@ def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg
     records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     evaluations = [r.dagster_event.event_specific_data for r in records]
     return [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+
+
+def delivery_of_run(instance: dg.DagsterInstance, run_id: str, receipt: dict) -> tuple[str | None, int]:
+    """(delivery digest, revision) the run landed, from its ``landed_bars`` materialisation; a run that did
+    not land (a re-run of staging alone) judged the session's latest landing: its receipt."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    for record in records:
+        materialization = record.dagster_event.event_specific_data.materialization
+        metadata = materialization.metadata
+        if materialization.asset_key.path[-1] == "landed_bars" and "delivery" in metadata:
+            return metadata["delivery"].value, int(metadata["revision"].value)
+    return receipt.get("delivery"), int(receipt.get("revision", 0))
 
 
 def cause_of(evaluation: dg.AssetCheckEvaluation) -> str:
@@ -100,7 +114,8 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
             return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
                 f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
             )
-        digest = receipt.get("delivery") or run.run_id
+        digest, revision = delivery_of_run(context.instance, run.run_id, receipt)
+        digest = digest or run.run_id
         known = [quarantine.digest_of_batch(b.batch_id)
                  for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
         if not decisions.should_quarantine(digest, known):
@@ -108,8 +123,8 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
             return dg.SkipReason(f"{market_id} {session}: delivery {delivery} is already quarantined; "
                                  f"recorded on incident {incident.id}")
         key = quarantine.record_batch(
-            responder.engine.store, incident.id, market_id, session, int(receipt.get("revision", 0)),
-            digest, f"{gates}: {summary}", now,
+            responder.engine.store, incident.id, market_id, session, revision, digest, f"{gates}: {summary}",
+            now,
         )
         context.instance.add_dynamic_partitions(QUARANTINE_PARTITIONS.name, [key])
         return [dg.RunRequest(partition_key=key, run_key=f"quarantine:{key}",
