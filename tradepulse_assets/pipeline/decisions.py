@@ -56,6 +56,7 @@ class SessionView:
     in_flight: bool = False
     quarantined_digests: frozenset[str] = frozenset()
     incident_id: str | None = None
+    vendor_unreadable: bool = False  # the manifest cannot be read: a failed delivery (revision 0), not lag
 
     @property
     def published(self) -> bool:
@@ -110,6 +111,8 @@ def decide_launch(view: SessionView) -> Decision:
                else f"vendor condition {view.vendor_condition!r}")
         return Decision(WAIT, f"{where}: {why}; waiting for the vendor")
     key = attempt_key(view.market, view.session, view.vendor_revision, view.vendor_digest)
+    if view.vendor_unreadable:
+        return _decide_unreadable(view, key, where)
     if view.held_revision is not None and view.vendor_revision == view.held_revision and (
         view.vendor_digest is None or view.held_digest is None
         or short_digest(view.vendor_digest) == short_digest(view.held_digest)
@@ -128,6 +131,21 @@ def decide_launch(view: SessionView) -> Decision:
     if key in view.attempted:
         return Decision(SKIP, f"{where}: attempt {key} was already launched", key, view.incident_id)
     return Decision(LAUNCH, f"{where}: {why}", key, view.incident_id)
+
+
+def _decide_unreadable(view: SessionView, key: str, where: str) -> Decision:
+    """An unreadable manifest has no revision to compare with production: it is landed once, so the landing
+    fails and the delivery is quarantined with its reason, and launched again only when its bytes change."""
+    if view.in_flight:
+        return Decision(WAIT, f"{where}: a run of this session is queued or running", key, view.incident_id)
+    if not should_quarantine(view.vendor_digest, view.quarantined_digests):
+        delivery = short_digest(view.vendor_digest)
+        why = f"{where}: the unreadable delivery {delivery} is quarantined; waiting for the vendor to fix it"
+        return Decision(SKIP, why, key, view.incident_id)
+    if key in view.attempted:
+        return Decision(SKIP, f"{where}: attempt {key} was already launched", key, view.incident_id)
+    why = f"{where}: the vendor's manifest is unreadable; landing it fails and quarantines it"
+    return Decision(LAUNCH, why, key, view.incident_id)
 
 
 def should_quarantine(digest: str | None, quarantined_digests: Iterable[str]) -> bool:

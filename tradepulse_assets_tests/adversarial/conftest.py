@@ -25,16 +25,8 @@ LANDED_AT = dt.datetime(2026, 3, 9, 20, 2, tzinfo=dt.UTC)
 
 
 def settings_for(root: Path) -> Settings:
-    home = root / "home"
-    return Settings(
-        home=str(home),
-        object_store_url=str(home / "store"),
-        s3_endpoint_url=None,
-        state_db_url=f"sqlite:///{home / 'state.db'}",
-        vendor_source=str(root / "vendor"),
-        clock="simulated:2026-03-10T00:00:00+00:00:1",
-        executor="in_process",
-    )
+    return Settings.embedded(root / "home", vendor_source=root / "vendor",
+                             clock="simulated:2026-03-10T00:00:00+00:00:1")
 
 
 @dataclass

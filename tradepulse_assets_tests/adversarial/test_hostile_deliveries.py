@@ -51,19 +51,22 @@ class Loop:
         self.resources = build_resources(hostile.settings)
         self.cursor = self.tick()[1]  # the first tick of a run-status sensor only sets its cursor
 
-    def ingest(self) -> dg.ExecuteInProcessResult:
+    def ingest(self, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
         """The ingest job's bar assets (its consumers need numba and add nothing to what is tested here)."""
         return self.defs.resolve_job_def(INGEST_JOB).execute_in_process(
             partition_key=SESSION.isoformat(), instance=self.instance, raise_on_error=False,
-            asset_selection=BAR_ASSETS,
+            asset_selection=BAR_ASSETS, tags=tags,
         )
 
-    def tick(self) -> tuple[list[dg.RunRequest], str | None]:
-        sensor = self.defs.resolve_sensor_def("quality_failure_sensor")
-        context = dg.build_sensor_context(instance=self.instance, cursor=getattr(self, "cursor", None),
-                                          resources=self.resources, definitions=self.defs)
+    def evaluate(self, name: str, cursor: str | None = None):
+        context = dg.build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources,
+                                          definitions=self.defs)
         with partition_loading_context(dynamic_partitions_store=self.instance):
-            data = sensor.evaluate_tick(context)
+            return self.defs.resolve_sensor_def(name).evaluate_tick(context)
+
+    def tick(self) -> tuple[list[dg.RunRequest], str | None]:
+        """One tick of the quality-failure sensor."""
+        data = self.evaluate("quality_failure_sensor", getattr(self, "cursor", None))
         self.cursor = data.cursor
         return list(data.run_requests or []), data.cursor
 
@@ -213,3 +216,20 @@ def test_one_batch_per_delivery_and_the_audit_trail_records_every_step(hostile, 
         assert len(event["sha256"]) == 64 and event.get("revision") is not None, event
     digest = landed_delivery(first)[0]
     assert [e["sha256"] for e in events if e["event"] in ("quarantine", "release")] == [digest, digest]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in ("malformed_manifest", "symlinked_session")],
+                         ids=lambda c: c.name)
+def test_the_publication_sensor_lands_an_unreadable_manifest_once_then_waits(case, hostile, defs, instance):
+    """Not "not published" and not a crashed tick: one run, which fails and is quarantined, then nothing until
+    the vendor changes the delivery."""
+    loop = Loop(defs, instance, hostile)
+    case.mutate(hostile.folder)
+    sensor = f"{MARKET.lower()}_publication_sensor"
+    (launch,) = loop.evaluate(sensor).run_requests
+    assert launch.partition_key == SESSION.isoformat() and ":r0:" in launch.run_key
+    assert not loop.ingest(launch.tags).success
+    (request,) = loop.tick()[0]
+    loop.quarantine(request)
+    assert not loop.evaluate(sensor).run_requests
+    hostile.assert_production_unchanged()

@@ -1,6 +1,7 @@
 """The self-healing loop's decisions, rule by rule, without an instance."""
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -105,3 +106,15 @@ def test_backfill_exit_code_is_the_worst_outcome():
     assert d.worst_outcome(["reconciled", "not_published"]) == 1
     assert d.worst_outcome(["reconciled", "failed", "not_published"]) == 2
     assert d.worst_outcome([]) == 0
+
+
+def test_an_unreadable_manifest_is_landed_once_to_be_quarantined_never_taken_for_lag():
+    broken = view(vendor_revision=0, vendor_unreadable=True, vendor_digest="b" * 64, held_revision=3)
+    first = d.decide_launch(broken)
+    assert first.launch and first.attempt_key == "XNYS:2026-03-10:r0:bbbbbbbbbbbb"  # not a rollback of r3
+    assert d.decide_launch(replace(broken, attempted=frozenset({first.attempt_key}))).action == d.SKIP
+    assert d.decide_launch(replace(broken, in_flight=True)).action == d.WAIT
+    held = d.decide_launch(replace(broken, quarantined_digests=frozenset({"b" * 64})))
+    assert held.action == d.SKIP and "quarantined" in held.reason
+    changed = replace(broken, vendor_digest="e" * 64, quarantined_digests=frozenset({"b" * 64}))
+    assert d.decide_launch(changed).launch

@@ -73,22 +73,26 @@ def session_view(
     them) only when production does not already hold the vendor's revision."""
     ledger = SessionLedger(db)
     incidents = IncidentStore(db)
-    manifest = connector.read_manifest(market.market_id, session)
+    manifest = ingest.read_vendor_manifest(connector, market.market_id, session)
     covering = open_incident_covering(incidents, market.market_id, session)
     base = dict(market=market.market_id, session=session, incident_id=covering.id if covering else None)
-    if manifest is None or manifest.condition not in decisions.PUBLISHED_CONDITIONS:
+    held_revision = held_digest = None
+    if isinstance(manifest, ingest.VendorDelivery):  # unreadable: a failed delivery, landed once, quarantined
+        revision, condition, digest, base["vendor_unreadable"] = 0, "available", manifest.digest, True
+    elif manifest is None or manifest.condition not in decisions.PUBLISHED_CONDITIONS:
         return decisions.SessionView(vendor_revision=manifest.revision if manifest else None,
                                      vendor_condition=manifest.condition if manifest else None, **base)
-    held_revision, held_digest = _held(ledger, store, market, session, promoted)
-    digest = None
-    if held_revision is None or manifest.revision > held_revision:
-        digest = ingest.served_digest(connector, manifest)
-    key = decisions.attempt_key(market.market_id, session, manifest.revision, digest)
+    else:
+        revision, condition, digest = manifest.revision, manifest.condition, None
+        held_revision, held_digest = _held(ledger, store, market, session, promoted)
+        if held_revision is None or manifest.revision > held_revision:
+            digest = ingest.served_digest(connector, manifest)
+    key = decisions.attempt_key(market.market_id, session, revision, digest)
     attempted = instance.get_run_records(dg.RunsFilter(tags={ATTEMPT_TAG: key}), limit=1)
     batches = incidents.quarantined_for(market.market_id, session.isoformat())
     return decisions.SessionView(
-        vendor_revision=manifest.revision, vendor_condition=manifest.condition, vendor_digest=digest,
-        held_revision=held_revision, held_digest=held_digest,
+        vendor_revision=revision, vendor_condition=condition,
+        vendor_digest=digest, held_revision=held_revision, held_digest=held_digest,
         attempted=frozenset({key}) if attempted else frozenset(),
         in_flight=_in_flight(instance, ledger, market, session),
         quarantined_digests=frozenset(quarantine.digest_of_batch(b.batch_id) for b in batches),

@@ -76,7 +76,7 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
                 if decision.action != decisions.WAIT or view.published:
                     reasons.append(decision.reason)
                 continue
-            if view.held_revision is not None and decision.incident_id is None:
+            if view.held_revision is not None and decision.incident_id is None and not view.vendor_unreadable:
                 incident, _ = build_responder(object_store, state, notifications, clock).detect(
                     "vendor_restatement", market.market_id, now=now, sessions=[session.isoformat()],
                     description=(
