@@ -18,6 +18,7 @@ from tradepulse_assets.incidents.reports import incident_dir, render_exit_criter
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline.response import Responder, responder_from_settings
 from tradepulse_assets.pipeline.settings import load_settings
+from tradepulse_assets.storage.object_store import StorageError, object_store_from_url, runbook_store
 from tradepulse_assets.storage.state import StateDB, StateDBError
 from tradepulse_assets.core.clock import parse_clock
 
@@ -34,9 +35,14 @@ def now_of(args) -> dt.datetime:
 def engine() -> IncidentEngine:
     """The engine over ``$TRADEPULSE_STATE_DB_URL`` and the registry's markets."""
     try:
-        return IncidentEngine(StateDB(), markets=load_registry().ids)
+        settings = load_settings()
+        lake = object_store_from_url(settings.object_store_url, s3=settings.s3)
+        return IncidentEngine(StateDB(settings.state_db_url), artefacts=runbook_store(lake),
+                              markets=load_registry().ids)
     except StateDBError as exc:
         raise CliError(str(exc), hint="check TRADEPULSE_STATE_DB_URL") from None
+    except StorageError as exc:
+        raise CliError(str(exc), hint="check TRADEPULSE_OBJECT_STORE_URL") from None
 
 
 def responder(args) -> Responder:
@@ -45,6 +51,8 @@ def responder(args) -> Responder:
         return responder_from_settings(load_settings(), lambda: now_of(args))
     except StateDBError as exc:
         raise CliError(str(exc), hint="check TRADEPULSE_STATE_DB_URL") from None
+    except StorageError as exc:
+        raise CliError(str(exc), hint="check TRADEPULSE_OBJECT_STORE_URL") from None
 
 
 def domain_errors(handler):

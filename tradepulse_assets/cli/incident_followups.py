@@ -8,8 +8,6 @@ from tradepulse_assets.cli.output import emit, table
 from tradepulse_assets.incidents.followups import FollowupActions, overdue
 from tradepulse_assets.incidents.review import review_path, review_report
 from tradepulse_assets.incidents.signoff import Signoffs
-from tradepulse_assets.storage.home import tradepulse_home
-from tradepulse_assets.storage.object_store import LocalObjectStore
 
 COLUMNS = ("id", "incident_id", "kind", "owner", "due_at", "status", "overdue", "title")
 
@@ -79,7 +77,7 @@ def _review(args) -> int:
     payload = {"report": text}
     if args.write:
         path = review_path(until)
-        LocalObjectStore(tradepulse_home()).put_bytes(path, text.encode(), content_type="text/markdown")
+        eng.artefacts.put_bytes(path, text.encode(), content_type="text/markdown")
         payload["path"] = path
     emit(args, payload, text)
     return 0

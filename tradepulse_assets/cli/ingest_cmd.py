@@ -17,8 +17,7 @@ from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
 from tradepulse_assets.pipeline.stream import landed_watermark, poll_stream, stream_watermark_name
 from tradepulse_assets.storage import lake
-from tradepulse_assets.storage.audit import AuditLog
-from tradepulse_assets.storage.home import tradepulse_home
+from tradepulse_assets.storage.audit import audit_log_for
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.core.clock import parse_clock
@@ -166,7 +165,7 @@ def _reseed(args) -> int:
     now = clock.now()
     store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     db = StateDB(settings.state_db_url)
-    audit = AuditLog(tradepulse_home(), clock=clock.now)
+    audit = audit_log_for(store, db, clock=clock.now)
     name = stream_watermark_name(market.market_id)
     previous = db.get_watermark(name)
     rebuilt = landed_watermark(store, market.market_id)
@@ -180,7 +179,7 @@ def _reseed(args) -> int:
     })
     payload = {"market": market.market_id, "previous_watermark": previous, "watermark": current, "landed": landed}
     emit(args, payload, f"{market.market_id}: connectivity ok; watermark {previous} -> {current}; {landed} "
-         "micro-batch(es) landed; restart recorded in observability/audit/ingestion_events.jsonl")
+         "micro-batch(es) landed; restart recorded in the audit trail")
     return 0
 
 
@@ -219,7 +218,7 @@ def _stream(args) -> int:
     clock = parse_clock(settings.clock)
     store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     db = StateDB(settings.state_db_url)
-    audit = AuditLog(tradepulse_home(), clock=clock.now)
+    audit = audit_log_for(store, db, clock=clock.now)
     connector = _connector(settings)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

@@ -17,7 +17,6 @@ command runs, so ``tradepulse-cli --help`` stays quick.
 """
 
 import re
-from pathlib import Path
 from typing import Any
 
 from tradepulse_assets.cli.output import CliError, emit, table
@@ -65,11 +64,11 @@ def lake_views(store: Any, query: str) -> dict[str, str]:
     return {view: layer for view, layer in views.items() if _named(query, view)}
 
 
-def run_query(con: Any, store: Any, health_root: Path, query: str, markets: list[str] | None):
+def run_query(con: Any, store: Any, query: str, markets: list[str] | None):
     """Register the views ``query`` names on DuckDB connection ``con``; return (columns, rows)."""
     import duckdb
 
-    from tradepulse_assets.quality.catalog import health_catalog_sql
+    from tradepulse_assets.quality.catalog import health_catalog_for
     from tradepulse_assets.storage import lake
 
     for view, layer in lake_views(store, query).items():
@@ -78,7 +77,7 @@ def run_query(con: Any, store: Any, health_root: Path, query: str, markets: list
         except lake.LakeError as exc:
             raise CliError(str(exc), hint="the layer has no partitions yet: land a session first") from None
     if _named(query, HEALTH_VIEW):
-        con.execute(health_catalog_sql(health_root))
+        health_catalog_for(store).register_duckdb(con)
     try:
         cursor = con.execute(query)
     except duckdb.Error as exc:
@@ -96,7 +95,6 @@ def _sql(args) -> int:
     import duckdb
 
     from tradepulse_assets.pipeline.settings import load_settings
-    from tradepulse_assets.storage.home import HEALTH_CATALOG, home_path
     from tradepulse_assets.storage.object_store import StorageError, object_store_from_url
 
     settings = load_settings()
@@ -105,9 +103,7 @@ def _sql(args) -> int:
     except StorageError as exc:
         raise CliError(str(exc), hint="check TRADEPULSE_OBJECT_STORE_URL") from None
     with duckdb.connect() as con:
-        columns, rows = run_query(
-            con, store, home_path(HEALTH_CATALOG, Path(settings.home)), args.query, args.market
-        )
+        columns, rows = run_query(con, store, args.query, args.market)
     records = [dict(zip(columns, row)) for row in rows]
     shown = records[: args.max_rows]
     human = table(shown, columns)

@@ -5,18 +5,21 @@ import datetime as dt
 
 import dagster as dg
 
-from tradepulse_assets.defs.resources import ClockResource, StateResource
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.incidents.followups import FollowupActions
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.review import review_path, review_report
+from tradepulse_assets.storage.object_store import runbook_store
 
 REVIEW_DAYS = 90
 
 
 @dg.op(description="Write the periodic incident review (incidents, stage times, open follow-ups).")
-def write_incident_review(context: dg.OpExecutionContext, state: StateResource, clock: ClockResource) -> str:
+def write_incident_review(
+    context: dg.OpExecutionContext, state: StateResource, object_store: ObjectStoreResource, clock: ClockResource
+) -> str:
     now = clock.clock().now()
-    engine = IncidentEngine(state.db())
+    engine = IncidentEngine(state.db(), artefacts=runbook_store(object_store.store()))
     followups = FollowupActions(engine.db).items()
     text = review_report(
         engine.store.list(), followups, since=now - dt.timedelta(days=REVIEW_DAYS), until=now

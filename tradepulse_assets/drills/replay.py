@@ -25,7 +25,7 @@ from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
 from tradepulse_assets.pipeline.stream import poll_stream
-from tradepulse_assets.storage.audit import AuditLog
+from tradepulse_assets.storage.audit import audit_log_for
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
 
@@ -126,7 +126,7 @@ class Replay:
         settings = self.clocked_settings
         store = object_store_from_url(settings.object_store_url, s3=settings.s3)
         db = StateDB(settings.state_db_url)
-        audit = AuditLog(settings.home, clock=lambda: self.now)
+        audit = audit_log_for(store, db, clock=lambda: self.now)
         connector = DirectoryConnector(settings.vendor_source)
         for market in self.registry:
             if market.is_streaming:

@@ -30,7 +30,7 @@ from tradepulse_assets.incidents.notifications.delivery import note_on_timeline
 from tradepulse_assets.incidents.reports import incident_dir
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.features import snapshot_baseline
-from tradepulse_assets.storage.object_store import ObjectStore
+from tradepulse_assets.storage.object_store import ObjectStore, runbook_store
 from tradepulse_assets.storage.state import StateDB
 
 
@@ -53,7 +53,7 @@ class Responder:
         notifications: Notifications,
         clock_now: Callable[[], dt.datetime],
     ):
-        self.engine = IncidentEngine(db)
+        self.engine = IncidentEngine(db, artefacts=runbook_store(lake_store))
         self.lake_store = lake_store
         self.notifications = notifications
         self._now = clock_now

@@ -2,7 +2,7 @@
 
 | variable | embedded default | production example |
 | --- | --- | --- |
-| ``TRADEPULSE_HOME`` | ``./var`` | a shared volume for reports and the audit trail |
+| ``TRADEPULSE_HOME`` | ``./var`` | a per-machine cache (reports and catalog: the bucket; audit: state DB) |
 | ``TRADEPULSE_OBJECT_STORE_URL`` | ``$TRADEPULSE_HOME/store`` | ``s3://tradepulse-data`` |
 | ``TRADEPULSE_S3_ENDPOINT_URL`` | unset (AWS) | ``http://minio:9000`` or any S3 endpoint |
 | ``TRADEPULSE_STATE_DB_URL`` | ``sqlite:///$TRADEPULSE_HOME/state/state.db`` | ``postgresql://...`` |

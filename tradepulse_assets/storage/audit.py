@@ -7,12 +7,12 @@ workers and the CLI, i.e. several processes, so appends go through the platform'
 died mid-line (power loss), the next writer starts a fresh line, and :meth:`AuditLog.read` reports the torn line
 by number instead of guessing.
 
-Why the file stays on a filesystem in the S3 profile too: S3 has no append, and the alternatives are worse for
-an audit trail. Rewriting one object is a read-modify-write race between processes; one object per event makes
-every read a listing of thousands of objects and loses the single ordered file the runbook points people at.
-So the audit log lives on the local (or shared, e.g. NFS/EFS with working ``flock``) filesystem of
-``$TRADEPULSE_HOME`` in both profiles; an :class:`AuditLog` built from an S3 store is refused with that
-explanation rather than silently writing somewhere else.
+Where the trail lives: :func:`audit_log_for` picks it from the lake. In the embedded default (a local lake) it
+is this file under ``$TRADEPULSE_HOME``, the single ordered file the runbook points people at. In the production
+profile (a remote lake) it is the ``audit_events`` table of the state DB (:class:`StateAuditLog`, PostgreSQL
+there): run workers on other machines share no filesystem, and S3 has no append (rewriting one object is a
+read-modify-write race; one object per event makes every read a listing of thousands of objects). Both have the
+same ``append``/``append_many``/``read`` and the same record validation, and both keep writer order.
 """
 
 from __future__ import annotations
@@ -24,11 +24,22 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from tradepulse_assets.core.io import append_jsonl_many, read_locked
 from tradepulse_assets.storage.home import AUDIT_LOG, home_path, tradepulse_home
-from tradepulse_assets.storage.object_store import LocalObjectStore, StorageError
+from tradepulse_assets.storage.object_store import LocalObjectStore, ObjectStore, StorageError
+from tradepulse_assets.storage.state import METADATA, StateDB, autoid, text_columns
 
-__all__ = ["REQUIRED_FIELDS", "AuditLog", "AuditLogCorrupt", "InvalidAuditEvent", "utc_now"]
+__all__ = [
+    "REQUIRED_FIELDS",
+    "AuditLog",
+    "AuditLogCorrupt",
+    "InvalidAuditEvent",
+    "StateAuditLog",
+    "audit_log_for",
+    "utc_now",
+]
 
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "event": str,
@@ -67,6 +78,27 @@ def _iso_utc(moment: datetime) -> str:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _encode(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line of JSON per record (keys sorted), or :class:`InvalidAuditEvent` before anything is written."""
+    try:
+        return [json.dumps(record, sort_keys=True) for record in records]
+    except TypeError as error:
+        raise InvalidAuditEvent(f"audit event is not JSON-serializable: {error}") from None
+
+
+def _selects(
+    record: Mapping[str, Any], since: datetime | None, until: datetime | None, wanted: Mapping[str, Any]
+) -> bool:
+    moment = _parse_time(record["time"])
+    if (since is not None and moment < since) or (until is not None and moment >= until):
+        return False
+    return all(record.get(key) == value for key, value in wanted.items())
+
+
+def _wanted(where: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in where.items()}
 
 
 def _normalize(event: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -166,7 +198,7 @@ class AuditLog:
         A line that is not a JSON object raises :class:`AuditLogCorrupt` (file and line number) unless
         ``skip_corrupt``. ``session`` may be given as a date.
         """
-        wanted = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in where.items()}
+        wanted = _wanted(where)
         text = read_locked(self.path)
         events = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -176,16 +208,76 @@ class AuditLog:
                 record = json.loads(line)
                 if not isinstance(record, dict):
                     raise ValueError(f"a JSON {type(record).__name__}")
-                moment = _parse_time(record["time"])
+                selected = _selects(record, since, until, wanted)
             except (ValueError, KeyError, TypeError, AttributeError) as error:
                 if skip_corrupt:
                     continue
                 raise AuditLogCorrupt(self.path, number, str(error)) from None
-            if since is not None and moment < since:
-                continue
-            if until is not None and moment >= until:
-                continue
-            if all(record.get(key) == value for key, value in wanted.items()):
+            if selected:
                 events.append(record)
         return events
 
+
+AUDIT_EVENTS = sa.Table(
+    "audit_events", METADATA, autoid("seq"), *text_columns("time", "market", "session", "event", "record",
+                                                           nullable=False),
+)  # fmt: skip
+AUDIT_BY_SESSION = sa.Index("audit_events_by_session", AUDIT_EVENTS.c.market, AUDIT_EVENTS.c.session)
+#: Version i of schema "audit" is the first i steps (append only).
+AUDIT_MIGRATIONS = (AUDIT_EVENTS, AUDIT_BY_SESSION)
+
+
+class StateAuditLog:
+    """The audit trail as rows of the state DB (the production profile's home for it); see the module docstring.
+
+    One transaction per ``append_many``: a group is all there or not at all, and ``seq`` keeps writer order.
+    """
+
+    def __init__(self, db: StateDB, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.db = db
+        self._clock = clock
+        db.ensure_schema("audit", AUDIT_MIGRATIONS)
+
+    def __repr__(self) -> str:
+        return f"StateAuditLog({self.db.url_redacted!r})"
+
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``event``, stamp ``time`` (clock unless given), insert it, return it."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Insert ``events`` in order in one transaction; a bad event inserts none of the group."""
+        if not events:
+            return []
+        now = self._clock()
+        records = [_normalize(event, now) for event in events]
+        rows = [
+            {"time": r["time"], "market": r["market"], "session": r["session"], "event": r["event"], "record": line}
+            for r, line in zip(records, _encode(records))
+        ]
+        with self.db.transaction() as tx:
+            tx.run(sa.insert(AUDIT_EVENTS).values(rows))
+        return records
+
+    def read(
+        self, *, since: datetime | None = None, until: datetime | None = None, skip_corrupt: bool = False,
+        **where: Any,
+    ) -> list[dict[str, Any]]:
+        """Events in insertion order, filtered as :meth:`AuditLog.read` (rows are validated on insert)."""
+        wanted = _wanted(where)
+        query = sa.select(AUDIT_EVENTS.c.record).order_by(AUDIT_EVENTS.c.seq)
+        for column in ("market", "session", "event"):  # indexed or cheap: narrow in SQL, the rest in Python
+            if isinstance(wanted.get(column), str):
+                query = query.where(AUDIT_EVENTS.c[column] == wanted[column])
+        records = (json.loads(row["record"]) for row in self.db.rows(query))
+        return [record for record in records if _selects(record, since, until, wanted)]
+
+
+def audit_log_for(
+    lake: ObjectStore, db: StateDB, *, clock: Callable[[], datetime] = utc_now
+) -> AuditLog | StateAuditLog:
+    """The audit trail of a profile: the JSONL file under ``$TRADEPULSE_HOME`` next to a local lake (embedded
+    default), the state DB's ``audit_events`` next to a remote one (production: nothing shared on local disk)."""
+    if isinstance(lake, LocalObjectStore):
+        return AuditLog(tradepulse_home(), clock=clock)
+    return StateAuditLog(db, clock=clock)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tradepulse_assets.core.io import TMP_PREFIX, S3Settings, atomic_write, atomic_write_many, s3_client
+from tradepulse_assets.storage.home import tradepulse_home
 
 #: Suffix of the local tag sidecar; reserved on both stores so a key means the same object everywhere.
 TAGS_SUFFIX = ".tags.json"
@@ -602,3 +603,16 @@ def object_store_from_url(
             f"unsupported object-store URL scheme {parsed.scheme!r} in {text!r} (file, s3 or a path)"
         )
     return LocalObjectStore(Path(text), fsync=fsync)
+
+
+def runbook_store(lake: ObjectStore) -> ObjectStore:
+    """Where the runbook's shared files live: incident timelines, gap files, backfill reports, the health catalog.
+
+    On a remote store (the production profile) the lake's own bucket, under the same relative keys
+    (``reports/...``, ``observability/catalog/...``): the daemon, run workers and the CLI on different machines
+    all see one copy. In the embedded default, ``$TRADEPULSE_HOME`` itself, where the runbook tells a person to
+    look.
+    """
+    if isinstance(lake, LocalObjectStore):
+        return LocalObjectStore(tradepulse_home(), fsync=lake.fsync)
+    return lake

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from tradepulse_assets.defs.resources import ClockResource, StateResource
+from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.defs.review import incident_review_job
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.review import stage_minutes
@@ -30,6 +30,7 @@ def test_weekly_review_lists_stage_times_and_overdue_followups(tmp_path, monkeyp
     result = incident_review_job.execute_in_process(
         resources={
             "state": StateResource(url=url),
+            "object_store": ObjectStoreResource(url=str(tmp_path / "home" / "store")),
             "clock": ClockResource(spec="fixed:2026-03-30T07:00:00+00:00"),
         }
     )

@@ -19,17 +19,22 @@ import os
 import time
 
 import dagster as dg
+import polars as pl
 import pytest
 from dagster._core.definitions.partitions.context import partition_loading_context
 from dagster._core.events import DagsterEventType
 
 from tradepulse_assets.defs.assets.bars import INCIDENT_TAG, MARKET_TAG, market_key
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
+from tradepulse_assets.incidents.reports import incident_dir
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.ingest import raw_prefix
 from tradepulse_assets.pipeline.settings import load_settings
+from tradepulse_assets.quality.catalog import health_catalog_for
 from tradepulse_assets.storage import lake
+from tradepulse_assets.storage.audit import StateAuditLog
+from tradepulse_assets.storage.home import HEALTH_CATALOG
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.publisher import Publisher, drop_store, read_manifest, session_prefix
 from tradepulse_assets.core.io import S3Settings
@@ -271,3 +276,16 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     assert record.verdict == "reconciled"
     # Nothing is missing any more: the next lag tick requests nothing.
     assert tick(defs, lag_sensor, instance, build_resources(clock))[0] == []
+
+    # Nothing shared on local disk (#14): reports and the health catalog are in the bucket, the audit trail in
+    # PostgreSQL; the home holds only caches (and the fixed vendor files this test wrote there itself).
+    assert not (profile.home / "reports").exists() and not (profile.home / "observability").exists()
+    reports = store.list_keys("reports/")
+    assert f"{incident_dir(incidents.get(incident_id))}/timeline.md" in reports
+    assert any(k.startswith(f"reports/backfill/{backfill_incident}/") for k in reports)
+    health = health_catalog_for(store)
+    assert health.keys("XNYS") == [f"{HEALTH_CATALOG}/market=XNYS/session={d}.parquet" for d in (CLEAN, CORRUPT)]
+    assert health.read("XNYS").filter(pl.col("session") == CORRUPT)["passed"].all()  # the backfill's verdicts
+    trail = StateAuditLog(StateDB(settings.state_db_url)).read(market="XNYS")
+    assert {(e["session"], e["event"]) for e in trail} >= {(CLEAN.isoformat(), "promotion"),
+                                                           (CORRUPT.isoformat(), "promotion")}, trail

@@ -29,9 +29,9 @@ from tradepulse_assets.pipeline.ownership import LeaseHeld, RevisionRefused, Ses
 from tradepulse_assets.pipeline.response import Responder, open_incident_covering
 from tradepulse_assets.pipeline.stream import LandedStreamConnector, compact_stream_session
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
-from tradepulse_assets.quality.catalog import write_health
-from tradepulse_assets.storage.audit import AuditLog
-from tradepulse_assets.storage.home import HEALTH_CATALOG, home_path, tradepulse_home
+from tradepulse_assets.quality.catalog import health_catalog_for
+from tradepulse_assets.storage.audit import audit_log_for
+from tradepulse_assets.storage.object_store import runbook_store
 
 MARKET_TAG = "tradepulse/market"
 GATE_CONFIG = GateConfig()
@@ -180,12 +180,12 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         notifications: NotificationsResource,
     ) -> dg.MaterializeResult:
         session = session_of_key(context.partition_key)
-        audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
         store = object_store.store()
         connector = vendor.connector()
         if market.is_streaming:  # built from what the streaming ingestor landed, reconciled with the vendor
             connector = LandedStreamConnector(store, connector)
         db = state.db()
+        audit = audit_log_for(store, db, clock=clock.clock().now)
         ledger = SessionLedger(db)
         holder = run_holder(context.run.run_id)
         where = {"market": market.market_id, "session": str(session)}
@@ -236,9 +236,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         outcome = ingest.stage_session(
             store, market, session, is_backfill=not is_delivery_run(context.run.tags), config=gate_config
         )
-        write_health(
-            home_path(HEALTH_CATALOG), market.market_id, session, outcome.results,
-            evaluated_at=clock.clock().now(), run_id=context.run.run_id,
+        health_catalog_for(store).write(
+            market.market_id, session, outcome.results, evaluated_at=clock.clock().now(), run_id=context.run.run_id
         )
         failures = outcome.blocking_failures
         return dg.MaterializeResult(
@@ -267,8 +266,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         session = session_of_key(context.partition_key)
         store = object_store.store()
-        audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
         db = state.db()
+        audit = audit_log_for(store, db, clock=clock.clock().now)
         ledger = SessionLedger(db)
         holder = run_holder(context.run.run_id)
         receipt = ingest.read_receipt(store, market.market_id, session) or {}
@@ -290,7 +289,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         metadata = {"rows": rows, "session": str(session), "revision": revision}
         incident_id = session_incident(db, context.run.tags, market.market_id, session)
         if incident_id:  # a recovery, whoever launched it: reconcile with vendor totals and checksums
-            record = IncidentEngine(db).record_backfill(
+            record = IncidentEngine(db, artefacts=runbook_store(store)).record_backfill(
                 incident_id, market.market_id, str(session), rows, int(receipt.get("vendor_total", -1)),
                 bool(receipt.get("ok")), now=clock.clock().now(), run_id=context.run.run_id,
                 details={"revision": receipt.get("revision"), "raw_prefix": receipt.get("raw_prefix")},

@@ -32,8 +32,7 @@ from tradepulse_assets.defs.sensors.common import (
 from tradepulse_assets.markets import Market
 from tradepulse_assets.pipeline import decisions
 from tradepulse_assets.pipeline.lag import closed_sessions
-from tradepulse_assets.storage.audit import AuditLog
-from tradepulse_assets.storage.home import tradepulse_home
+from tradepulse_assets.storage.audit import audit_log_for
 
 PUBLISHED = decisions.PUBLISHED_CONDITIONS
 
@@ -70,7 +69,7 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.
             view = session_view(context.instance, connector, store, db, market, session, promoted)
             decision = decisions.decide_launch(view)
             if decision.action == decisions.REFUSE:
-                audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
+                audit = audit_log_for(store, db, clock=clock.clock().now)
                 audit_refusal(db, audit, decision, market, session, now)
             if not decision.launch:
                 if decision.action != decisions.WAIT or view.published:
