@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TRADEPULSE_HOME ?= $(CURDIR)/var
 export DAGSTER_HOME ?= $(TRADEPULSE_HOME)/dagster
 
-.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator bench-stream bench-ticks peers clean
+.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator bench-stream bench-ticks bench-pipeline peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-stream: install
 
 bench-ticks: install
 	$(PY) benchmarks/bench_ticks.py
+
+bench-pipeline: install
+	$(PY) benchmarks/bench_pipeline.py
 
 ## make peers: the separate environment of benchmark peers (they pin old scipy/numpy)
 $(VENV)-peers/.installed: benchmarks/requirements-peers.txt

@@ -278,8 +278,11 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     assert tick(defs, lag_sensor, instance, build_resources(clock))[0] == []
 
     # Nothing shared on local disk (#14): reports and the health catalog are in the bucket, the audit trail in
-    # PostgreSQL; the home holds only caches (and the fixed vendor files this test wrote there itself).
-    assert not (profile.home / "reports").exists() and not (profile.home / "observability").exists()
+    # PostgreSQL. Under the home: caches, the fixed vendor files this test wrote there itself, and the `file`
+    # notification transport's local copy (its record of truth is the state DB's outbox row).
+    assert not (profile.home / "reports").exists()
+    local = {p.relative_to(profile.home).as_posix() for p in (profile.home / "observability").rglob("*") if p.is_file()}
+    assert local <= {"observability/notifications/outbox.jsonl"}, local
     reports = store.list_keys("reports/")
     assert f"{incident_dir(incidents.get(incident_id))}/timeline.md" in reports
     assert any(k.startswith(f"reports/backfill/{backfill_incident}/") for k in reports)
