@@ -126,7 +126,7 @@ class Replay:
         settings = self.clocked_settings
         store = object_store_from_url(settings.object_store_url, s3=settings.s3)
         db = StateDB(settings.state_db_url)
-        audit = audit_log_for(store, db, clock=lambda: self.now)
+        audit = audit_log_for(store, db, clock=lambda: self.now, home=settings.home)
         connector = DirectoryConnector(settings.vendor_source)
         for market in self.registry:
             if market.is_streaming:

@@ -274,10 +274,11 @@ class StateAuditLog:
 
 
 def audit_log_for(
-    lake: ObjectStore, db: StateDB, *, clock: Callable[[], datetime] = utc_now
+    lake: ObjectStore, db: StateDB, *, clock: Callable[[], datetime] = utc_now, home: Path | str | None = None
 ) -> AuditLog | StateAuditLog:
-    """The audit trail of a profile: the JSONL file under ``$TRADEPULSE_HOME`` next to a local lake (embedded
-    default), the state DB's ``audit_events`` next to a remote one (production: nothing shared on local disk)."""
+    """The audit trail of a profile: the JSONL file under ``home`` (default ``$TRADEPULSE_HOME``) next to a local
+    lake (embedded default), the state DB's ``audit_events`` next to a remote one (production: nothing shared on
+    local disk)."""
     if isinstance(lake, LocalObjectStore):
-        return AuditLog(tradepulse_home(), clock=clock)
+        return AuditLog(home if home is not None else tradepulse_home(), clock=clock)
     return StateAuditLog(db, clock=clock)

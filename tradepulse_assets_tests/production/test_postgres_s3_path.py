@@ -282,13 +282,14 @@ def test_session_lands_quarantines_and_backfills_on_postgres_and_s3(
     # notification transport's local copy (its record of truth is the state DB's outbox row).
     assert not (profile.home / "reports").exists()
     local = {p.relative_to(profile.home).as_posix() for p in (profile.home / "observability").rglob("*") if p.is_file()}
-    assert local <= {"observability/notifications/outbox.jsonl"}, local
+    assert local <= {"observability/notifications/outbox.jsonl", "observability/notifications/outbox.jsonl.lock"}, local
     reports = store.list_keys("reports/")
     assert f"{incident_dir(incidents.get(incident_id))}/timeline.md" in reports
     assert any(k.startswith(f"reports/backfill/{backfill_incident}/") for k in reports)
     health = health_catalog_for(store)
     assert health.keys("XNYS") == [f"{HEALTH_CATALOG}/market=XNYS/session={d}.parquet" for d in (CLEAN, CORRUPT)]
-    assert health.read("XNYS").filter(pl.col("session") == CORRUPT)["passed"].all()  # the backfill's verdicts
+    backfilled = health.read("XNYS").filter((pl.col("session") == CORRUPT) & pl.col("blocking"))
+    assert backfilled.height > 0 and backfilled["passed"].all()  # the backfill's verdicts, not the failed run's
     trail = StateAuditLog(StateDB(settings.state_db_url)).read(market="XNYS")
     assert {(e["session"], e["event"]) for e in trail} >= {(CLEAN.isoformat(), "promotion"),
                                                            (CORRUPT.isoformat(), "promotion")}, trail
