@@ -201,9 +201,9 @@ def _quarantine_status(args) -> int:
     store = object_store_from_url(settings.object_store_url, s3=settings.s3)
     try:
         clock = parse_clock(settings.clock)
-        document = quarantine.set_batch_status(store, StateDB(settings.state_db_url), args.batch, args.status,
-                                               args.reason, clock.now(), args.by,
-                                               audit=AuditLog(tradepulse_home(), clock=clock.now))
+        db = StateDB(settings.state_db_url)
+        document = quarantine.set_batch_status(store, db, args.batch, args.status, args.reason, clock.now(),
+                                               args.by, audit=audit_log_for(store, db, clock=clock.now))
     except quarantine.QuarantineError as exc:
         raise CliError(str(exc), hint="tradepulse-cli ingest quarantine list shows the batches") from None
     emit(args, document, f"{args.batch}: {args.status} by {args.by} ({args.reason}); recorded on the incident")

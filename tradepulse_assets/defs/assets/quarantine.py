@@ -11,8 +11,7 @@ import dagster as dg
 
 from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.pipeline import quarantine
-from tradepulse_assets.storage.audit import AuditLog
-from tradepulse_assets.storage.home import tradepulse_home
+from tradepulse_assets.storage.audit import audit_log_for
 
 QUARANTINE_PARTITIONS = dg.DynamicPartitionsDefinition(name="quarantine_batches")
 
@@ -28,8 +27,9 @@ def quarantine_batches(
     context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
     clock: ClockResource,
 ) -> dg.MaterializeResult:
-    audit = AuditLog(tradepulse_home(), clock=clock.clock().now)
-    batch = quarantine.quarantine_batch(object_store.store(), state.db(), context.partition_key, audit)
+    store, db = object_store.store(), state.db()
+    audit = audit_log_for(store, db, clock=clock.clock().now)
+    batch = quarantine.quarantine_batch(store, db, context.partition_key, audit)
     context.log.info(f"quarantined {batch['files']} file(s) of {batch['market']} {batch['session']} "
                      f"under {batch['prefix']} for incident {batch['incident_id']}")
     return dg.MaterializeResult(metadata=batch)
