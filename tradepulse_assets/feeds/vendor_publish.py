@@ -59,10 +59,21 @@ def _session_day(plan: SessionPlan) -> dt.date:
 def _publish_day_files(
     publisher: Publisher, dest: ObjectStore, market_id: str, sessions: list[dt.date], folder: str, encode
 ) -> list[PublishResult]:
-    """One file per session (``encode(plan, bars) -> (relative path, bytes)``), stalled sessions left out."""
+    """One file per session (``encode(plan, bars) -> (relative path, bytes)``), stalled sessions left out.
+
+    These formats carry no condition (a day's file is there or it is not), so a fault that sets one
+    (``condition_degraded``, ``condition_pending``) cannot be rehearsed in them: refused, never dropped
+    silently.
+    """
     results = []
     for session in sessions:
         plan = publisher.plan(market_id, session)
+        if plan.condition != "available":
+            raise ValueError(
+                f"{market_id} {session}: condition {plan.condition!r} cannot be published in a per-day file "
+                "format (flat files and mapped deliveries carry no condition; use the drop or Databento "
+                "format)"
+            )
         if plan.stall_at is not None:
             results.append(_result(plan, "stalled"))
         else:

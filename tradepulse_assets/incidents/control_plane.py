@@ -42,6 +42,7 @@ CONTAINMENT_POLICY: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "quality_gate": TOGGLES,
         "tolerance_gate": TOGGLES,
         "user_report": TOGGLES,
+        "vendor_degraded": TOGGLES,  # the vendor says the session is not whole: treat it as corrupt
         "vendor_delay": (STRATEGY_PROMOTIONS,),
     }
 )

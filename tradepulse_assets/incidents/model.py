@@ -47,6 +47,7 @@ KNOWN_CAUSES = (
     "quality_gate",
     "tolerance_gate",
     "vendor_delay",
+    "vendor_degraded",
     "user_report",
 )
 _CAUSE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")

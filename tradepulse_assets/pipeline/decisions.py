@@ -26,6 +26,7 @@ CAUSE_STRENGTH = (
     "checksum_mismatch",
     "schema_mismatch",
     "vendor_restatement",
+    "vendor_degraded",  # the vendor's own word explains the gates it also fails
     "quality_gate",
     "tolerance_gate",
     "lag_breach",

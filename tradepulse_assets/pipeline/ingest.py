@@ -333,6 +333,7 @@ def preflight(connector: Connector, market: Market, session: dt.date, config: Ga
     results = run_gate_suite(
         bars, calendar_for(market.market_id, market.calendar), session,
         vendor_total=delivery.manifest.record_count, checksums_ok=True,
+        vendor_condition=delivery.manifest.condition,
         landed_at=None, deadline=None,  # nothing landed: freshness is the lag sensors' business
         expected_symbols=market.symbols, config=config_for_market(market, config),
     )
@@ -409,6 +410,7 @@ def stage_session(
         session,
         vendor_total=receipt.get("vendor_total"),
         checksums_ok=receipt.get("ok"),
+        vendor_condition=receipt.get("condition"),
         landed_at=dt.datetime.fromisoformat(landed_at) if landed_at else None,
         deadline=session_deadline(market, session),
         expected_symbols=market.symbols,

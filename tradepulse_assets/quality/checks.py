@@ -30,16 +30,18 @@ def check_manifest_reconciliation(
     *,
     vendor_file_counts: Mapping[str, int] | None = None,
     landed_file_counts: Mapping[str, int] | None = None,
+    vendor_condition: str | None = None,
     config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
-    """Landed row count against the vendor's manifest total (per file when both sides are given), and the
-    checksum verdict computed by landing."""
+    """Landed row count against the vendor's manifest total (per file when both sides are given), the
+    checksum verdict computed by landing, and the vendor's condition (``degraded`` fails)."""
     rows = pl.DataFrame({"row": range(int(n_rows))})  # only the count matters to this gate
     return run_gate(
         names.MANIFEST_RECONCILIATION, rows, config=config, vendor_total=vendor_total,
         checksums_ok=checksums_ok,
         vendor_file_counts=vendor_file_counts,
         landed_file_counts=landed_file_counts,
+        vendor_condition=vendor_condition,
     )
 
 

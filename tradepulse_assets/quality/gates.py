@@ -53,6 +53,9 @@ MAX_GAP_WINDOWS = 10_000
 #: MAD -> standard deviation of a normal; MeanAD -> standard deviation (Iglewicz & Hoaglin fallback for MAD=0).
 MAD_TO_SIGMA = 1.4826
 MEANAD_TO_SIGMA = 1.253314
+#: Vendor conditions meaning "published, but not whole" (the vocabulary is feeds.manifest.CONDITIONS): the
+#: manifest reconciliation gate fails on them.
+DEGRADED_CONDITIONS = ("degraded",)
 
 REQUIRED = {
     OHLC_CONSISTENCY: ("open", "high", "low", "close"),
@@ -173,31 +176,43 @@ def manifest_reconciliation(
     *,
     vendor_file_counts: Mapping[str, int] | None = None,
     landed_file_counts: Mapping[str, int] | None = None,
+    vendor_condition: str | None = None,
     config: GateConfig = DEFAULT_CONFIG,
 ) -> GateResult:
-    """Landed row count against the vendor's manifest total (and per file when both sides are given), and the
-    checksum verdict computed by landing."""
+    """Landed row count against the vendor's manifest total (and per file when both sides are given), the
+    checksum verdict computed by landing, and the vendor's own condition for the session.
+
+    A session the vendor flags ``degraded`` (our manifest's condition, Databento's ``condition.json``) fails:
+    the vendor itself says its totals are not the whole truth, so its bars must not reach production however
+    well they reconcile. The evidence names the condition (``{"condition": "degraded"}``), which is how the
+    incident engine tells a vendor-declared fault from a count mismatch."""
     gate = MANIFEST_RECONCILIATION
-    if vendor_total is None and checksums_ok is None and vendor_file_counts is None:
-        return _skipped(gate, "no vendor total, file counts or checksum verdict given")
+    facts = (vendor_total, checksums_ok, vendor_file_counts, vendor_condition)
+    if all(fact is None for fact in facts):
+        return _skipped(gate, "no vendor total, file counts, checksum verdict or condition given")
     problems, evidence = [], []
     counts: dict[str, int | float] = {"rows": int(n_rows)}
+    if vendor_condition in DEGRADED_CONDITIONS:
+        counts["degraded"] = 1
+        evidence.append({"condition": vendor_condition})
+        problems.append(f"the vendor flags the session {vendor_condition!r} (incomplete or suspect data)")
     if vendor_total is not None:
         counts["vendor_total"] = int(vendor_total)
         counts["difference"] = int(n_rows) - int(vendor_total)
         if n_rows != vendor_total:
             problems.append(f"{n_rows} rows landed, vendor manifest says {vendor_total}")
     if vendor_file_counts is not None:
-        landed = dict(landed_file_counts or {})
+        landed, mismatched = dict(landed_file_counts or {}), []
         for name in sorted(set(vendor_file_counts) | set(landed)):
             want, got = vendor_file_counts.get(name), landed.get(name)
             if want != got:
-                evidence.append({"file": name, "vendor_rows": want, "landed_rows": got})
+                mismatched.append({"file": name, "vendor_rows": want, "landed_rows": got})
         counts["files"] = len(vendor_file_counts)
-        counts["files_mismatched"] = len(evidence)
-        if evidence:
+        counts["files_mismatched"] = len(mismatched)
+        evidence += mismatched
+        if mismatched:
             problems.append(
-                f"{len(evidence)} file(s) disagree with the manifest, first {evidence[0]['file']}"
+                f"{len(mismatched)} file(s) disagree with the manifest, first {mismatched[0]['file']}"
             )
     if checksums_ok is not None:
         counts["checksums_ok"] = int(bool(checksums_ok))

@@ -65,6 +65,7 @@ class SuiteInputs:
     checksums_ok: bool | None = None
     vendor_file_counts: Mapping[str, int] | None = None
     landed_file_counts: Mapping[str, int] | None = None
+    vendor_condition: str | None = None
     landed_at: dt.datetime | None = None
     deadline: dt.datetime | None = None
     is_backfill: bool = False
@@ -101,6 +102,7 @@ def _reconciliation(inputs: SuiteInputs, config: GateConfig) -> GateResult:
         inputs.checksums_ok,
         vendor_file_counts=inputs.vendor_file_counts,
         landed_file_counts=inputs.landed_file_counts,
+        vendor_condition=inputs.vendor_condition,
         config=config,
     )
 
@@ -120,8 +122,8 @@ GATES: tuple[GateSpec, ...] = (
     ),
     GateSpec(
         MANIFEST_RECONCILIATION, (), True, _reconciliation,
-        "landed rows = vendor total (per file when file counts are given), checksums verified at landing; "
-        "skipped when no manifest facts are given",
+        "landed rows = vendor total (per file when file counts are given), checksums verified at landing, "
+        "the vendor's condition is not `degraded`; skipped when no manifest facts are given",
     ),
     GateSpec(
         OHLC_CONSISTENCY, PRICES, True, _on_frame(gates.ohlc_consistency),

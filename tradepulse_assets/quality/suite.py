@@ -28,6 +28,7 @@ def run_gate_suite(
     expected_symbols: Sequence[str] | None = None,
     vendor_file_counts: Mapping[str, int] | None = None,
     landed_file_counts: Mapping[str, int] | None = None,
+    vendor_condition: str | None = None,
     is_backfill: bool = False,
 ) -> list[GateResult]:
     """All gates on one partition, in ``GATE_NAMES`` order.
@@ -42,6 +43,7 @@ def run_gate_suite(
         checksums_ok=checksums_ok,
         vendor_file_counts=vendor_file_counts,
         landed_file_counts=landed_file_counts,
+        vendor_condition=vendor_condition,
         landed_at=landed_at,
         deadline=deadline,
         is_backfill=is_backfill,

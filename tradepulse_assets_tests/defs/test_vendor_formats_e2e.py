@@ -245,20 +245,42 @@ def test_a_symbology_gap_opens_an_incident_and_lands_nothing(platform, monkeypat
     )
 
 
-@pytest.mark.slow
-def test_a_degraded_day_is_treated_exactly_as_our_format_treats_it(platform, monkeypatch, tmp_path):
-    degraded = FaultSpec("condition_degraded", "XNYS", SESSION, SESSION, {})
-    platform.publish("XNYS", SESSION, degraded)
-    ours_result = materialize(platform)
-    ours = production(platform) if ours_result.success else None
+def failed(outcome: dict[str, bool]) -> set[str]:
+    return {name for name, passed in outcome.items() if not passed} - {"freshness"}  # the simulated clock
+
+
+@pytest.mark.slow  # three ingest runs and four sensor ticks
+def test_a_degraded_day_opens_the_incident_our_format_opens_and_the_vendors_fix_closes_it(
+    platform, monkeypatch, tmp_path
+):
+    # Our format on another market (one market's open incident of a cause would absorb the second fault).
+    platform.publish("XLON", SESSION, FaultSpec("condition_degraded", "XLON", SESSION, SESSION, {}))
+    our_checks, our_incident = incident_after_ingest(platform, "XLON")
+    assert failed(our_checks) == {"manifest_reconciliation"}
+    assert our_incident is not None and our_incident.cause == "vendor_degraded"
 
     root = use_vendor(monkeypatch, tmp_path, "databento")
-    publish_as_vendor(root, "databento", degraded)
-    result = materialize(platform)
-    assert result.success == ours_result.success and checks(result) == checks(ours_result)
-    receipt = LocalObjectStore(platform.home / "store").get_bytes(
+    publish_as_vendor(root, "databento", FaultSpec("condition_degraded", "XNYS", SESSION, SESSION, {}))
+    their_checks, incident = incident_after_ingest(platform)
+    assert failed(their_checks) == {"manifest_reconciliation"}  # Databento's condition.json, judged as ours
+    assert incident is not None and incident.market == "XNYS" and incident.cause == "vendor_degraded"
+    assert "'degraded'" in incident.description
+    store = LocalObjectStore(platform.home / "store")
+    assert b'"condition": "degraded"' in store.get_bytes(
         "landing/raw/market=XNYS/session=2026-03-09/_receipt.json"
     )
-    assert b'"condition": "degraded"' in receipt  # Databento's condition.json reached landing as ours does
-    if ours is not None:
-        assert production(platform).equals(ours.select(production(platform).columns))
+    for market in ("XLON", "XNYS"):  # the vendor's own word keeps the day out of production
+        assert not store.exists(lake.partition_key("production", market, SESSION))
+
+    publish_as_vendor(root, "databento")  # the vendor re-issues the job with the day available
+    fixed = materialize(platform)
+    assert fixed.success and failed(checks(fixed)) == set()
+    (record,) = IncidentStore(StateDB(platform.settings.state_db_url)).backfills(incident.id)
+    assert record.session == SESSION.isoformat() and record.verdict == "reconciled"
+
+
+@pytest.mark.parametrize("kind", ["flat", "mapped"])
+def test_a_format_without_a_condition_refuses_to_rehearse_a_degraded_day(monkeypatch, tmp_path, kind):
+    root = use_vendor(monkeypatch, tmp_path, kind)
+    with pytest.raises(ValueError, match="condition 'degraded' cannot be published .* carry no condition"):
+        publish_as_vendor(root, kind, FaultSpec("condition_degraded", "XNYS", SESSION, SESSION, {}))

@@ -80,6 +80,12 @@ def test_checksum_mismatch_beats_lag():
     assert d.reclassify("checksum_mismatch", "checksum_mismatch") is None
 
 
+def test_a_vendor_declared_degraded_day_explains_the_gates_it_fails_and_its_lateness():
+    assert d.strongest_cause(["quality_gate", "vendor_degraded", "lag_breach"]) == "vendor_degraded"
+    assert d.reclassify("lag_breach", "vendor_degraded") == "vendor_degraded"
+    assert d.reclassify("vendor_degraded", "checksum_mismatch") == "checksum_mismatch"
+
+
 def test_any_recovery_reports_into_the_covering_incident():
     assert d.attach_incident(None, "INC-1") == "INC-1"
     assert d.attach_incident("INC-2", "INC-1") == "INC-2"

@@ -280,6 +280,10 @@ def test_manifest_reconciliation():
     assert not files.passed and files.evidence == [{"file": "b.csv", "vendor_rows": 40, "landed_rows": 39}]
     skipped = check_manifest_reconciliation(100)
     assert skipped.passed and not skipped.evaluated
+    degraded = check_manifest_reconciliation(100, 100, True, vendor_condition="degraded")
+    assert not degraded.passed and degraded.blocking and degraded.evidence == [{"condition": "degraded"}]
+    assert "'degraded'" in degraded.summary and degraded.counts["degraded"] == 1
+    assert check_manifest_reconciliation(100, vendor_condition="available").passed
 
 
 def test_freshness_warns_by_default_and_never_fails_a_backfill():

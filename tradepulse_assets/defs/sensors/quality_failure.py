@@ -20,11 +20,12 @@ from tradepulse_assets.defs.resources import ClockResource, NotificationsResourc
 from tradepulse_assets.defs.sensors.common import build_responder
 from tradepulse_assets.pipeline import decisions, ingest, quarantine
 from tradepulse_assets.pipeline.response import open_incident_covering
+from tradepulse_assets.quality.results import MANIFEST_RECONCILIATION
 
 # What a failed landing fault or gate tells about the cause of the incident.
 CAUSE_BY_FAULT = {"sha256": "checksum_mismatch", "size": "checksum_mismatch", "record_count": "checksum_mismatch"}
 CAUSE_BY_GATE = {"schema": "schema_mismatch", ingest.LANDING_GATE: "checksum_mismatch"}
-CAUSE_PRIORITY = ("checksum_mismatch", "schema_mismatch", "quality_gate", "tolerance_gate")  # most specific first
+VENDOR_DEGRADED = "vendor_degraded"  # the vendor itself flagged the session (manifest or condition.json)
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
@@ -45,16 +46,23 @@ def delivery_of_run(instance: dg.DagsterInstance, run_id: str, receipt: dict) ->
     return receipt.get("delivery"), int(receipt.get("revision", 0))
 
 
+def _evidence(evaluation: dg.AssetCheckEvaluation) -> list[dict]:
+    found = evaluation.metadata.get("evidence")
+    return [e for e in (found.value if found else None) or [] if isinstance(e, dict)]
+
+
 def cause_of(evaluation: dg.AssetCheckEvaluation) -> str:
     if evaluation.check_name == ingest.LANDING_GATE:
-        faults = evaluation.metadata.get("evidence")
-        checks = {f.get("check") for f in (faults.value if faults else [])} if faults else set()
+        checks = {f.get("check") for f in _evidence(evaluation)}
         for check in ("sha256", "size", "record_count"):
             if check in checks:
                 return CAUSE_BY_FAULT[check]
         return "schema_mismatch" if checks & {"parse", "schema"} else "checksum_mismatch"
     if evaluation.check_name == TOLERANCE_CHECK:
         return "tolerance_gate"
+    degraded = any("condition" in e for e in _evidence(evaluation))
+    if evaluation.check_name == MANIFEST_RECONCILIATION and degraded:
+        return VENDOR_DEGRADED
     return CAUSE_BY_GATE.get(evaluation.check_name, "quality_gate")
 
 
@@ -103,12 +111,13 @@ def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
         responder = build_responder(object_store, state, notifications, clock)
         receipt = ingest.read_receipt(object_store.store(), market_id, session) or {}
         # One failed run is one fault: one incident (named by its most specific cause), one quarantined batch.
-        primary = min(failed, key=lambda e: CAUSE_PRIORITY.index(cause_of(e)))
+        cause = decisions.strongest_cause(cause_of(e) for e in failed)
+        primary = next(e for e in failed if cause_of(e) == cause)
         gates = ", ".join(e.check_name for e in failed)
         summary = primary.description or primary.check_name
         description = f"{market_id} {session}: blocking gate(s) failed: {gates}. {primary.check_name}: {summary}"
         evidence_at = receipt.get("landed_at") or now.isoformat()
-        incident = _incident_for(responder, run, cause_of(primary), market_id, session, description, now,
+        incident = _incident_for(responder, run, cause, market_id, session, description, now,
                                  evidence_at)
         if all(e.check_name == TOLERANCE_CHECK for e in failed):
             return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
