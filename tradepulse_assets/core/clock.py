@@ -3,6 +3,8 @@
 ``SystemClock`` is the wall clock; ``SimulatedClock`` starts at a chosen instant and runs ``speed`` times
 faster than real time (a day of streaming in minutes); ``ManualClock`` only moves when a test advances it.
 ``TRADEPULSE_CLOCK`` selects one for the whole platform: ``system`` or ``simulated:<iso start>:<speed>``.
+``FileClock`` is a manual clock shared by processes: a drill or a soak steps the time of a whole running stack
+(daemon, code server, run workers, CLI) by rewriting one small file, and waits for the stack to react.
 """
 
 import datetime as dt
@@ -11,6 +13,7 @@ import time
 from typing import Callable, Protocol, runtime_checkable
 
 from tradepulse_assets.core.environment import read
+from tradepulse_assets.core.io import atomic_write
 
 CLOCK_ENV = "TRADEPULSE_CLOCK"
 
@@ -121,6 +124,42 @@ class AnchoredClock:
         return f"AnchoredClock(start={self.start.isoformat()}, speed={self.speed:g}, anchor={self.anchor:.3f})"
 
 
+class FileClock:
+    """Time as written in a file (one ISO instant), re-read on every ``now()``: every process of a stack that
+    is given ``file:<path>`` sees the same simulated instant, and time moves only when the file is rewritten
+    (``FileClock.set``, an atomic rename). A scripted drill can then say "the session closes now" to a real
+    daemon and wait for its sensors, instead of racing a clock that runs on its own.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+
+    def now(self) -> dt.datetime:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                text = f.read().strip()
+        except OSError as exc:
+            raise ClockError(f"{CLOCK_ENV}=file:{self.path}: cannot read the time ({exc})") from None
+        return _parse_start(text, f"file:{self.path}")
+
+    def set(self, instant: dt.datetime) -> None:
+        """Move every reader to ``instant`` (never backwards)."""
+        instant = _aware_utc(instant, "file clock time")
+        if os.path.exists(self.path) and instant < self.now():
+            raise ClockError(f"a clock does not go backwards ({self.now().isoformat()} -> {instant.isoformat()})")
+        # readers see the old instant or the new one, never half a line
+        atomic_write(self.path, (instant.isoformat() + "\n").encode(), fsync=False)
+
+    def advance(self, delta: dt.timedelta) -> dt.datetime:
+        if delta < dt.timedelta(0):
+            raise ClockError(f"a clock does not go backwards (advance by {delta})")
+        self.set(self.now() + delta)
+        return self.now()
+
+    def __repr__(self) -> str:
+        return f"FileClock({self.path!r})"
+
+
 def _parse_start(text: str, spec: str) -> dt.datetime:
     try:
         start = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -142,13 +181,16 @@ def parse_clock(spec: str) -> Clock:
     - ``system``: the wall clock;
     - ``fixed:<iso>``: time stands still (replays and tests step it by building a new spec);
     - ``simulated:<iso start>:<speed>``: simulated time anchored when this process parses it;
-    - ``simulated:<iso start>:<speed>@<epoch seconds>``: anchored in wall time, shared by processes.
+    - ``simulated:<iso start>:<speed>@<epoch seconds>``: anchored in wall time, shared by processes;
+    - ``file:<path>``: the instant written in the file, shared by processes, moved by whoever rewrites it.
     """
     spec = spec.strip()
     if spec in ("", "system"):
         return SystemClock()
     if spec.startswith("fixed:"):
         return ManualClock(_parse_start(spec[len("fixed:"):], spec))
+    if spec.startswith("file:"):
+        return FileClock(spec[len("file:"):])
     if spec.startswith("simulated:"):
         body, at, anchor = spec[len("simulated:"):].partition("@")
         start_text, sep, speed_text = body.rpartition(":")
@@ -159,7 +201,8 @@ def parse_clock(spec: str) -> Clock:
             return AnchoredClock(start, speed, _parse_speed(anchor, spec))
         return SimulatedClock(start, speed)
     raise ClockError(
-        f"{CLOCK_ENV}={spec!r}: expected 'system', 'fixed:<iso>' or 'simulated:<iso start>:<speed>[@<epoch>]'"
+        f"{CLOCK_ENV}={spec!r}: expected 'system', 'fixed:<iso>', 'file:<path>' or "
+        "'simulated:<iso start>:<speed>[@<epoch>]'"
     )
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from tradepulse_assets.core.clock import AnchoredClock, ClockError, ManualClock, parse_clock
+from tradepulse_assets.core.clock import AnchoredClock, ClockError, FileClock, ManualClock, parse_clock
 
 START = dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -22,6 +22,19 @@ def test_anchored_clocks_in_two_processes_agree():
     assert a.now() == b.now() == START + dt.timedelta(minutes=10)  # 10 real seconds at 60x
     wall[0] += 1
     assert a.now() == b.now() == START + dt.timedelta(minutes=11)
+
+
+def test_a_file_clock_is_one_instant_for_every_reader_and_moves_only_forward(tmp_path):
+    writer = FileClock(tmp_path / "clock")
+    writer.set(START)
+    readers = [parse_clock(f"file:{tmp_path / 'clock'}") for _ in range(2)]  # e.g. the daemon and a run
+    assert [r.now() for r in readers] == [START, START]
+    writer.advance(dt.timedelta(minutes=5))
+    assert {r.now() for r in readers} == {START + dt.timedelta(minutes=5)}
+    with pytest.raises(ClockError, match="backwards"):
+        writer.set(START)
+    with pytest.raises(ClockError, match="cannot read the time"):
+        parse_clock(f"file:{tmp_path / 'missing'}").now()
 
 
 @pytest.mark.parametrize("spec", ["fixed:yesterday", "simulated:2026-03-10T10:00:00:fast", "simulated:x@1", "lunar"])
