@@ -76,9 +76,16 @@ VARIABLES: dict[str, Variable] = _table(
         "TRADEPULSE_VENDOR_TOKEN", "bearer token of the HTTP vendor API (and of `vendor serve`)", secret=True
     ),
     # -- how the platform runs
-    Variable("TRADEPULSE_CLOCK", "system, fixed:<iso> or simulated:<iso start>:<speed> (replays)", "system"),
+    Variable(
+        "TRADEPULSE_CLOCK",
+        "system, fixed:<iso>, simulated:<iso start>:<speed> (replays) or file:<path> (a stepped drill)",
+        "system",
+    ),
     Variable("TRADEPULSE_EXECUTOR", "in_process or multiprocess", "in_process"),
     Variable("TRADEPULSE_LAG_LOOKBACK_SESSIONS", "how many closed sessions the lag sensors watch", "3"),
+    Variable(
+        "TRADEPULSE_SENSOR_INTERVAL_SECONDS", "minimum seconds between two ticks of every sensor (unset: 15-30 s)"
+    ),
     Variable("TRADEPULSE_UI_PORT", "port of the Dagster UI started by `make run`", "3000"),
     # -- notification channels (docs/notifications.md)
     Variable("TRADEPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key", secret=True),

@@ -11,7 +11,10 @@ from tradepulse_assets.defs.review import incident_review_job, incident_review_s
 from tradepulse_assets.defs.sensors.catchup import build_catchup_sensor, build_consumer_job
 from tradepulse_assets.defs.sensors.exit_criteria import DASHBOARD_SPEC, build_exit_criteria_sensor
 from tradepulse_assets.defs.sensors.lag import build_lag_sensor, lag_asset_spec
-from tradepulse_assets.defs.sensors.notification_delivery import deliver_notifications_job, notification_delivery_sensor
+from tradepulse_assets.defs.sensors.notification_delivery import (
+    build_notification_delivery_sensor,
+    deliver_notifications_job,
+)
 from tradepulse_assets.defs.sensors.publication import build_publication_sensor
 from tradepulse_assets.defs.sensors.quality_failure import build_quality_failure_sensor
 from tradepulse_assets.defs.sensors.vendor_availability import build_vendor_availability_sensor
@@ -67,18 +70,19 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     assets: list = [quarantine_batches, DASHBOARD_SPEC]
     ingest_jobs = {market.market_id: build_ingest_job(market) for market in registry}
     consumer_jobs = [build_consumer_job(market) for market in registry]
+    tick = settings.sensor_interval_seconds  # None: each sensor's own cadence
     sensors: list = [
-        build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job),
-        build_exit_criteria_sensor(registry),
-        build_catchup_sensor(registry, consumer_jobs),
-        notification_delivery_sensor,
+        build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job, tick),
+        build_exit_criteria_sensor(registry, tick),
+        build_catchup_sensor(registry, consumer_jobs, tick),
+        build_notification_delivery_sensor(tick),
     ]
     for market in registry:
         assets += [vendor_manifests_spec(market), *build_bar_assets(market), *build_feature_assets(market),
                    lag_asset_spec(market)]
         job, lookback = ingest_jobs[market.market_id], settings.lag_lookback_sessions
-        sensors += [build_publication_sensor(market, job, lookback), build_lag_sensor(market, job, lookback),
-                    build_vendor_availability_sensor(market)]
+        sensors += [build_publication_sensor(market, job, lookback, tick),
+                    build_lag_sensor(market, job, lookback, tick), build_vendor_availability_sensor(market, tick)]
     executor = MULTIPROCESS_EXECUTOR if settings.executor == "multiprocess" else dg.in_process_executor
     return dg.Definitions(
         assets=assets,

@@ -11,6 +11,7 @@
 | ``TRADEPULSE_CLOCK`` | ``system`` | ``system`` (``simulated:<iso>:<speed>`` for replays) |
 | ``TRADEPULSE_EXECUTOR`` | ``in_process`` | ``multiprocess`` |
 | ``TRADEPULSE_LAG_LOOKBACK_SESSIONS`` | ``3`` | how many closed sessions the lag sensors watch |
+| ``TRADEPULSE_SENSOR_INTERVAL_SECONDS`` | unset (15-30 s per sensor) | minimum seconds between ticks of every sensor |
 
 Dagster resources get these settings as ``EnvVar``s when they came from the environment
 (``defs/definitions.py``), so resource config shown in the UI names variables and never holds a secret.
@@ -34,6 +35,7 @@ ENVIRONMENT_VARIABLES = {
     "clock": "TRADEPULSE_CLOCK",
     "executor": "TRADEPULSE_EXECUTOR",
     "lag_lookback_sessions": "TRADEPULSE_LAG_LOOKBACK_SESSIONS",
+    "sensor_interval_seconds": "TRADEPULSE_SENSOR_INTERVAL_SECONDS",
 }
 
 
@@ -47,6 +49,9 @@ class Settings:
     clock: str
     executor: str
     lag_lookback_sessions: int = 3
+    #: Minimum seconds between two ticks of every sensor (``None``: each sensor's own 15-30 s). A drill on
+    #: stepped time sets a few seconds so the daemon reacts to each step quickly.
+    sensor_interval_seconds: int | None = None
     vendor_token: str | None = field(default=None, repr=False)
     #: Settings whose value this process read from its environment. Dagster resources take those as
     #: ``EnvVar``s, so the UI shows the variable's name, never a PostgreSQL password or a token.
@@ -101,6 +106,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         clock=given["clock"],
         executor=given["executor"],
         lag_lookback_sessions=int(given["lag_lookback_sessions"]),
+        sensor_interval_seconds=int(given["sensor_interval_seconds"]) if given["sensor_interval_seconds"] else None,
         vendor_token=given["vendor_token"],
         from_environment=from_environment,
     )

@@ -30,11 +30,12 @@ def build_consumer_job(market):
     )
 
 
-def build_catchup_sensor(registry: MarketRegistry, jobs) -> dg.SensorDefinition:
+def build_catchup_sensor(registry: MarketRegistry, jobs, min_interval: int | None = None
+                         ) -> dg.SensorDefinition:
     @dg.sensor(
         name="consumer_catchup_sensor",
         jobs=jobs,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=min_interval or 30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Re-runs exactly the consumer partitions a released hold skipped.",
     )

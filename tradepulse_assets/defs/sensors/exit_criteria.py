@@ -114,10 +114,11 @@ def dashboard_observation(incidents, db, now, cursor: str | None = None) -> tupl
     return [observation], fingerprint
 
 
-def build_exit_criteria_sensor(registry: MarketRegistry) -> dg.SensorDefinition:
+def build_exit_criteria_sensor(registry: MarketRegistry, min_interval: int | None = None
+                               ) -> dg.SensorDefinition:
     @dg.sensor(
         name="exit_criteria_sensor",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=min_interval or 30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Evaluates every open incident's exit criteria from asset-check results and lag history.",
     )

@@ -100,11 +100,12 @@ def lag_sensor_name(market: Market) -> str:
     return f"{market.market_id.lower()}_lag_sensor"
 
 
-def build_lag_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDefinition:
+def build_lag_sensor(market: Market, job, lookback_sessions: int, min_interval: int | None = None
+                     ) -> dg.SensorDefinition:
     @dg.sensor(
         name=lag_sensor_name(market),
         job=job,
-        minimum_interval_seconds=LAG_SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=min_interval or LAG_SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Measures {market.market_id} ingestion lag over trading minutes against its {market.lag_sla_seconds}s "

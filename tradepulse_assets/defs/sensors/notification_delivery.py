@@ -44,22 +44,30 @@ def deliver_notifications_job():
     deliver_due_notifications()
 
 
-@dg.sensor(
-    name="notification_delivery_sensor",
-    job=deliver_notifications_job,
-    minimum_interval_seconds=15,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches a delivery run when outbox messages are due; the tick itself never touches the network.",
-)
-def notification_delivery_sensor(
-    context: dg.SensorEvaluationContext, state: StateResource, clock: ClockResource
-):
-    due = Outbox(state.db()).due_count(clock.clock().now())
-    if not due:
-        return dg.SkipReason("no notification due")
-    in_flight = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=DELIVERY_JOB, statuses=IN_FLIGHT), limit=1
+def build_notification_delivery_sensor(min_interval: int | None = None) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="notification_delivery_sensor",
+        job=deliver_notifications_job,
+        minimum_interval_seconds=min_interval or 15,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Launches a delivery run when outbox messages are due; the tick itself never touches the network."
+        ),
     )
-    if in_flight:
-        return dg.SkipReason(f"{due} notification(s) due; delivery run {in_flight[0].run_id} is in flight")
-    return dg.RunRequest(tags={"tradepulse/notifications-due": str(due)})
+    def notification_delivery_sensor(
+        context: dg.SensorEvaluationContext, state: StateResource, clock: ClockResource
+    ):
+        due = Outbox(state.db()).due_count(clock.clock().now())
+        if not due:
+            return dg.SkipReason("no notification due")
+        in_flight = context.instance.get_runs(
+            filters=dg.RunsFilter(job_name=DELIVERY_JOB, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return dg.SkipReason(f"{due} notification(s) due; delivery run {in_flight[0].run_id} is in flight")
+        return dg.RunRequest(tags={"tradepulse/notifications-due": str(due)})
+
+    return notification_delivery_sensor
+
+
+notification_delivery_sensor = build_notification_delivery_sensor()  # the default cadence (replays, tests)

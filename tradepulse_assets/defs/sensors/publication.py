@@ -41,11 +41,12 @@ def publication_sensor_name(market: Market) -> str:
     return f"{market.market_id.lower()}{PUBLICATION_SENSOR_SUFFIX}"
 
 
-def build_publication_sensor(market: Market, job, lookback_sessions: int) -> dg.SensorDefinition:
+def build_publication_sensor(market: Market, job, lookback_sessions: int, min_interval: int | None = None
+                             ) -> dg.SensorDefinition:
     @dg.sensor(
         name=publication_sensor_name(market),
         job=job,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=min_interval or 30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Launches {market.market_id} ingestion of each session the vendor publishes (and each restatement).",
     )

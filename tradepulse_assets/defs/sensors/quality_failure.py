@@ -85,13 +85,13 @@ def _incident_for(responder, run, cause, market_id, session, description, now, e
     return incident
 
 
-def build_quality_failure_sensor(jobs, quarantine_job) -> dg.SensorDefinition:
+def build_quality_failure_sensor(jobs, quarantine_job, min_interval: int | None = None) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="quality_failure_sensor",
         monitored_jobs=jobs,
         request_job=quarantine_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=15,
+        minimum_interval_seconds=min_interval or 15,
         description="A failed blocking gate opens or joins an incident and quarantines the offending batch.",
     )
     def quality_failure_sensor(

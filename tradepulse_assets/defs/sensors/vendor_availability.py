@@ -45,10 +45,10 @@ def manifest_event(market: Market, manifest) -> dg.AssetMaterialization:
     )
 
 
-def build_vendor_availability_sensor(market: Market) -> dg.SensorDefinition:
+def build_vendor_availability_sensor(market: Market, min_interval: int | None = None) -> dg.SensorDefinition:
     @dg.sensor(
         name=availability_sensor_name(market),
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=min_interval or 30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Reports each {market.market_id} session the vendor publishes on vendor_manifests.",
     )
