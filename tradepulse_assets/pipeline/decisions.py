@@ -104,6 +104,18 @@ def revision_verdict(incoming_revision: int, incoming_digest: str | None, held_r
     return True, f"revision {incoming_revision} is the revision production holds (re-run)"
 
 
+def overtaken(launched_at: dt.datetime, vendor_revision: int, vendor_digest: str | None,
+              held_revision: int | None, held_digest: str | None, held_promoted_at: dt.datetime | None) -> bool:
+    """Was this launch overtaken: did production come to hold exactly this delivery (same revision, same
+    bytes) after the run was launched? Then another run of the partition, launched at the same time (two
+    people clicking Materialize, a UI launch racing a sensor), already landed it while this one waited for
+    the session's lease, and nothing is left to do. A run launched later is a deliberate re-run and lands."""
+    if held_revision is None or held_promoted_at is None or not vendor_digest or not held_digest:
+        return False
+    same = vendor_revision == held_revision and short_digest(vendor_digest) == short_digest(held_digest)
+    return same and held_promoted_at > launched_at
+
+
 def decide_launch(view: SessionView) -> Decision:
     """Should a landing of this session be launched now? The one rule every launcher follows."""
     where = f"{view.market} {view.session}"

@@ -20,7 +20,7 @@ import polars as pl
 
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.pipeline.decisions import short_digest
-from tradepulse_assets.pipeline.ownership import RevisionRefused, SessionLedger
+from tradepulse_assets.pipeline.ownership import AlreadyLanded, RevisionRefused, SessionLedger
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.quality import GateConfig, GateResult, config_for_market, run_gate_suite
 from tradepulse_assets.storage import lake
@@ -249,9 +249,10 @@ def land_session(
     connector: Connector, store: ObjectStore, audit: AuditLog, market: Market, session: dt.date,
     now: dt.datetime, guard: RevisionGuard | None = None,
 ) -> LandingOutcome:
-    """Land the vendor's delivery. ``guard(manifest, digest)`` may refuse it (``RevisionRefused``) before
-    anything is written: the refusal is audited and the landed bytes, receipt and production stay as they
-    were. A delivery whose manifest is unreadable has no revision to judge: it lands as a failure, unguarded.
+    """Land the vendor's delivery. ``guard(manifest, digest)`` may refuse it (``RevisionRefused``) or find it
+    already landed (``AlreadyLanded``) before anything is written: audited, and the landed bytes, receipt and
+    production stay as they were. A delivery whose manifest is unreadable has no revision to judge: it lands as
+    a failure, unguarded.
     """
     delivery = fetch_delivery(connector, market.market_id, session)
     manifest = delivery.manifest
@@ -259,11 +260,12 @@ def land_session(
     if guard is not None and not delivery.unreadable:
         try:
             guard(manifest, digest)
-        except RevisionRefused as exc:
+        except (RevisionRefused, AlreadyLanded) as exc:
+            verdict = "refused" if isinstance(exc, RevisionRefused) else "skipped"
             audit.append({
                 "event": "landing", "market": market.market_id, "session": session.isoformat(),
                 "batch": f"r{manifest.revision}/*", "rows": 0, "sha256": digest,
-                "revision": manifest.revision, "delivery": digest, "outcome": f"refused: {exc}",
+                "revision": manifest.revision, "delivery": digest, "outcome": f"{verdict}: {exc}",
             })
             raise
     prefix = delivery_prefix(market.market_id, session, digest)
@@ -366,6 +368,13 @@ def landing_gate(outcome: LandingOutcome) -> GateResult:
     )
 
 
+def already_landed_gate(reason: str) -> GateResult:
+    """The landing check of a run that landed nothing because another run landed the same delivery: not
+    evaluated here (the other run's verdict stands), so it neither fails nor claims a verification."""
+    return GateResult(gate=LANDING_GATE, passed=True, blocking=True, summary=f"skipped: {reason}",
+                      counts={"evaluated": 0}, evidence=[], gap_windows=[], evaluated=False)
+
+
 def session_deadline(market: Market, session: dt.date) -> dt.datetime:
     """When the session's data is due: its close plus the market's lag SLA."""
     hours = calendar_for(market.market_id, market.calendar).hours(session)
@@ -458,9 +467,16 @@ def unknown_symbols(bars: pl.DataFrame, market: Market) -> dict[str, int]:
     return dict(counts.iter_rows())
 
 
-def ledger_guard(ledger: SessionLedger, market_id: str, session: dt.date) -> RevisionGuard:
-    """The revision rule as a landing guard: nothing lower than what production holds replaces it."""
-    return lambda manifest, digest: ledger.check_revision(market_id, session, manifest.revision, digest)
+def ledger_guard(ledger: SessionLedger, market_id: str, session: dt.date,
+                 launched_at: dt.datetime | None = None) -> RevisionGuard:
+    """The revision rule as a landing guard: nothing lower than what production holds replaces it; with
+    ``launched_at`` (a Dagster run's creation), a delivery another run landed meanwhile is not landed again."""
+    def guard(manifest: Manifest, digest: str) -> None:
+        if launched_at is not None:
+            ledger.check_not_overtaken(market_id, session, manifest.revision, digest, launched_at)
+        ledger.check_revision(market_id, session, manifest.revision, digest)
+
+    return guard
 
 
 @dataclass(frozen=True)

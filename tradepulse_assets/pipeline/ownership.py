@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tradepulse_assets.pipeline.decisions import revision_verdict
+from tradepulse_assets.pipeline.decisions import overtaken, revision_verdict
 from tradepulse_assets.storage.state import StateDB, from_iso, to_iso
 
 UTC = dt.timezone.utc
@@ -41,6 +41,10 @@ class LeaseHeld(RuntimeError):
 
 class RevisionRefused(RuntimeError):
     """A delivery would replace a higher revision in production (a rollback)."""
+
+
+class AlreadyLanded(RuntimeError):
+    """Another run, launched at the same time, landed this very delivery while this one waited: nothing to do."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,17 @@ class SessionLedger:
                                         held.digest if held else None)
         if not allowed:
             raise RevisionRefused(f"{market} {session}: {why}")
+
+    def check_not_overtaken(self, market: str, session: dt.date, revision: int, digest: str | None,
+                            launched_at: dt.datetime) -> None:
+        """``AlreadyLanded`` if production came to hold this delivery after ``launched_at`` (``overtaken``)."""
+        held = self.held_revision(market, session)
+        if held is not None and overtaken(launched_at, revision, digest, held.revision, held.digest,
+                                          held.promoted_at):
+            raise AlreadyLanded(
+                f"{market} {session}: production already holds this delivery (revision {revision}), landed by "
+                f"{held.holder} at {held.promoted_at.isoformat()} after this run was launched"
+            )
 
     def record_promotion(self, market: str, session: dt.date, revision: int, digest: str | None,
                          holder: str, promote: Callable[[], object] | None = None) -> HeldRevision:

@@ -12,7 +12,7 @@ from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
-from tradepulse_assets.pipeline.ownership import LeaseHeld, RevisionRefused, SessionLedger
+from tradepulse_assets.pipeline.ownership import AlreadyLanded, LeaseHeld, RevisionRefused, SessionLedger
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
@@ -59,6 +59,36 @@ def test_production_revision_moves_only_forward_and_only_for_the_holder(db):
     with pytest.raises(LeaseHeld):
         ledger.record_promotion("XNYS", SESSION, 3, "d" * 64, "run:b")
     assert ledger.held_revision("XNYS", SESSION).revision == 2
+
+
+def test_a_launch_overtaken_by_a_landing_of_the_same_delivery_has_nothing_to_do(db):
+    clock = FakeClock()
+    ledger = SessionLedger(db, now=clock)
+    first_click, second_click = clock.now, clock.now + dt.timedelta(seconds=1)
+    clock.now += dt.timedelta(minutes=1)  # the first run landed while the second waited for the lease
+    ledger.acquire("XNYS", SESSION, "run:a")
+    ledger.record_promotion("XNYS", SESSION, 1, "a" * 64, "run:a")
+    ledger.release("XNYS", SESSION, "run:a")
+    for launched in (first_click, second_click):
+        with pytest.raises(AlreadyLanded, match="landed by run:a"):
+            ledger.check_not_overtaken("XNYS", SESSION, 1, "a" * 64, launched)
+    ledger.check_not_overtaken("XNYS", SESSION, 1, "a" * 64, clock.now + dt.timedelta(seconds=1))  # a re-run
+    ledger.check_not_overtaken("XNYS", SESSION, 1, "c" * 64, first_click)  # other bytes: the revision rule
+    ledger.check_not_overtaken("XNYS", SESSION, 2, "a" * 64, first_click)  # decides those
+
+
+def test_a_run_overtaken_at_landing_writes_nothing_and_says_so_in_the_audit(tmp_path, db):
+    vendor, store = tmp_path / "vendor", LocalObjectStore(tmp_path / "store")
+    publish(vendor)
+    ledger, audit = SessionLedger(db), AuditLog(tmp_path / "home")
+    launched = dt.datetime.now(UTC)
+    ingest.ingest_session_exclusively(DirectoryConnector(vendor), store, audit, ledger, XNYS, SESSION, NOW, "run:a")
+    before = {k: store.get_bytes(k) for k in store.list_keys("")}
+    guard = ingest.ledger_guard(ledger, "XNYS", SESSION, launched_at=launched)
+    with pytest.raises(AlreadyLanded):
+        ingest.land_session(DirectoryConnector(vendor), store, audit, XNYS, SESSION, NOW, guard=guard)
+    assert {k: store.get_bytes(k) for k in store.list_keys("")} == before
+    assert audit.read()[-1]["outcome"].startswith("skipped: XNYS 2026-03-10: production already holds")
 
 
 def publish(vendor, *faults):

@@ -25,7 +25,7 @@ from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.markets import Market
 from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.pipeline import decisions, ingest
-from tradepulse_assets.pipeline.ownership import LeaseHeld, RevisionRefused, SessionLedger
+from tradepulse_assets.pipeline.ownership import AlreadyLanded, LeaseHeld, RevisionRefused, SessionLedger
 from tradepulse_assets.pipeline.response import Responder, open_incident_covering
 from tradepulse_assets.pipeline.stream import LandedStreamConnector, compact_stream_session
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
@@ -170,6 +170,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
                 description="Every file matches the vendor manifest and parses; failures are quarantined.",
             )
         ],
+        output_required=False,  # a run overtaken by another landing of the same delivery lands nothing
     )
     def landed_bars(
         context: dg.AssetExecutionContext,
@@ -178,7 +179,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         clock: ClockResource,
         state: StateResource,
         notifications: NotificationsResource,
-    ) -> dg.MaterializeResult:
+    ):
         session = session_of_key(context.partition_key)
         store = object_store.store()
         connector = vendor.connector()
@@ -199,9 +200,17 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             responder = Responder(db, store, notifications.notifications(db, clock.clock().now), clock.clock().now)
             announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now(),
                                     run_id=context.run.run_id)
+        launched_at = context.instance.get_run_record_by_id(context.run.run_id).create_timestamp
         try:
-            outcome = ingest.land_session(connector, store, audit, market, session, clock.clock().now(),
-                                          guard=ingest.ledger_guard(ledger, market.market_id, session))
+            outcome = ingest.land_session(
+                connector, store, audit, market, session, clock.clock().now(),
+                guard=ingest.ledger_guard(ledger, market.market_id, session, launched_at=launched_at),
+            )
+        except AlreadyLanded as exc:  # two launches at once: the other run landed it; no second landing
+            ledger.release(market.market_id, session, holder)
+            context.log.info(f"nothing to land: {exc}")
+            yield check_result(ingest.already_landed_gate(str(exc)))  # its steps downstream are skipped
+            return
         except ingest.NotPublished as exc:
             ledger.release(market.market_id, session, holder)
             raise dg.Failure(description=str(exc), metadata=where) from None
@@ -213,7 +222,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         gate = ingest.landing_gate(outcome)
         if not gate.passed:
             context.log.error(f"{market.market_id} {session}: {gate.summary}")
-        return dg.MaterializeResult(metadata=outcome.to_metadata(), check_results=[check_result(gate)])
+        yield dg.MaterializeResult(metadata=outcome.to_metadata(), check_results=[check_result(gate)])
 
     @dg.asset(
         key=staging_key,
