@@ -113,7 +113,11 @@ def launch_request(decision: decisions.Decision, market: Market, session: dt.dat
 
 def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, market: Market,
                   session: dt.date, now: dt.datetime) -> bool:
-    """Record a refused delivery (a rollback) in the audit trail once per attempt; ``True`` the first time."""
+    """Record a refused delivery (a rollback) once per attempt: in the audit trail, and on the timeline of the
+    open incident covering the session if there is one. ``True`` the first time.
+
+    A rollback opens no incident of its own: production keeps the higher revision and nothing needs
+    recovering (docs/runbook-map.md, 3.2.2); the vendor's liaison reads it where it is recorded."""
     name = f"refused:{decision.attempt_key}"
     if db.get_watermark(name) is not None:
         return False
@@ -121,4 +125,7 @@ def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, ma
     audit.append({"event": "landing", "market": market.market_id, "session": session.isoformat(),
                   "batch": decision.attempt_key, "rows": 0, "sha256": "0" * 64,
                   "outcome": f"refused: {decision.reason}"})
+    if decision.incident_id:
+        IncidentStore(db).add_event(decision.incident_id, "detection", f"delivery refused: {decision.reason}",
+                                    now=now, data={"attempt": decision.attempt_key})
     return True
