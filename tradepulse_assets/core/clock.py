@@ -8,6 +8,7 @@ faster than real time (a day of streaming in minutes); ``ManualClock`` only move
 """
 
 import datetime as dt
+import os
 import threading
 import time
 from typing import Callable, Protocol, runtime_checkable
