@@ -145,10 +145,7 @@ class VendorDelivery:
     @property
     def manifest_bytes(self) -> bytes | None:
         """The manifest as delivered, byte for byte (``None``: nothing was read, e.g. a refused folder)."""
-        if self.unreadable:
-            return self.manifest.source_bytes
-        source = self.manifest.source_bytes
-        return source if source is not None else self.manifest.to_json()
+        return self.manifest.source_bytes if self.unreadable else delivered_bytes(self.manifest)
 
     @property
     def digest(self) -> str:
@@ -156,6 +153,11 @@ class VendorDelivery:
         and its fixed re-delivery under the same manifest are two deliveries)."""
         files = [(f.entry.name, f.data or b"") for f in self.files]
         return delivery_digest(self.manifest_bytes or b"", files)
+
+
+def delivered_bytes(manifest: Manifest) -> bytes:
+    """The manifest's bytes as the vendor delivered them (canonical JSON for one built in code)."""
+    return manifest.source_bytes if manifest.source_bytes is not None else manifest.to_json()
 
 
 def delivery_digest(manifest_bytes: bytes, files: list[tuple[str, bytes]]) -> str:
@@ -222,8 +224,7 @@ def served_digest(connector: Connector, manifest: Manifest) -> str:
     names = readable_names(manifest, manifest_faults(manifest, manifest.market, manifest.session,
                                                      drop_format=parse is parse_bar_file))
     files = [(name, _served_bytes(connector, manifest, name)) for name in names]
-    source = manifest.source_bytes if manifest.source_bytes is not None else manifest.to_json()
-    return delivery_digest(source, files)
+    return delivery_digest(delivered_bytes(manifest), files)
 
 
 def _served_bytes(connector: Connector, manifest: Manifest, name: str) -> bytes:

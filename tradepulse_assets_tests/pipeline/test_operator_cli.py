@@ -84,3 +84,17 @@ def test_release_is_recorded_on_the_batch_its_tags_and_the_incident(quarantined,
     # A decision is final: a second one is refused with a clear line.
     assert cli(["ingest", "quarantine", "discard", key, "--reason", "oops"]) == 2
     assert "already released" in capsys.readouterr().err
+
+
+def test_discard_is_audited_and_a_retried_quarantine_run_keeps_the_decision(quarantined, capsys):
+    key, store, incidents, incident = quarantined
+    assert cli(["ingest", "quarantine", "discard", key, "--reason", "superseded by r2", "--by", "bo"]) == 0
+    incident_id, batch_id = quarantine.split_partition_key(key)
+    reason_key = lake.quarantine_reason_key(incident_id, batch_id)
+    decided = store.get_bytes(reason_key)
+    again = quarantine.quarantine_batch(store, StateDB(f"sqlite:///{store.root.parent / 'state.db'}"), key)
+    assert store.get_bytes(reason_key) == decided and again["files"] == 1  # described, not rewritten
+    (event,) = AuditLog(store.root.parent / "home").read(event="discard")
+    assert (event["batch"], event["by"], event["revision"]) == (batch_id, "bo", 1)
+    assert event["reason"] == "superseded by r2"
+    assert event["sha256"] == "ab" * 32

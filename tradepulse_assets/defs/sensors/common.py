@@ -112,9 +112,10 @@ def launch_request(decision: decisions.Decision, market: Market, session: dt.dat
 
 
 def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, market: Market,
-                  session: dt.date, now: dt.datetime) -> bool:
-    """Record a refused delivery (a rollback) once per attempt: in the audit trail, and on the timeline of the
-    open incident covering the session if there is one. ``True`` the first time.
+                  session: dt.date, now: dt.datetime, revision: int | None = None) -> bool:
+    """Record a refused delivery (a rollback, ``revision`` the one refused) once per attempt: in the audit
+    trail, and on the timeline of the open incident covering the session if there is one. ``True`` the first
+    time.
 
     A rollback opens no incident of its own: production keeps the higher revision and nothing needs
     recovering (docs/runbook-map.md, 3.2.2); the vendor's liaison reads it where it is recorded."""
@@ -123,7 +124,7 @@ def audit_refusal(db: StateDB, audit: AuditLog, decision: decisions.Decision, ma
         return False
     db.set_watermark(name, decision.reason, now=now)
     audit.append({"event": "landing", "market": market.market_id, "session": session.isoformat(),
-                  "batch": decision.attempt_key, "rows": 0, "sha256": "0" * 64,
+                  "batch": decision.attempt_key, "rows": 0, "sha256": "0" * 64, "revision": revision,
                   "outcome": f"refused: {decision.reason}"})
     if decision.incident_id:
         IncidentStore(db).add_event(decision.incident_id, "detection", f"delivery refused: {decision.reason}",

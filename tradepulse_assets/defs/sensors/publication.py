@@ -71,7 +71,7 @@ def build_publication_sensor(market: Market, job, lookback_sessions: int, min_in
             decision = decisions.decide_launch(view)
             if decision.action == decisions.REFUSE:
                 audit = audit_log_for(store, db, clock=clock.clock().now)
-                audit_refusal(db, audit, decision, market, session, now)
+                audit_refusal(db, audit, decision, market, session, now, view.vendor_revision)
             if not decision.launch:
                 if decision.action != decisions.WAIT or view.published:
                     reasons.append(decision.reason)
