@@ -7,7 +7,9 @@ for R/S) so a value here can be reproduced there with the same scales.
 
 Inputs are *increments* (returns, fractional Gaussian noise): DFA builds the profile
 ``cumsum(x - mean(x))`` itself, as MFDFA does, so DFA of fGn with Hurst H gives a slope of H.
-A 2-D input holds one series per row (e.g. many rolling windows) and is processed in parallel.
+A 2-D input holds one series per row (e.g. many rolling windows); large calls split the rows between
+the threads, and a single long series splits its scales (each scale is a full pass over the series).
+Below the threading floor (``_jit.use_threads``) everything runs serially.
 """
 
 from __future__ import annotations
@@ -31,74 +33,127 @@ MIN_SCALE_SPAN = 2  # default scales must span at least a factor of 2, or the sl
 
 # --------------------------------------------------------------------------------------------- DFA
 @kernel(fastmath=True)  # inputs are validated finite; reassociation lets the sums vectorise
-def _dfa_fluctuation_1d(x: np.ndarray, scales: np.ndarray, out: np.ndarray) -> None:
-    n = x.size
-    mean = 0.0
-    for i in range(n):
-        mean += x[i]
-    mean /= n
-    profile = np.empty(n)
+def _mean(x: np.ndarray, scale: float) -> float:
+    """Mean of ``x * scale`` (``scale`` a power of two: exact)."""
+    total = 0.0
+    for i in range(x.size):
+        total += x[i] * scale
+    return total / x.size
+
+
+@kernel(fastmath=True)
+def _dfa_profile(x: np.ndarray, scale: float) -> np.ndarray:
+    """``cumsum(y - mean y)`` of ``y = x * scale``."""
+    mean = _mean(x, scale)
+    profile = np.empty(x.size)
     acc = 0.0
-    for i in range(n):
-        acc += x[i] - mean
+    for i in range(x.size):
+        acc += x[i] * scale - mean
         profile[i] = acc
-    for k in range(scales.size):
-        s = scales[k]
-        nseg = n // s
-        centre = (s - 1) / 2.0
-        stt = s * (s * s - 1.0) / 12.0
-        total = 0.0
-        for direction in range(2):  # forward segments from the start, backward ones from the end (as MFDFA)
-            offset = 0 if direction == 0 else n % s
-            for v in range(nseg):
-                start = offset + v * s
-                sy = 0.0
-                sty = 0.0
-                for i in range(s):
-                    yv = profile[start + i]
-                    sy += yv
-                    sty += (i - centre) * yv
-                ybar = sy / s
-                slope = sty / stt
-                sr = 0.0
-                ss = 0.0
-                for i in range(s):
-                    r = profile[start + i] - ybar - slope * (i - centre)
-                    sr += r
-                    ss += r * r
-                rmean = sr / s  # zero up to rounding (the fit has an intercept), kept to match np.var
-                total += ss / s - rmean * rmean
-        out[k] = math.sqrt(total / (2 * nseg))
+    return profile
+
+
+@kernel(fastmath=True)
+def _dfa_scale(profile: np.ndarray, s: int) -> float:
+    """F(s): root mean residual variance of the profile about a least-squares line per segment of ``s``.
+
+    One pass per segment: with ``z`` the profile minus its first value in the segment and ``t`` centred,
+    the residual sum of squares is ``S_zz - S_z^2 / s - S_tz^2 / S_tt`` (the shift keeps the terms of
+    the order of the segment's own variation, so the subtraction loses no more than a digit).
+    """
+    n = profile.size
+    nseg = n // s
+    centre = (s - 1) / 2.0
+    stt = s * (s * s - 1.0) / 12.0
+    total = 0.0
+    for direction in range(2):  # forward segments from the start, backward ones from the end (as MFDFA)
+        offset = 0 if direction == 0 else n % s
+        if direction == 1 and offset == 0:  # the same segments again
+            total *= 2.0
+            break
+        for v in range(nseg):
+            start = offset + v * s
+            y0 = profile[start]
+            sz = 0.0
+            stz = 0.0
+            szz = 0.0
+            for i in range(s):
+                z = profile[start + i] - y0
+                sz += z
+                stz += (i - centre) * z
+                szz += z * z
+            total += max(szz - sz * sz / s - stz * stz / stt, 0.0) / s
+    return math.sqrt(total / (2 * nseg))
 
 
 @kernel
-def _dfa_row(x: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray) -> float:
-    _dfa_fluctuation_1d(x, scales, fluct)
+def _dfa_row(x: np.ndarray, scale: float, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray) -> float:
+    profile = _dfa_profile(x, scale)
+    for k in range(scales.size):
+        fluct[k] = _dfa_scale(profile, scales[k])
     logf = np.log(fluct)
     return ols_slope(logs, logf, np.isfinite(logf))
 
 
 @kernel
-def _dfa_serial(x: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray, hurst: np.ndarray) -> None:
+def _dfa_serial(x: np.ndarray, scale: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray,
+                hurst: np.ndarray) -> None:
     for row in range(x.shape[0]):
-        hurst[row] = _dfa_row(x[row], scales, logs, fluct[row])
+        hurst[row] = _dfa_row(x[row], scale[row], scales, logs, fluct[row])
 
 
 @parallel_kernel
-def _dfa_parallel(x: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray, hurst: np.ndarray) -> None:
+def _dfa_parallel(x: np.ndarray, scale: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray,
+                  hurst: np.ndarray) -> None:
+    """Rows split between the threads (a batch of windows)."""
     for row in prange(x.shape[0]):
-        hurst[row] = _dfa_row(x[row], scales, logs, fluct[row])
+        hurst[row] = _dfa_row(x[row], scale[row], scales, logs, fluct[row])
 
 
-def _power_of_two_scale(arr: np.ndarray) -> np.ndarray:
+@parallel_kernel
+def _dfa_scales_parallel(x: np.ndarray, scale: np.ndarray, scales: np.ndarray, logs: np.ndarray, fluct: np.ndarray,
+                         hurst: np.ndarray) -> None:
+    """One long series: its scales split between the threads (each scale is a full pass)."""
+    profile = _dfa_profile(x[0], scale[0])
+    for k in prange(scales.size):
+        fluct[0, k] = _dfa_scale(profile, scales[k])
+    logf = np.log(fluct[0])
+    hurst[0] = ols_slope(logs, logf, np.isfinite(logf))
+
+
+@kernel
+def _row_extents(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Per row the smallest and largest value, in one pass; False if any value is NaN or infinite."""
+    finite = 0.0
+    for row in range(x.shape[0]):
+        a = x[row, 0]
+        b = x[row, 0]
+        for i in range(x.shape[1]):
+            v = x[row, i]
+            finite += v * 0.0  # NaN as soon as one value is NaN or infinite
+            a = min(a, v)
+            b = max(b, v)
+        lo[row] = a
+        hi[row] = b
+    return finite == 0.0
+
+
+def _power_of_two_scale(largest: np.ndarray) -> np.ndarray:
     """Per row, the power of two that brings ``max |x|`` into [0.5, 1).
 
     Both estimators are scale-free, and multiplying by a power of two is exact: values near the ends
     of the float range (|x| <= 1e-170 or >= 1e170, whose squares under- or overflow) get the same
-    answer as any other scale, and ordinary values give bit-for-bit the unscaled result.
+    answer as any other scale, and ordinary values give bit-for-bit the unscaled result. The kernels
+    apply it as they read the series (no scaled copy).
     """
-    exponent = np.frexp(np.max(np.abs(arr), axis=1))[1]
-    return np.ldexp(1.0, -exponent)
+    return np.ldexp(1.0, -np.frexp(largest)[1])
+
+
+def _pick_entry(rows: int, work: float, serial, rows_parallel, scales_parallel):
+    """Serial below the threading floor; otherwise rows split between threads, or a single series' scales."""
+    if not use_threads(work):
+        return serial
+    return rows_parallel if rows > 1 else scales_parallel
 
 
 def _check_default_span(n: int, smallest: int, max_fraction: int, name: str) -> int:
@@ -131,12 +186,21 @@ def default_scales_min_length(smallest: int = 8) -> int:
     return MIN_SCALE_SPAN * smallest * max(DFA_MAX_FRACTION, RS_MAX_FRACTION)
 
 
-def _prepare(x: object, name: str, min_len: int) -> np.ndarray:
-    arr = as_float_array(x, name, (1, 2))
+def _prepare(x: object, name: str, min_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The series as rows and each row's power-of-two scale; ``ValueError`` naming the fault on bad input.
+
+    One pass over the data (finite, range per row) instead of one NumPy pass per check: on a long
+    series the checks cost as much as the estimator.
+    """
+    arr = np.atleast_2d(as_float_array(x, name, (1, 2)))
     require_length(arr.shape[-1], min_len, name)
-    require_finite(arr, name)
-    require_not_constant(arr, name)
-    return np.atleast_2d(arr)
+    lo = np.empty(arr.shape[0])
+    hi = np.empty(arr.shape[0])
+    if not _row_extents(arr, lo, hi):
+        require_finite(arr, name)
+    if np.any(lo == hi):
+        require_not_constant(arr if np.ndim(x) == 2 else arr[0], name)
+    return arr, _power_of_two_scale(np.maximum(np.abs(lo), np.abs(hi)))
 
 
 def dfa(x: object, scales: object | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,14 +211,13 @@ def dfa(x: object, scales: object | None = None) -> tuple[np.ndarray, np.ndarray
     ``fluctuation[k]`` equals ``MFDFA.MFDFA(x, scales, q=2, order=1)[1][k, 0]`` and ``hurst`` is the
     least-squares slope of ``log F`` on ``log scales``.
     """
-    arr = _prepare(x, "dfa input", 2 * (DFA_MIN_SCALE + 1))
+    arr, scale = _prepare(x, "dfa input", 2 * (DFA_MIN_SCALE + 1))
     n = arr.shape[1]
     sc = default_dfa_scales(n) if scales is None else as_scales(scales, "dfa scales", DFA_MIN_SCALE, n)
-    scale = _power_of_two_scale(arr)
     fluct = np.empty((arr.shape[0], sc.size))
     hurst = np.empty(arr.shape[0])
-    kernel_fn = _dfa_parallel if arr.shape[0] > 1 and use_threads(4.0 * arr.size * sc.size) else _dfa_serial
-    kernel_fn(arr * scale[:, None], sc, np.log(sc.astype(np.float64)), fluct, hurst)
+    kernel_fn = _pick_entry(arr.shape[0], 2.5 * arr.size * sc.size, _dfa_serial, _dfa_parallel, _dfa_scales_parallel)
+    kernel_fn(arr, scale, sc, np.log(sc.astype(np.float64)), fluct, hurst)
     fluct /= scale[:, None]
     if np.ndim(x) == 1:
         return hurst[0], sc, fluct[0]
@@ -179,50 +242,77 @@ def expected_rs(n: int) -> float:
     return (n - 0.5) / n * middle * back
 
 
+@kernel(fastmath=True)
+def _rs_prefix(x: np.ndarray, scale: float, mean: float) -> np.ndarray:
+    """``prefix[i] = sum(x[:i] - mean)``: every subseries' cumulative deviations are differences of it.
+
+    Centring on the series' mean keeps the prefix of the order of the series' own wandering, so the
+    differences lose nothing to the level of the series.
+    """
+    prefix = np.empty(x.size + 1)
+    prefix[0] = 0.0
+    acc = 0.0
+    for i in range(x.size):
+        acc += x[i] * scale - mean
+        prefix[i + 1] = acc
+    return prefix
+
+
 @kernel
-def _rs_1d(x: np.ndarray, nvals: np.ndarray, out: np.ndarray) -> None:
-    total_n = x.size
-    for k in range(nvals.size):
-        n = nvals[k]
-        m = total_n // n
-        acc = 0.0
-        cnt = 0
-        for seg in range(m):
-            start = seg * n
-            mean = 0.0
-            for i in range(n):
-                mean += x[start + i]
-            mean /= n
-            cum = 0.0
-            hi = -np.inf
-            lo = np.inf
+def _is_constant(x: np.ndarray, start: int, n: int) -> bool:
+    for i in range(start + 1, start + n):
+        if x[i] != x[start]:
+            return False
+    return True
+
+
+# A subseries whose sum of squared deviations is below this (times its length; inputs are scaled so
+# that max |x| lies in [0.5, 1)) is checked value by value: a constant run leaves ~ n * 1e-32 of rounding.
+RS_CONSTANT_SUSPECT = 1e-20
+
+
+@kernel(fastmath=True)
+def _rs_length(x: np.ndarray, scale: float, prefix: np.ndarray, series_mean: float, n: int) -> float:
+    """(R/S)_n: mean over the subseries of length ``n`` cut from the start of R / S (ddof = 1).
+
+    The cumulative deviations of a subseries come from the prefix, so no running sum chains one
+    element to the next. Constant subseries are excluded, tested on the values: the mean of a
+    constant non-zero run carries a rounding residue that leaves a tiny non-zero R and S (R/S ~ 1).
+    """
+    m = x.size // n
+    ranges = np.empty(m)
+    squares = np.empty(m)
+    for seg in range(m):
+        start = seg * n
+        base = prefix[start]
+        mean = (prefix[start + n] - base) / n  # of the centred values
+        mean_x = mean + series_mean  # S is insensitive to the rounding of this mean (second order)
+        hi = -np.inf
+        lo = np.inf
+        ss = 0.0
+        for i in range(n):
+            d = x[start + i] * scale - mean_x
+            ss += d * d
+            c = prefix[start + i + 1] - base - (i + 1) * mean
+            hi = max(hi, c)
+            lo = min(lo, c)
+        if ss <= RS_CONSTANT_SUSPECT * n and _is_constant(x, start, n):
             ss = 0.0
-            xmin = x[start]
-            xmax = x[start]
-            for i in range(n):
-                v = x[start + i]
-                xmin = min(xmin, v)
-                xmax = max(xmax, v)
-                d = v - mean
-                cum += d
-                if cum > hi:
-                    hi = cum
-                if cum < lo:
-                    lo = cum
-                ss += d * d
-            r = hi - lo
-            # constant subseries are excluded: tested on the values, since the rounding residue of the
-            # mean of a constant non-zero run leaves a tiny non-zero range and deviation (R/S ~ 1)
-            if xmax > xmin and r > 0.0 and ss > 0.0:
-                acc += r / math.sqrt(ss / (n - 1))
-                cnt += 1
-        out[k] = acc / cnt if cnt > 0 else np.nan
+        ranges[seg] = hi - lo
+        squares[seg] = ss
+    # the divisions and square roots in a loop of their own, which vectorises (the short subseries
+    # spent most of their time on them)
+    acc = 0.0
+    cnt = 0
+    for seg in range(m):
+        if ranges[seg] > 0.0 and squares[seg] > 0.0:
+            acc += ranges[seg] / math.sqrt(squares[seg] / (n - 1))
+            cnt += 1
+    return acc / cnt if cnt > 0 else np.nan
 
 
-@kernel
-def _rs_row(x: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray, corrected: bool,
-            rsvals: np.ndarray) -> float:
-    _rs_1d(x, nvals, rsvals)
+@kernel(inline="always")
+def _rs_fit(rsvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray, corrected: bool) -> float:
     y = np.log(rsvals)
     if corrected:
         y = y - log_expected
@@ -231,17 +321,39 @@ def _rs_row(x: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np
 
 
 @kernel
-def _rs_serial(x: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray, corrected: bool,
-               rsvals: np.ndarray, hurst: np.ndarray) -> None:
+def _rs_row(x: np.ndarray, scale: float, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray,
+            corrected: bool, rsvals: np.ndarray) -> float:
+    mean = _mean(x, scale)
+    prefix = _rs_prefix(x, scale, mean)
+    for k in range(nvals.size):
+        rsvals[k] = _rs_length(x, scale, prefix, mean, nvals[k])
+    return _rs_fit(rsvals, logn, log_expected, corrected)
+
+
+@kernel
+def _rs_serial(x: np.ndarray, scale: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray,
+               corrected: bool, rsvals: np.ndarray, hurst: np.ndarray) -> None:
     for row in range(x.shape[0]):
-        hurst[row] = _rs_row(x[row], nvals, logn, log_expected, corrected, rsvals[row])
+        hurst[row] = _rs_row(x[row], scale[row], nvals, logn, log_expected, corrected, rsvals[row])
 
 
 @parallel_kernel
-def _rs_parallel(x: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray, corrected: bool,
-                 rsvals: np.ndarray, hurst: np.ndarray) -> None:
+def _rs_parallel(x: np.ndarray, scale: np.ndarray, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray,
+                 corrected: bool, rsvals: np.ndarray, hurst: np.ndarray) -> None:
+    """Rows split between the threads (a batch of windows)."""
     for row in prange(x.shape[0]):
-        hurst[row] = _rs_row(x[row], nvals, logn, log_expected, corrected, rsvals[row])
+        hurst[row] = _rs_row(x[row], scale[row], nvals, logn, log_expected, corrected, rsvals[row])
+
+
+@parallel_kernel
+def _rs_lengths_parallel(x: np.ndarray, scale: np.ndarray, nvals: np.ndarray, logn: np.ndarray,
+                         log_expected: np.ndarray, corrected: bool, rsvals: np.ndarray, hurst: np.ndarray) -> None:
+    """One long series: its subseries lengths split between the threads (each is a full pass)."""
+    mean = _mean(x[0], scale[0])
+    prefix = _rs_prefix(x[0], scale[0], mean)
+    for k in prange(nvals.size):
+        rsvals[0, k] = _rs_length(x[0], scale[0], prefix, mean, nvals[k])
+    hurst[0] = _rs_fit(rsvals[0], logn, log_expected, corrected)
 
 
 def default_rs_nvals(n: int, n_values: int = 12, smallest: int = 8) -> np.ndarray:
@@ -261,15 +373,14 @@ def rescaled_range(x: object, nvals: object | None = None, corrected: bool = Tru
     subseries are cut from the start, the tail is dropped, constant subseries are excluded, and with the
     Anis-Lloyd correction the fit is on ``log (R/S)_n - log E[(R/S)_n]`` and ``hurst = slope + 0.5``.
     """
-    arr = _prepare(x, "rs input", 2 * (RS_MIN_N + 1))
+    arr, scale = _prepare(x, "rs input", 2 * (RS_MIN_N + 1))
     n = arr.shape[1]
     nv = default_rs_nvals(n) if nvals is None else as_scales(nvals, "rs nvals", RS_MIN_N, n)
     log_expected = np.log(np.array([expected_rs(int(v)) for v in nv]))
     rsvals = np.empty((arr.shape[0], nv.size))
     hurst = np.empty(arr.shape[0])
-    kernel_fn = _rs_parallel if arr.shape[0] > 1 and use_threads(2.0 * arr.size * nv.size) else _rs_serial
-    kernel_fn(arr * _power_of_two_scale(arr)[:, None], nv, np.log(nv.astype(np.float64)), log_expected,
-              bool(corrected), rsvals, hurst)
+    kernel_fn = _pick_entry(arr.shape[0], 2.0 * arr.size * nv.size, _rs_serial, _rs_parallel, _rs_lengths_parallel)
+    kernel_fn(arr, scale, nv, np.log(nv.astype(np.float64)), log_expected, bool(corrected), rsvals, hurst)
     if np.ndim(x) == 1:
         return hurst[0], nv, rsvals[0]
     return hurst, nv, rsvals

@@ -30,6 +30,7 @@ from ._jit import kernel
 from ._validate import as_float_array, require_finite
 
 BLAND_AFTER = 2000
+CANDIDATE_DIV = 8  # a scan stops once 1/8 of the rows gave an entering candidate
 REFRESH_EVERY = 64  # pivots between full recomputations of the potentials (no drift)
 
 # Rows of the integer and float workspaces. The hot loop passes the two 2-d arrays, not a dozen 1-d
@@ -41,7 +42,8 @@ FIRST, NEXT, PREV = 5, 6, 7  # children as doubly linked sibling lists (a re-hun
 STACK = 8
 ROW_CELLS, ROW_NODES, COL_CELLS, COL_NODES = 9, 10, 11, 12  # the pivot cycle's two sides
 ADJ, OFFS = 13, 14  # basis cells by node, to build the first tree
-N_INT = 15
+CAND_I, CAND_J = 15, 16  # candidate list of the pricing: entering cells found by the last scan
+N_INT = 17
 FLOW, U, V, REM_A, REM_B = 0, 1, 2, 3, 4  # flows; potentials of rows (u) and columns (v); masses left
 N_FLOAT = 5
 
@@ -228,32 +230,54 @@ def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
 
 # ---------------------------------------------------------------------------------------- pricing
 @kernel(inline="always")
-def _price_dantzig(cost: np.ndarray, f: np.ndarray, tol: float, start: int, block: int) -> tuple:
-    """Most negative reduced cost in blocks of rows from ``start``, stopping after the first block with one.
+def _scan_candidates(cost: np.ndarray, t: np.ndarray, f: np.ndarray, tol: float, start: int, want: int) -> tuple:
+    """Rows from ``start`` on: each row's most negative reduced cost below ``-tol`` joins the candidate list.
 
-    Returns (row, column, next start); row -1 if no reduced cost is below ``-tol``.
+    Stops once ``want`` candidates are listed or every row was scanned; returns (candidates, next start).
     """
     m = cost.shape[0]
-    best = -tol
-    ei = -1
+    nc = 0
     r = start
-    for cnt in range(m):
-        rc = _row_min(cost, r, f, -1.0) - f[U, r]
-        if rc < best:
-            best = rc
-            ei = r
+    for _ in range(m):
+        row_best = _row_min(cost, r, f, -1.0)
+        if row_best - f[U, r] < -tol:
+            j = 0
+            while cost[r, j] + -1.0 * f[V, j] != row_best:
+                j += 1
+            t[CAND_I, nc] = r
+            t[CAND_J, nc] = j
+            nc += 1
         r += 1
         if r == m:
             r = 0
-        if ei >= 0 and (cnt + 1) % block == 0:
+        if nc >= want:
             break
-    if ei < 0:
-        return -1, -1, r
-    row_best = _row_min(cost, ei, f, -1.0)
-    ej = 0
-    while cost[ei, ej] + -1.0 * f[V, ej] != row_best:
-        ej += 1
-    return ei, ej, r
+    return nc, r
+
+
+@kernel(inline="always")
+def _price_candidates(cost: np.ndarray, t: np.ndarray, f: np.ndarray, tol: float, nc: int) -> tuple:
+    """Most negative current reduced cost among the listed candidates; drops those no longer below ``-tol``.
+
+    Returns (row, column, candidates kept); row -1 if none is left.
+    """
+    best = -tol
+    ei = -1
+    ej = -1
+    kept = 0
+    for k in range(nc):
+        i = t[CAND_I, k]
+        j = t[CAND_J, k]
+        rc = cost[i, j] - f[U, i] - f[V, j]
+        if rc < -tol:
+            t[CAND_I, kept] = i
+            t[CAND_J, kept] = j
+            kept += 1
+            if rc < best:
+                best = rc
+                ei = i
+                ej = j
+    return ei, ej, kept
 
 
 @kernel
@@ -399,15 +423,19 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_af
         for j in range(n):
             scale = max(scale, abs(cost[i, j]))
     tol = 1e-13 * max(scale, 1e-300)
-    block = max(1, m // 4)
+    want = max(1, m // CANDIDATE_DIV)
     cursor = 0
+    nc = 0
     fresh = True  # potentials exactly re-derived since the last pivot
     it = 0
     while True:
         if it >= bland_after:
             ei, ej = _price_bland(cost, f, tol)
         else:
-            ei, ej, cursor = _price_dantzig(cost, f, tol, cursor, block)
+            ei, ej, nc = _price_candidates(cost, t, f, tol, nc)
+            if ei < 0:
+                nc, cursor = _scan_candidates(cost, t, f, tol, cursor, want)
+                ei, ej, nc = _price_candidates(cost, t, f, tol, nc)
         if ei < 0:
             if fresh:
                 break
