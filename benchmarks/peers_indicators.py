@@ -6,8 +6,8 @@ project and peer round by round in one run:
     .venv-peers/bin/python benchmarks/peers_indicators.py --serve
 
 Each stdin line is a JSON job ``{"task": ..., "dir": ..., "out": ..., ...}``; the peer loads its inputs
-from ``dir`` (.npy, untimed), runs the task once (timed), saves the result to ``out`` (.npy) and answers
-one JSON line ``{"seconds": ...}``. Imports nothing from tradepulse_assets (not installed here).
+from ``dir`` (.npy, untimed), runs the task ``repeat`` times back to back (default 1; timed together), saves
+the result to ``out`` (.npy) and answers one JSON line ``{"seconds": ...}`` (the total). Imports nothing from tradepulse_assets (not installed here).
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def serve() -> None:
         try:
             run = prepare(job)
             t0 = time.perf_counter()
-            out = run()
+            for _ in range(int(job.get("repeat", 1))):
+                out = run()
             seconds = time.perf_counter() - t0
             np.save(job["out"], out)
             reply = {"seconds": seconds}

@@ -13,6 +13,9 @@ serial. Here:
 * ``use_threads(work)``: the serial/parallel decision. A kernel has a serial and a parallel entry
   point and takes the parallel one only when the estimated work is large enough to repay the
   threading floor (and more than one thread is configured).
+* ``run_split(tasks, work)``: independent pieces of work (a session's windows) run side by side on
+  the configured threads, each with serial kernels: the kernels release the GIL (``nogil``), so the
+  parts that are serial by nature (correlation, spanning tree, graph, Python glue) use both cores too.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -35,8 +40,12 @@ CACHE_SUFFIXES = (".nbi", ".nbc")
 # floor on a busy 2-core machine would cost as much as the work itself.
 PARALLEL_MIN_WORK = 3e7
 
-_FLAGS = {"cache": True, "error_model": "numpy"}
-_forced_mode: list[str | None] = [None]
+_FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
+_forced = threading.local()  # per thread: run_split's workers are forced serial without touching the caller
+
+
+def _forced_mode() -> str | None:
+    return getattr(_forced, "mode", None)
 
 
 def kernel(fn=None, **extra):
@@ -53,22 +62,45 @@ def parallel_kernel(fn=None, **extra):
 
 def use_threads(work: float) -> bool:
     """True when a call of ``work`` elementary operations should take the parallel entry point."""
-    if _forced_mode[0] is not None:
-        return _forced_mode[0] == "parallel"
+    if _forced_mode() is not None:
+        return _forced_mode() == "parallel"
     return numba.get_num_threads() > 1 and work >= PARALLEL_MIN_WORK
 
 
 @contextlib.contextmanager
 def forced_mode(mode: str | None) -> Iterator[None]:
-    """Force every kernel to its ``"serial"`` or ``"parallel"`` entry point (warm-up and tests)."""
+    """Force every kernel called from this thread to its ``"serial"`` or ``"parallel"`` entry point.
+
+    Used by the warm-up and the tests; a forced mode also keeps ``run_split`` from splitting.
+    """
     if mode not in (None, "serial", "parallel"):
         raise ValueError(f"mode must be 'serial', 'parallel' or None, got {mode!r}")
-    previous = _forced_mode[0]
-    _forced_mode[0] = mode
+    previous = _forced_mode()
+    _forced.mode = mode
     try:
         yield
     finally:
-        _forced_mode[0] = previous
+        _forced.mode = previous
+
+
+def _serially(task: Callable):
+    with forced_mode("serial"):
+        return task()
+
+
+def run_split(tasks: list[Callable], work: float) -> list:
+    """Results of ``tasks`` in order; side by side on the configured threads when ``work`` repays it.
+
+    Each worker runs its task with serial kernels (the split is the parallelism: no nested threads).
+    In order, with the kernels' own serial/parallel choice, when the work is small, a single thread
+    is configured, there is one task, or a mode is forced.
+    """
+    threads = numba.get_num_threads()
+    if len(tasks) < 2 or _forced_mode() is not None or not use_threads(work):
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=min(threads, len(tasks)), thread_name_prefix="indicators") as pool:
+        futures = [pool.submit(_serially, task) for task in tasks]
+        return [f.result() for f in futures]
 
 
 # ------------------------------------------------------------------------------------------- cache

@@ -15,6 +15,7 @@ Note that forward fill carries a revised price into the following missing minute
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -22,9 +23,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from ._jit import run_split
 from .hurst import default_dfa_scales, default_rs_nvals, default_scales_min_length, dfa, rescaled_range
 from .kuramoto import kuramoto_core, window_starts
-from .ricci import graph_from_correlation, ricci_from_graph
+from .ricci import RicciResult, graph_from_correlation, ricci_from_graph
 
 UNTOUCHED_TOLERANCE = 1e-12
 
@@ -138,36 +140,50 @@ def _kuramoto_frame(log_close: np.ndarray, t: np.ndarray, p: FeatureParams) -> p
     })
 
 
-def _ricci_frames(log_close: np.ndarray, t: np.ndarray, symbols: list[str], p: FeatureParams
-                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    starts = window_starts(log_close.shape[0], p.ricci_window, p.ricci_step)
+@dataclass(frozen=True)
+class _RicciWindow:
+    start: int
+    end: int
+    n_symbols: int
+    names: np.ndarray | None = None  # symbols of the graph's nodes
+    result: RicciResult | None = None  # None: fewer than 3 usable symbols
+
+
+def _ricci_window(log_close: np.ndarray, t: np.ndarray, symbols: list[str], s: int, p: FeatureParams) -> _RicciWindow:
+    """Correlation graph and curvatures of the window of bars ``[s, s + ricci_window)``."""
+    e = s + p.ricci_window - 1
+    rets = np.diff(log_close[s:e + 1], axis=0)
+    keep = np.flatnonzero(np.isfinite(rets).all(axis=0) & (np.ptp(rets, axis=0) > 0))
+    if keep.size < 3:
+        return _RicciWindow(s, e, int(keep.size))
+    rho = np.corrcoef(rets[:, keep], rowvar=False)
+    try:
+        graph = graph_from_correlation(rho, p.ricci_threshold, p.ricci_max_neighbours)
+    except ValueError as exc:
+        raise ValueError(f"ricci window {t[s]}..{t[e]}: {exc} (symbols {[symbols[k] for k in keep][:10]}...)") from exc
+    names = np.asarray(symbols, dtype=object)[keep]
+    return _RicciWindow(s, e, int(keep.size), names, ricci_from_graph(graph, p.ricci_alpha))
+
+
+def _ricci_frames(windows: list[_RicciWindow], t: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
     rows = {"window_start": [], "window_end": [], "ollivier_mean": [], "forman_mean": [], "n_edges": [], "n_symbols": []}
     edges = {"window_end": [], "source": [], "target": [], "ollivier": [], "forman": []}
-    for s in starts:
-        e = s + p.ricci_window - 1
-        rets = np.diff(log_close[s:e + 1], axis=0)
-        keep = np.flatnonzero(np.isfinite(rets).all(axis=0) & (np.ptp(rets, axis=0) > 0))
-        rows["window_start"].append(t[s])
-        rows["window_end"].append(t[e])
-        rows["n_symbols"].append(int(keep.size))
-        if keep.size < 3:
+    for w in windows:
+        rows["window_start"].append(t[w.start])
+        rows["window_end"].append(t[w.end])
+        rows["n_symbols"].append(w.n_symbols)
+        res = w.result
+        if res is None:
             rows["ollivier_mean"].append(math.nan)
             rows["forman_mean"].append(math.nan)
             rows["n_edges"].append(0)
             continue
-        rho = np.corrcoef(rets[:, keep], rowvar=False)
-        try:
-            graph = graph_from_correlation(rho, p.ricci_threshold, p.ricci_max_neighbours)
-        except ValueError as exc:
-            raise ValueError(f"ricci window {t[s]}..{t[e]}: {exc} (symbols {[symbols[k] for k in keep][:10]}...)") from exc
-        res = ricci_from_graph(graph, p.ricci_alpha)
         rows["ollivier_mean"].append(float(res.ollivier.mean()))
         rows["forman_mean"].append(float(res.forman.mean()))
         rows["n_edges"].append(res.n_edges)
-        names = np.asarray(symbols, dtype=object)[keep]
-        edges["window_end"].extend([t[e]] * res.n_edges)
-        edges["source"].extend(names[graph.source].tolist())
-        edges["target"].extend(names[graph.target].tolist())
+        edges["window_end"].extend([t[w.end]] * res.n_edges)
+        edges["source"].extend(w.names[res.graph.source].tolist())
+        edges["target"].extend(w.names[res.graph.target].tolist())
         edges["ollivier"].extend(res.ollivier.tolist())
         edges["forman"].extend(res.forman.tolist())
     ricci = pl.DataFrame({
@@ -224,20 +240,29 @@ def _hurst_frame(log_close: np.ndarray, symbols: list[str], p: FeatureParams) ->
 
 def compute_session_features(close: np.ndarray, ts: np.ndarray, symbols: list[str],
                              params: FeatureParams | None = None) -> SessionFeatures:
-    """Kuramoto, Ricci and Hurst features of one session (``close``: minutes x symbols, NaN = missing bar)."""
+    """Kuramoto, Ricci and Hurst features of one session (``close``: minutes x symbols, NaN = missing bar).
+
+    Work is split per window: every Ricci window, the Kuramoto windows and the Hurst batch are
+    independent tasks, run side by side on the configured numba threads when the session is large
+    enough to repay it (``_jit.run_split``), in order otherwise. Results do not depend on the split.
+    """
     p = params or FeatureParams()
-    arr, t = _validate_inputs(close, ts, list(symbols))
+    names = list(symbols)
+    arr, t = _validate_inputs(close, ts, names)
     with np.errstate(invalid="ignore"):
         log_close = np.log(forward_fill(arr))
-    ricci, ricci_edges = _ricci_frames(log_close, t, list(symbols), p)
-    start = t[0].astype(datetime) if t.size else None
-    end = t[-1].astype(datetime) if t.size else None
+    starts = window_starts(log_close.shape[0], p.ricci_window, p.ricci_step)
+    tasks = [functools.partial(_ricci_window, log_close, t, names, int(s), p) for s in starts]
+    tasks += [functools.partial(_kuramoto_frame, log_close, t, p), functools.partial(_hurst_frame, log_close, names, p)]
+    work = float(starts.size) * arr.shape[1] ** 2 * p.ricci_window  # the correlation matrices alone, ~1 ns a term
+    *windows, kuramoto, hurst = run_split(tasks, work)
+    ricci, ricci_edges = _ricci_frames(windows, t)
     return SessionFeatures(
-        kuramoto=_kuramoto_frame(log_close, t, p),
+        kuramoto=kuramoto,
         ricci=ricci,
         ricci_edges=ricci_edges,
-        hurst=_hurst_frame(log_close, list(symbols), p),
+        hurst=hurst,
         params=p,
-        session_start=start,
-        session_end=end,
+        session_start=t[0].astype(datetime) if t.size else None,
+        session_end=t[-1].astype(datetime) if t.size else None,
     )

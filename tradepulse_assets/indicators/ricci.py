@@ -14,9 +14,11 @@ reproduced there:
 * Ollivier: ``kappa(x, y) = 1 - W1(m_x, m_y) / d_G(x, y)`` with ``m_x = alpha`` at ``x`` and
   ``(1 - alpha) / deg(x)`` on each neighbour (``exp_power=0``), W1 with ground cost the weighted
   shortest-path distance ``d_G``, solved exactly (``method="OTD"``); 0 if ``d_G(x, y) < 1e-7``.
-  ``d_G`` is computed only where the transports read it: every cost entry joins a neighbour of
-  ``x`` to a neighbour of ``y``, so from a node ``a`` no distance beyond the longest 3-edge walk
-  from ``a`` is ever needed; one Dijkstra per node stops at that radius (exact, unlike a hop bound).
+  ``d_G`` is computed and stored only where the transports read it: every cost entry joins a
+  neighbour of ``x`` to a neighbour of ``y``, so from a node ``a`` only the nodes within 3 edges (its
+  ball) are read; one Dijkstra per node stops once its ball is settled and never goes beyond the
+  longest 3-edge walk from ``a`` (exact, unlike a hop bound), and the balls are kept as sorted sparse
+  rows (``BallDistances``): memory is the sum of the balls, not n x n.
   Because ``d_G`` is a metric, W1 depends only on ``m_x - m_y`` (Kantorovich-Rubinstein), so mass
   common to both neighbourhoods is cancelled before the transport solve: smaller problems, same value.
 * Forman (1-d, node weights 1): ``F(e) = w_e (2 / w_e - sum_{v ~ x, v != y} 1 / sqrt(w_e w_xv)
@@ -38,6 +40,7 @@ from .transport import emd_with, new_workspace
 DISTANCE_EPSILON = 1e-7  # GraphRicciCurvature returns curvature 0 below this endpoint distance
 MASS_EPSILON = 1e-14  # |m_x - m_y| below this is rounding of equal masses
 EDGE_BLOCK = 32  # edges per parallel work item (one workspace each); per-edge cost varies with the degrees
+NODE_BLOCK = 32  # Dijkstra sources per parallel work item (one set of scratch arrays each)
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def _csr(g: CorrelationGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @kernel
 def _mark_ball(src: int, hops: int, indptr: np.ndarray, indices: np.ndarray, mark: np.ndarray, queue: np.ndarray
                ) -> int:
-    """Set ``mark[v] = src`` for every node within ``hops`` edges of ``src``; returns how many (BFS)."""
+    """Set ``mark[v] = src`` for every node within ``hops`` edges of ``src`` (listed in ``queue``); returns how many."""
     mark[src] = src
     queue[0] = src
     head = 0
@@ -224,17 +227,21 @@ def _mark_ball(src: int, hops: int, indptr: np.ndarray, indices: np.ndarray, mar
 @kernel
 def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: float,
               hops: int, dist: np.ndarray, heap_d: np.ndarray, heap_v: np.ndarray, mark: np.ndarray,
-              queue: np.ndarray) -> None:
-    """Exact distances from ``src`` to every node within ``hops`` edges of it (transports: 3, no others read).
+              queue: np.ndarray, labelled: np.ndarray) -> tuple:
+    """Exact distances from ``src`` to every node within ``hops`` edges of it (the ball, listed in ``queue``).
 
-    Dijkstra (binary heap, lazy deletion) stops as soon as every node of that ball is settled,
-    and never labels a node beyond ``radius`` (the longest 3-edge walk, see ``transport_radius``).
-    Other entries of ``dist`` are inf or an upper bound. ``dist`` must be all inf; each push follows
-    a strict decrease, so at most ``len(indices) + 1`` entries are ever on the heap. ``mark`` must
-    hold no ``src`` (it is stamped with the source's index).
+    Dijkstra (binary heap, lazy deletion) stops as soon as every node of the ball is settled, and
+    never labels a node beyond ``radius`` (the longest 3-edge walk, see ``transport_radius``). Other
+    entries of ``dist`` are inf or an upper bound. ``dist`` must be all inf; each push follows a strict
+    decrease, so at most ``len(indices) + 1`` entries are ever on the heap. ``mark`` must hold no
+    ``src`` (it is stamped with the source's index). Every node given a label is listed in
+    ``labelled`` (to reset ``dist`` for the next source). Returns (ball size, labelled count).
     """
     remaining = _mark_ball(src, hops, indptr, indices, mark, queue)
+    ball = remaining
     dist[src] = 0.0
+    labelled[0] = src
+    n_labelled = 1
     heap_d[0] = 0.0
     heap_v[0] = src
     size = 1
@@ -269,6 +276,9 @@ def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.nda
             v = indices[p]
             nd = d + weights[p]
             if nd < dist[v] and nd <= radius:
+                if dist[v] == np.inf:
+                    labelled[n_labelled] = v
+                    n_labelled += 1
                 dist[v] = nd
                 i = size  # sift up
                 size += 1
@@ -281,31 +291,79 @@ def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.nda
                     i = parent
                 heap_d[i] = nd
                 heap_v[i] = v
+    return ball, n_labelled
 
 
 @kernel
-def _dijkstra_serial(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
-                     hops: int, dist: np.ndarray) -> None:
+def _all_pairs_rows(lo: int, hi: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
+                    dist: np.ndarray) -> None:
+    n = dist.shape[0]
     heap_d = np.empty(indices.size + 1)
     heap_v = np.empty(indices.size + 1, dtype=np.int64)
-    mark = np.full(dist.shape[0], -1, dtype=np.int64)
-    queue = np.empty(dist.shape[0], dtype=np.int64)
-    for src in range(dist.shape[0]):
-        _dijkstra(src, indptr, indices, weights, radius[src], hops, dist[src], heap_d, heap_v, mark, queue)
+    mark = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    labelled = np.empty(n, dtype=np.int64)
+    for src in range(lo, hi):
+        _dijkstra(src, indptr, indices, weights, np.inf, n, dist[src], heap_d, heap_v, mark, queue, labelled)
+
+
+@kernel
+def _all_pairs_serial(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, dist: np.ndarray) -> None:
+    _all_pairs_rows(0, dist.shape[0], indptr, indices, weights, dist)
 
 
 @parallel_kernel
-def _dijkstra_parallel(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
-                       hops: int, dist: np.ndarray) -> None:
+def _all_pairs_parallel(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, dist: np.ndarray) -> None:
     n = dist.shape[0]
-    n_blocks = (n + EDGE_BLOCK - 1) // EDGE_BLOCK
-    for blk in prange(n_blocks):
-        heap_d = np.empty(indices.size + 1)
-        heap_v = np.empty(indices.size + 1, dtype=np.int64)
-        mark = np.full(n, -1, dtype=np.int64)
-        queue = np.empty(n, dtype=np.int64)
-        for src in range(blk * EDGE_BLOCK, min(n, (blk + 1) * EDGE_BLOCK)):
-            _dijkstra(src, indptr, indices, weights, radius[src], hops, dist[src], heap_d, heap_v, mark, queue)
+    for blk in prange((n + NODE_BLOCK - 1) // NODE_BLOCK):
+        _all_pairs_rows(blk * NODE_BLOCK, min(n, (blk + 1) * NODE_BLOCK), indptr, indices, weights, dist)
+
+
+@kernel
+def _ball_sizes(indptr: np.ndarray, indices: np.ndarray, hops: int, sizes: np.ndarray) -> None:
+    n = sizes.size
+    mark = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    for a in range(n):
+        sizes[a] = _mark_ball(a, hops, indptr, indices, mark, queue)
+
+
+@kernel
+def _ball_rows(lo: int, hi: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray,
+               hops: int, ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray) -> None:
+    """Rows ``lo..hi`` of the ball distances: one Dijkstra each, its ball written sorted by node."""
+    n = indptr.size - 1
+    dist = np.full(n, np.inf)
+    heap_d = np.empty(indices.size + 1)
+    heap_v = np.empty(indices.size + 1, dtype=np.int64)
+    mark = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    labelled = np.empty(n, dtype=np.int64)
+    for src in range(lo, hi):
+        size, n_labelled = _dijkstra(src, indptr, indices, weights, radius[src], hops, dist, heap_d, heap_v, mark,
+                                     queue, labelled)
+        ball = np.sort(queue[:size])
+        out = ball_ptr[src]
+        for k in range(size):
+            ball_node[out + k] = ball[k]
+            ball_dist[out + k] = dist[ball[k]]
+        for k in range(n_labelled):
+            dist[labelled[k]] = np.inf
+
+
+@kernel
+def _ball_serial(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray, hops: int,
+                 ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray) -> None:
+    _ball_rows(0, indptr.size - 1, indptr, indices, weights, radius, hops, ball_ptr, ball_node, ball_dist)
+
+
+@parallel_kernel
+def _ball_parallel(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray, hops: int,
+                   ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray) -> None:
+    n = indptr.size - 1
+    for blk in prange((n + NODE_BLOCK - 1) // NODE_BLOCK):
+        _ball_rows(blk * NODE_BLOCK, min(n, (blk + 1) * NODE_BLOCK), indptr, indices, weights, radius, hops,
+                   ball_ptr, ball_node, ball_dist)
 
 
 def transport_radius(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -329,29 +387,69 @@ def transport_radius(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarra
 TRANSPORT_HOPS = 3  # a cost entry joins a neighbour of x to a neighbour of y: at most 3 edges apart
 
 
-def _distances(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, radius: np.ndarray, hops: int
-               ) -> np.ndarray:
-    """Dense n x n float64 (72 MB at 3,000 nodes): row ``a`` exact within ``hops`` edges of ``a``."""
+@dataclass(frozen=True)
+class BallDistances:
+    """Exact ``d_G(a, b)`` for every ``b`` within 3 edges of ``a``: row ``a`` is ``node[ptr[a]:ptr[a + 1]]``
+    (sorted) with ``dist`` alongside. Memory is the sum of the balls, not n x n."""
+
+    ptr: np.ndarray
+    node: np.ndarray
+    dist: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.ptr.nbytes + self.node.nbytes + self.dist.nbytes
+
+    def dense(self, n_nodes: int) -> np.ndarray:
+        """As an n x n matrix, inf outside the balls (tests)."""
+        out = np.full((n_nodes, n_nodes), np.inf)
+        rows = np.repeat(np.arange(n_nodes), np.diff(self.ptr))
+        out[rows, self.node] = self.dist
+        return out
+
+
+def transport_distances(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> BallDistances:
+    """The distances the Ollivier transports read, and no others (one bounded Dijkstra per node)."""
     n = indptr.size - 1
-    dist = np.full((n, n), np.inf)
-    work = float(n) * indices.size * 4.0  # every Dijkstra may touch every arc
-    (_dijkstra_parallel if use_threads(work) else _dijkstra_serial)(indptr, indices, weights, radius, hops, dist)
-    return dist
+    sizes = np.empty(n, dtype=np.int64)
+    _ball_sizes(indptr, indices, TRANSPORT_HOPS, sizes)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    node = np.empty(int(ptr[-1]), dtype=np.int32)  # half the bytes of int64; 2 billion nodes is plenty
+    dist = np.empty(int(ptr[-1]))
+    radius = transport_radius(indptr, indices, weights)
+    work = 30.0 * float(ptr[-1]) * max(1.0, indices.size / max(n, 1))  # a heap step per labelled arc, ~30 ns
+    (_ball_parallel if use_threads(work) else _ball_serial)(indptr, indices, weights, radius, TRANSPORT_HOPS, ptr,
+                                                            node, dist)
+    return BallDistances(ptr, node, dist)
 
 
 def shortest_paths(g: CorrelationGraph) -> np.ndarray:
     """All-pairs weighted shortest-path distances (inf between components), one Dijkstra per node."""
     indptr, indices, weights = _csr(g)
-    return _distances(indptr, indices, weights, np.full(g.n_nodes, np.inf), max(g.n_nodes, 1))
+    dist = np.full((g.n_nodes, g.n_nodes), np.inf)
+    work = 30.0 * float(g.n_nodes) * indices.size
+    (_all_pairs_parallel if use_threads(work) else _all_pairs_serial)(indptr, indices, weights, dist)
+    return dist
 
 
 # --------------------------------------------------------------------------------------- curvature
+@kernel(inline="always")
+def _scatter_row(u: int, ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray, row: np.ndarray
+                 ) -> None:
+    """``row[v] = d_G(u, v)`` for the ball of ``u`` (other entries keep whatever they held: never read)."""
+    for p in range(ball_ptr[u], ball_ptr[u + 1]):
+        row[ball_node[p]] = ball_dist[p]
+
+
 @kernel
-def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, dist: np.ndarray, alpha: float,
-                    mass: np.ndarray, touched: np.ndarray, sa: np.ndarray, sb: np.ndarray, a: np.ndarray,
-                    b: np.ndarray, fa: np.ndarray, fb: np.ndarray, cost_buf: np.ndarray, ws: tuple) -> float:
+def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, ball_ptr: np.ndarray,
+                    ball_node: np.ndarray, ball_dist: np.ndarray, alpha: float, mass: np.ndarray,
+                    touched: np.ndarray, sa: np.ndarray, sb: np.ndarray, a: np.ndarray, b: np.ndarray,
+                    fa: np.ndarray, fb: np.ndarray, cost_buf: np.ndarray, row: np.ndarray, ws: tuple) -> float:
     """Ollivier-Ricci curvature of edge (x, y); ``mass`` must be all zero and is left all zero."""
-    dxy = dist[x, y]
+    _scatter_row(x, ball_ptr, ball_node, ball_dist, row)
+    dxy = row[y]
     if dxy < DISTANCE_EPSILON:
         return 0.0
     # m_x - m_y on the union of the closed neighbourhoods
@@ -383,16 +481,21 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, dis
     # shift the cost by the 1-Lipschitz potential f(z) = (d(z, y) - d(z, x)) / 2: the optimal plan is
     # unchanged (row/column constants), W1 = emd(shifted) + sum a f - sum b f, and the least-cost start
     # on the shifted cost is closer to optimal (about 20% fewer pivots)
+    for i in range(na):
+        fa[i] = row[sa[i]]  # d(x, .) while row holds x's ball
+    for j in range(nb):
+        fb[j] = row[sb[j]]
+    _scatter_row(y, ball_ptr, ball_node, ball_dist, row)
     offset = 0.0
     for i in range(na):
-        fa[i] = 0.5 * (dist[sa[i], y] - dist[sa[i], x])
+        fa[i] = 0.5 * (row[sa[i]] - fa[i])
         offset += a[i] * fa[i]
     for j in range(nb):
-        fb[j] = 0.5 * (dist[sb[j], y] - dist[sb[j], x])
+        fb[j] = 0.5 * (row[sb[j]] - fb[j])
         offset -= b[j] * fb[j]
     cost = cost_buf[: na * nb].reshape((na, nb))
     for i in range(na):
-        row = dist[sa[i]]
+        _scatter_row(sa[i], ball_ptr, ball_node, ball_dist, row)
         for j in range(nb):
             cost[i, j] = row[sb[j]] - fa[i] + fb[j]
     return 1.0 - (emd_with(a[:na], b[:nb], cost, ws) + offset) / dxy
@@ -409,9 +512,12 @@ def _support_bound(indptr: np.ndarray) -> int:
 
 @kernel
 def _ollivier_block(blk: int, indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                    dist: np.ndarray, alpha: float, k: int, out: np.ndarray) -> None:
+                    ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray, alpha: float, k: int,
+                    out: np.ndarray) -> None:
     """Edges ``[blk * EDGE_BLOCK, (blk + 1) * EDGE_BLOCK)`` with one workspace."""
-    mass = np.zeros(indptr.size - 1)
+    n = indptr.size - 1
+    mass = np.zeros(n)
+    row = np.empty(n)
     touched = np.empty(2 * k, dtype=np.int64)
     sa = np.empty(k, dtype=np.int64)
     sb = np.empty(k, dtype=np.int64)
@@ -422,24 +528,26 @@ def _ollivier_block(blk: int, indptr: np.ndarray, indices: np.ndarray, src: np.n
     cost_buf = np.empty(k * k)
     ws = new_workspace(k, k)
     for e in range(blk * EDGE_BLOCK, min(src.size, (blk + 1) * EDGE_BLOCK)):
-        out[e] = _edge_curvature(src[e], dst[e], indptr, indices, dist, alpha, mass, touched, sa, sb, a, b,
-                                 fa, fb, cost_buf, ws)
+        out[e] = _edge_curvature(src[e], dst[e], indptr, indices, ball_ptr, ball_node, ball_dist, alpha, mass,
+                                 touched, sa, sb, a, b, fa, fb, cost_buf, row, ws)
 
 
 @kernel
 def _ollivier_serial(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                     dist: np.ndarray, alpha: float, out: np.ndarray) -> None:
+                     ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray, alpha: float,
+                     out: np.ndarray) -> None:
     k = _support_bound(indptr)
     for blk in range((src.size + EDGE_BLOCK - 1) // EDGE_BLOCK):
-        _ollivier_block(blk, indptr, indices, src, dst, dist, alpha, k, out)
+        _ollivier_block(blk, indptr, indices, src, dst, ball_ptr, ball_node, ball_dist, alpha, k, out)
 
 
 @parallel_kernel
 def _ollivier_parallel(indptr: np.ndarray, indices: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                       dist: np.ndarray, alpha: float, out: np.ndarray) -> None:
+                       ball_ptr: np.ndarray, ball_node: np.ndarray, ball_dist: np.ndarray, alpha: float,
+                       out: np.ndarray) -> None:
     k = _support_bound(indptr)
     for blk in prange((src.size + EDGE_BLOCK - 1) // EDGE_BLOCK):
-        _ollivier_block(blk, indptr, indices, src, dst, dist, alpha, k, out)
+        _ollivier_block(blk, indptr, indices, src, dst, ball_ptr, ball_node, ball_dist, alpha, k, out)
 
 
 @kernel
@@ -460,26 +568,24 @@ def _forman_edges(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, 
         out[e] = we * (1.0 / we + 1.0 / we - s)
 
 
-def ollivier_ricci(g: CorrelationGraph, alpha: float = 0.5, dist: np.ndarray | None = None) -> np.ndarray:
+def ollivier_ricci(g: CorrelationGraph, alpha: float = 0.5) -> np.ndarray:
     """Exact Ollivier-Ricci curvature of every edge of ``g`` (order of ``g.source``)."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (idleness) must lie in [0, 1], got {alpha}")
     if g.source.size == 0:
         return np.empty(0)
     indptr, indices, weights = _csr(g)
-    if dist is None:
-        d = _distances(indptr, indices, weights, transport_radius(indptr, indices, weights), TRANSPORT_HOPS)
-    else:
-        d = dist
+    balls = transport_distances(indptr, indices, weights)
     out = np.empty(g.source.size)
     degree = np.diff(indptr)
     work = 40.0 * float(np.sum((degree[g.source] + 1.0) * (degree[g.target] + 1.0)))  # cost-matrix cells, ~40 ns each
+    args = (indptr, indices, g.source, g.target, balls.ptr, balls.node, balls.dist, float(alpha), out)
     if not use_threads(work):
-        _ollivier_serial(indptr, indices, g.source, g.target, d, float(alpha), out)
+        _ollivier_serial(*args)
         return out
     previous = numba.set_parallel_chunksize(1)  # dynamic scheduling of the edge blocks
     try:
-        _ollivier_parallel(indptr, indices, g.source, g.target, d, float(alpha), out)
+        _ollivier_parallel(*args)
     finally:
         numba.set_parallel_chunksize(previous)
     return out

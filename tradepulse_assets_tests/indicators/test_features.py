@@ -149,3 +149,35 @@ def test_params_are_validated():
         FeatureParams(ricci_alpha=2.0)
     with pytest.raises(ValueError, match="too short"):
         FeatureParams(kuramoto_window=2)
+
+
+def test_work_split_per_window_runs_windows_side_by_side_and_changes_nothing(baseline, session, monkeypatch):
+    """With the split forced (any work repays it, 2 threads), every Ricci window runs on a worker thread
+    with serial kernels, and the frames equal the in-order computation bit for bit."""
+    import threading
+
+    import numba
+
+    from tradepulse_assets.indicators import _jit, features
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba is configured with a single thread")
+    monkeypatch.setattr(_jit, "PARALLEL_MIN_WORK", 0.0)
+    ran_on = []
+    window = features._ricci_window
+
+    def recording(*args):
+        ran_on.append((threading.current_thread().name, _jit.use_threads(1e12)))
+        return window(*args)
+
+    monkeypatch.setattr(features, "_ricci_window", recording)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        split = compute_session_features(*session, SYMBOLS)
+    finally:
+        numba.set_num_threads(previous)
+    assert len(ran_on) == baseline.ricci.height
+    assert all(name.startswith("indicators") and not threaded for name, threaded in ran_on)
+    for name in ("kuramoto", "ricci", "ricci_edges", "hurst"):
+        assert getattr(split, name).equals(getattr(baseline, name)), name

@@ -32,7 +32,7 @@ from tradepulse_assets.indicators import (
     wasserstein1,
 )
 from tradepulse_assets.indicators._jit import forced_mode
-from tradepulse_assets.indicators.ricci import transport_radius, _csr
+from tradepulse_assets.indicators.ricci import _csr, transport_distances, transport_radius
 
 from .references import knn_threshold_graph_edges, w1_linprog
 
@@ -160,6 +160,25 @@ def test_transport_radius_covers_every_distance_the_transports_read():
         for a in [u, *G.neighbors(u)]:
             for b in [v, *G.neighbors(v)]:
                 assert dist[a][b] <= radius[a] and dist[b][a] <= radius[b]
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_transport_distances_are_the_exact_three_edge_balls(mode):
+    """Sparse rows: exactly the nodes within 3 edges of each node, sorted, with networkx's Dijkstra distances."""
+    x = np.random.default_rng(20).standard_normal((60, 40)) + np.random.default_rng(21).standard_normal((60, 1))
+    g = correlation_graph(x, threshold=0.4, max_neighbours=2)
+    indptr, indices, weights = _csr(g)
+    with forced_mode(mode):
+        balls = transport_distances(indptr, indices, weights)
+    G = nx.Graph()
+    G.add_weighted_edges_from(zip(g.source.tolist(), g.target.tolist(), g.weight.tolist()))
+    dist = dict(nx.all_pairs_dijkstra_path_length(G))
+    for a in range(g.n_nodes):
+        row = balls.node[balls.ptr[a]:balls.ptr[a + 1]]
+        assert row.tolist() == sorted(nx.single_source_shortest_path_length(G, a, cutoff=3))
+        np.testing.assert_allclose(balls.dist[balls.ptr[a]:balls.ptr[a + 1]], [dist[a][b] for b in row.tolist()],
+                                   rtol=0, atol=1e-12)
+    assert balls.node.size < g.n_nodes ** 2  # sparse: a capped graph's balls do not cover every pair
 
 
 def test_result_carries_its_parameters():
