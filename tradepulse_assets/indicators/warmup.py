@@ -48,7 +48,7 @@ def warm_up() -> float:
             hurst_dfa(x)
             hurst_rs(x)
             hurst_dfa(x.reshape(4, 256), [8, 16, 32])
-    shortest_paths(correlation_graph(np.random.default_rng(2).standard_normal((60, 10))))
+            shortest_paths(correlation_graph(np.random.default_rng(2).standard_normal((60, 10))))
     wasserstein1([0.5, 0.5], [0.25, 0.75], np.array([[0.0, 1.0], [1.0, 0.0]]))
     return time.perf_counter() - t0
 
