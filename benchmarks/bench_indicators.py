@@ -239,6 +239,20 @@ def session_matrix(n_symbols: int):
     return close, grid, symbols
 
 
+def largest_distances(log_close: np.ndarray, p) -> tuple[int, int]:
+    """Bytes of the ball distances of the session's largest window, and of a dense n x n for the same window."""
+    from tradepulse_assets.indicators.kuramoto import window_starts
+    from tradepulse_assets.indicators.ricci import _csr, graph_from_correlation, transport_distances
+
+    best = (0, 0)
+    for s in window_starts(log_close.shape[0], p.ricci_window, p.ricci_step):
+        rets = np.diff(log_close[s:s + p.ricci_window], axis=0)
+        keep = np.flatnonzero(np.isfinite(rets).all(axis=0) & (np.ptp(rets, axis=0) > 0))
+        g = graph_from_correlation(np.corrcoef(rets[:, keep], rowvar=False), p.ricci_threshold, p.ricci_max_neighbours)
+        best = max(best, (transport_distances(*_csr(g)).nbytes, 8 * keep.size ** 2))
+    return best
+
+
 def universe_child(n_symbols: int, out: Path) -> None:
     """One universe size in a fresh process: features twice (cache load, then warm), peak RSS, window 0 graph."""
     from tradepulse_assets.indicators import FeatureParams, compute_session_features
@@ -248,11 +262,13 @@ def universe_child(n_symbols: int, out: Path) -> None:
     close, ts, symbols = session_matrix(n_symbols)
     first, _ = _timed(lambda: compute_session_features(close, ts, symbols))
     warm, feats = _timed(lambda: compute_session_features(close, ts, symbols))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the checks below allocate
     p = FeatureParams()
     lc = np.log(forward_fill(close))
     rets = np.diff(lc[: p.ricci_window], axis=0)
     keep = np.flatnonzero(np.isfinite(rets).all(axis=0) & (np.ptp(rets, axis=0) > 0))
     g = graph_from_correlation(np.corrcoef(rets[:, keep], rowvar=False), p.ricci_threshold, p.ricci_max_neighbours)
+    ball_bytes, dense_bytes = largest_distances(lc, p)
     edges0 = feats.ricci_edges.filter(feats.ricci_edges["window_end"] == feats.ricci_edges["window_end"].min())
     np.save(out / "source.npy", g.source)
     np.save(out / "target.npy", g.target)
@@ -260,8 +276,9 @@ def universe_child(n_symbols: int, out: Path) -> None:
     np.save(out / "n_nodes.npy", np.array(g.n_nodes))
     np.save(out / "ours_oll.npy", edges0["ollivier"].to_numpy())
     (out / "result.json").write_text(json.dumps({
-        "first": first, "warm": warm, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "edges": feats.ricci["n_edges"].to_list(), "load": load(),
+        "first": first, "warm": warm, "peak_mb": peak_mb,
+        "edges": feats.ricci["n_edges"].to_list(), "load": load(), "ball_mb": ball_bytes / 2**20,
+        "dense_mb": dense_bytes / 2**20,
     }))
 
 
@@ -270,10 +287,11 @@ def run_universes(tmp: Path, quick: bool, peer: Peer) -> list[str]:
     targets = {500: 5.0, 3000: 60.0}
     failures = []
     print("\nsession features, one realistic XNYS session (390 minutes); 'first' = first call in a fresh process "
-          "(numba cache load), 'warm' = second call; peak = the process's max RSS")
-    head = ("symbols", "threads", "first s", "warm s", "peak MB", "edges/window", "Ollivier w0 vs GRC", "target",
-            "load 1/5/15")
-    widths = (8, 8, 8, 8, 8, 26, 19, 22, 14)
+          "(numba cache load), 'warm' = second call; peak = the process's max RSS; dist MB = the largest window's "
+          "ball distances (dense n x n in brackets)")
+    head = ("symbols", "threads", "first s", "warm s", "peak MB", "dist MB", "edges/window", "Ollivier w0 vs GRC",
+            "target", "load 1/5/15")
+    widths = (8, 8, 8, 8, 8, 14, 30, 19, 22, 14)
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)), flush=True)
     for n in sizes:
         for threads in (1, 2):
@@ -296,35 +314,73 @@ def run_universes(tmp: Path, quick: bool, peer: Peer) -> list[str]:
                 ok = res["warm"] <= targets[n] and (n != 3000 or res["peak_mb"] <= 4096)
                 verdict = f"<= {targets[n]:g} s" + (", 4 GB" if n == 3000 else "") + (": met" if ok else ": MISSED")
             edges = ",".join(str(e) for e in res["edges"])
-            cells = (n, threads, f"{res['first']:.2f}", f"{res['warm']:.2f}", f"{res['peak_mb']:.0f}", edges, agree,
-                     verdict, res["load"])
+            cells = (n, threads, f"{res['first']:.2f}", f"{res['warm']:.2f}", f"{res['peak_mb']:.0f}",
+                     f"{res['ball_mb']:.1f} ({res['dense_mb']:.0f})", edges, agree, verdict, res["load"])
             print("  ".join(str(x).ljust(w) for x, w in zip(cells, widths)), flush=True)
     return failures
 
 
 # ----------------------------------------------------------------------------------------- compile
-def compile_child() -> None:
+INDICATOR_MODULES = ("_least_squares", "hurst", "kuramoto", "ricci", "transport")
+
+
+def compiled_here() -> int:
+    """Kernel signatures this process compiled instead of loading from the cache."""
+    import importlib
+
+    import numba
+
+    total = 0
+    for name in INDICATOR_MODULES:
+        mod = importlib.import_module(f"tradepulse_assets.indicators.{name}")
+        for obj in vars(mod).values():
+            if isinstance(obj, numba.core.registry.CPUDispatcher):
+                total += sum(obj.stats.cache_misses.values())
+    return total
+
+
+def compile_child(n_symbols: int) -> None:
     from tradepulse_assets.indicators import compute_session_features
 
-    close, ts, symbols = session_matrix(24)
+    close, ts, symbols = session_matrix(n_symbols)
     c0 = time.process_time()
     first, _ = _timed(lambda: compute_session_features(close, ts, symbols))
     cpu = time.process_time() - c0
+    c1 = time.process_time()
     warm, _ = _timed(lambda: compute_session_features(close, ts, symbols))
-    print(json.dumps({"first": first, "cpu": cpu, "warm": warm, "load": load()}))
+    warm_cpu = time.process_time() - c1
+    print(json.dumps({"first": first, "cpu": cpu, "warm": warm, "warm_cpu": warm_cpu, "compiled": compiled_here(),
+                      "load": load()}))
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def run_compile(tmp: Path) -> None:
-    print("\ncompile: a 24-symbol session's features in a fresh process; 'cold' = empty numba cache "
-          "(wall and CPU seconds, minus one warm call), 'cached' = the cache the cold run wrote")
-    cache = tmp / "numba_cache"
-    for label in ("cold", "cached"):
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "NUMBA_NUM_THREADS": "2"}
-        out = subprocess.run([sys.executable, __file__, "--compile-child"], env=env, check=True, cwd=ROOT,
-                             capture_output=True, text=True).stdout
+    print("\ncompile: a session's features in a fresh process (NUMBA_NUM_THREADS=2); first call minus a warm call, "
+          "wall and CPU; 'kernels compiled' = signatures compiled in that process instead of loaded from the cache")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+
+    def child(label: str, cache: Path, n_symbols: int) -> None:
+        out = subprocess.run([sys.executable, __file__, "--compile-child", str(n_symbols)],
+                             env={**env, "NUMBA_CACHE_DIR": str(cache)}, check=True, cwd=ROOT, capture_output=True,
+                             text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"  {label:7s} first call {r['first'] - r['warm']:.1f} s wall, {r['cpu']:.1f} s CPU "
-              f"(warm call {r['warm']:.3f} s)  load {r['load']}", flush=True)
+        print(f"  {label:34s} {n_symbols:5d} symbols: {r['first'] - r['warm']:6.1f} s wall, "
+              f"{r['cpu'] - r['warm_cpu']:5.1f} s CPU, kernels compiled {r['compiled']:3d}  (warm call "
+              f"{r['warm']:.3f} s)  load {r['load']}", flush=True)
+
+    child("cold (empty cache)", tmp / "cache_cold", 24)
+    installed = tmp / "cache_installed"
+    c0, t0 = _child_cpu(), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tradepulse_assets.indicators.warmup"],
+                   env={**env, "NUMBA_CACHE_DIR": str(installed)}, check=True, cwd=ROOT, capture_output=True)
+    print(f"  make install's warm-up (empty cache): {time.perf_counter() - t0:.1f} s wall, {_child_cpu() - c0:.1f} s CPU"
+          f"  load {load()}", flush=True)
+    for n in (24, 500):
+        child("after make install's warm-up", installed, n)
 
 
 def main() -> int:
@@ -333,13 +389,13 @@ def main() -> int:
                     "1,000 nodes, universes 100 and 500)")
     ap.add_argument("--only", default="kernels,universes,compile", help="comma-separated sections")
     ap.add_argument("--universe-child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--compile-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.universe_child:
         universe_child(int(args.universe_child[0]), Path(args.universe_child[1]))
         return 0
     if args.compile_child:
-        compile_child()
+        compile_child(args.compile_child)
         return 0
     if not PEER_PY.exists():
         print(f"peer environment missing: {PEER_PY}\n  create it: make peers", file=sys.stderr)
