@@ -32,7 +32,7 @@ MIN_SCALE_SPAN = 2  # default scales must span at least a factor of 2, or the sl
 
 
 # --------------------------------------------------------------------------------------------- DFA
-@kernel(fastmath=True)  # inputs are validated finite; reassociation lets the sums vectorise
+@kernel  # no fastmath: reassociated sums would differ in the last bit between a row of a batch and one series
 def _mean(x: np.ndarray, scale: float) -> float:
     """Mean of ``x * scale`` (``scale`` a power of two: exact)."""
     total = 0.0
@@ -41,7 +41,7 @@ def _mean(x: np.ndarray, scale: float) -> float:
     return total / x.size
 
 
-@kernel(fastmath=True)
+@kernel
 def _dfa_profile(x: np.ndarray, scale: float) -> np.ndarray:
     """``cumsum(y - mean y)`` of ``y = x * scale``."""
     mean = _mean(x, scale)
@@ -53,7 +53,7 @@ def _dfa_profile(x: np.ndarray, scale: float) -> np.ndarray:
     return profile
 
 
-@kernel(fastmath=True)
+@kernel
 def _dfa_scale(profile: np.ndarray, s: int) -> float:
     """F(s): root mean residual variance of the profile about a least-squares line per segment of ``s``.
 
@@ -242,7 +242,7 @@ def expected_rs(n: int) -> float:
     return (n - 0.5) / n * middle * back
 
 
-@kernel(fastmath=True)
+@kernel
 def _rs_prefix(x: np.ndarray, scale: float, mean: float) -> np.ndarray:
     """``prefix[i] = sum(x[:i] - mean)``: every subseries' cumulative deviations are differences of it.
 
@@ -271,7 +271,7 @@ def _is_constant(x: np.ndarray, start: int, n: int) -> bool:
 RS_CONSTANT_SUSPECT = 1e-20
 
 
-@kernel(fastmath=True)
+@kernel
 def _rs_length(x: np.ndarray, scale: float, prefix: np.ndarray, series_mean: float, n: int) -> float:
     """(R/S)_n: mean over the subseries of length ``n`` cut from the start of R / S (ddof = 1).
 
