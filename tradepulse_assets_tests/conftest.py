@@ -1,5 +1,6 @@
 """Fixtures shared across test folders: a real S3 endpoint and the state database on each backend."""
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -7,6 +8,21 @@ import pytest
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets_tests.incidents.db_support import BACKENDS, db_target
 from tradepulse_assets_tests.support.s3 import S3Endpoint, moto_s3
+
+
+@pytest.fixture(autouse=True)
+def _signal_dispositions_restored() -> Iterator[None]:
+    """Each test leaves SIGINT/SIGTERM as it found them.
+
+    Dagster's in-process execution points SIGTERM at the SIGINT handler, which is SIG_IGN when the suite runs
+    in the background; an ignored signal survives exec, so processes a later test spawns would ignore SIGTERM
+    and ``Pool.terminate`` would wait for them forever.
+    """
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        if handler is not None and signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
 
 
 @pytest.fixture(scope="session")

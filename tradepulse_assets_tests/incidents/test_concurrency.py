@@ -2,6 +2,7 @@
 same state database at once: one incident per fault, unique ids, consistent toggles."""
 
 import multiprocessing as mp
+import signal
 from collections import Counter
 
 from tradepulse_assets.incidents.control_plane import FEATURE_STORE_WRITER, ControlPlane
@@ -16,7 +17,9 @@ def _run(fn, arg_lists):
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(len(arg_lists))
-        with ctx.Pool(len(arg_lists)) as pool:
+        # workers answer Pool.terminate's SIGTERM even if this process ignores it
+        default_sigterm = dict(initializer=signal.signal, initargs=(signal.SIGTERM, signal.SIG_DFL))
+        with ctx.Pool(len(arg_lists), **default_sigterm) as pool:
             results = [pool.apply_async(fn, (*args, barrier)) for args in arg_lists]
             return [r.get(timeout=240) for r in results]
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import multiprocessing as mp
+import signal
 
 import pytest
 
@@ -77,7 +78,9 @@ def test_read_modify_write_from_several_processes_loses_no_update(target):
     processes, times = 4, 25
     with ctx.Manager() as manager:
         barrier = manager.Barrier(processes)
-        with ctx.Pool(processes) as pool:
+        # workers answer Pool.terminate's SIGTERM even if this process ignores it
+        default_sigterm = dict(initializer=signal.signal, initargs=(signal.SIGTERM, signal.SIG_DFL))
+        with ctx.Pool(processes, **default_sigterm) as pool:
             results = [pool.apply_async(workers.increment, (target.url, times, barrier)) for _ in range(processes)]
             for r in results:
                 r.get(timeout=240)
