@@ -3,8 +3,8 @@
 Why: configuration used to be read by whichever module needed it (17 of them), so no page could say what an
 operator may set, and a misspelt name was silently ignored. Here each variable is declared with its default
 and whether it is a secret; every layer reads through :func:`read`, which refuses an undeclared name, and
-``docs/configuration.md`` is checked against this table by a test. Secrets are never logged or put in
-resource config: Dagster resources receive them as ``EnvVar`` (``pipeline/settings.py``).
+``docs/configuration.md`` is checked against this table by a test. Secrets never enter resource config:
+Dagster resources receive them as ``EnvVar`` (``pipeline/settings.py``).
 
 ``environ`` arguments exist for tests and for child processes whose environment is being built; the default
 is this process's environment.
@@ -124,20 +124,19 @@ def _declared(name: str) -> Variable:
 def read(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The value of declared variable ``name`` (stripped), or its default when unset or empty."""
     variable = _declared(name)
-    value = (os.environ if environ is None else environ).get(name, "").strip()
-    return value or variable.default
+    return read_named(name, environ) or variable.default
 
 
 def read_named(name: str, environ: Mapping[str, str] | None = None) -> str:
     """A variable the firm names in its configuration (a vendor's ``token_env`` in the market registry), so
-    not declared here: its value stripped, or ``""``."""
+    not declared here: its value stripped, or ``""``. The declared readers above share it."""
     return (os.environ if environ is None else environ).get(name, "").strip()
 
 
 def is_set(name: str, environ: Mapping[str, str] | None = None) -> bool:
     """Whether declared variable ``name`` has a non-empty value (not just its default)."""
     _declared(name)
-    return bool((os.environ if environ is None else environ).get(name, "").strip())
+    return bool(read_named(name, environ))
 
 
 def read_prefixed(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
