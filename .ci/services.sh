@@ -1,10 +1,13 @@
 # Sourced by .ci/run: install (when missing) and start the system services the suite uses.
-# PostgreSQL (Debian's package) for the production-profile tests, Chromium for the UI test.
+# PostgreSQL (Debian's package) for the production-profile tests, Chromium for the UI test, redis-server as
+# the Celery broker of the multi-worker test (that test starts its own server on 127.0.0.1:6390 and stops it,
+# so no broker outlives the suite; here it is only installed).
 # Exports TRADEPULSE_TEST_PG_URL and TRADEPULSE_REQUIRE_SERVICES=1 so those tests may not skip.
 
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

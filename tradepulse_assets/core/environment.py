@@ -81,7 +81,14 @@ VARIABLES: dict[str, Variable] = _table(
         "system, fixed:<iso>, simulated:<iso start>:<speed> (replays) or file:<path> (a stepped drill)",
         "system",
     ),
-    Variable("TRADEPULSE_EXECUTOR", "in_process or multiprocess", "in_process"),
+    Variable(
+        "TRADEPULSE_EXECUTOR", "in_process, multiprocess or celery (steps on Celery workers)", "in_process"
+    ),
+    Variable(
+        "TRADEPULSE_CELERY_BROKER_URL",
+        "broker and result backend of the celery executor and its workers: redis://host:6379/0",
+        secret=True,
+    ),
     Variable("TRADEPULSE_LAG_LOOKBACK_SESSIONS", "how many closed sessions the lag sensors watch", "3"),
     Variable(
         "TRADEPULSE_SENSOR_INTERVAL_SECONDS", "minimum seconds between two ticks of every sensor (unset: 15-30 s)"

@@ -9,7 +9,8 @@
 | ``TRADEPULSE_VENDOR_SOURCE`` | ``$TRADEPULSE_HOME/vendor`` (simulator drop) | dir, ``s3://...`` or ``https://...`` |
 | ``TRADEPULSE_VENDOR_TOKEN`` | unset | bearer token of the HTTP vendor API |
 | ``TRADEPULSE_CLOCK`` | ``system`` | ``system`` (``simulated:<iso>:<speed>`` for replays) |
-| ``TRADEPULSE_EXECUTOR`` | ``in_process`` | ``multiprocess`` |
+| ``TRADEPULSE_EXECUTOR`` | ``in_process`` | ``multiprocess``, or ``celery`` (steps on Celery workers) |
+| ``TRADEPULSE_CELERY_BROKER_URL`` | unset | ``redis://broker:6379/0`` (with ``celery``) |
 | ``TRADEPULSE_LAG_LOOKBACK_SESSIONS`` | ``3`` | how many closed sessions the lag sensors watch |
 | ``TRADEPULSE_SENSOR_INTERVAL_SECONDS`` | unset (15-30 s per sensor) | minimum seconds between ticks of every sensor |
 
@@ -34,6 +35,7 @@ ENVIRONMENT_VARIABLES = {
     "vendor_token": "TRADEPULSE_VENDOR_TOKEN",
     "clock": "TRADEPULSE_CLOCK",
     "executor": "TRADEPULSE_EXECUTOR",
+    "celery_broker_url": "TRADEPULSE_CELERY_BROKER_URL",
     "lag_lookback_sessions": "TRADEPULSE_LAG_LOOKBACK_SESSIONS",
     "sensor_interval_seconds": "TRADEPULSE_SENSOR_INTERVAL_SECONDS",
 }
@@ -53,6 +55,8 @@ class Settings:
     #: stepped time sets a few seconds so the daemon reacts to each step quickly.
     sensor_interval_seconds: int | None = None
     vendor_token: str | None = field(default=None, repr=False)
+    #: Broker (and result backend) of the celery executor; may hold a password, hence no repr.
+    celery_broker_url: str | None = field(default=None, repr=False)
     #: Settings whose value this process read from its environment. Dagster resources take those as
     #: ``EnvVar``s, so the UI shows the variable's name, never a PostgreSQL password or a token.
     from_environment: frozenset[str] = frozenset()
@@ -108,5 +112,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         lag_lookback_sessions=int(given["lag_lookback_sessions"]),
         sensor_interval_seconds=int(given["sensor_interval_seconds"]) if given["sensor_interval_seconds"] else None,
         vendor_token=given["vendor_token"],
+        celery_broker_url=given["celery_broker_url"],
         from_environment=from_environment,
     )

@@ -94,6 +94,9 @@ def production_profile(tmp_path, monkeypatch, fresh_pg_database, s3_endpoint) ->
         "AWS_ACCESS_KEY_ID": s3_endpoint.access_key_id,
         "AWS_SECRET_ACCESS_KEY": s3_endpoint.secret_access_key,
         "AWS_DEFAULT_REGION": s3_endpoint.region,
+        # deploy/dagster.yaml keeps step logs in the bucket; boto3 reads its endpoint from this variable.
+        "DAGSTER_COMPUTE_LOGS_BUCKET": data_bucket,
+        "AWS_ENDPOINT_URL_S3": s3_endpoint.endpoint_url,
         "DAGSTER_PG_HOST": pg.hostname or "127.0.0.1",
         "DAGSTER_PG_PORT": str(pg.port or 5432),
         "DAGSTER_PG_DB": pg.path.lstrip("/"),

@@ -17,18 +17,19 @@ from tradepulse_assets.defs.jobs import build_ingest_job
 from tradepulse_assets.markets import load_registry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-PG_ENV = (
+INSTANCE_ENV = (
     "DAGSTER_PG_HOST",
     "DAGSTER_PG_PORT",
     "DAGSTER_PG_DB",
     "DAGSTER_PG_USERNAME",
     "DAGSTER_PG_PASSWORD",
+    "DAGSTER_COMPUTE_LOGS_BUCKET",
 )
 
 
 @pytest.fixture
 def pg_env(monkeypatch):
-    for name, value in zip(PG_ENV, ("db.internal", "5432", "dagster", "tradepulse", "secret")):
+    for name, value in zip(INSTANCE_ENV, ("db.internal", "5432", "dagster", "tradepulse", "secret", "logs")):
         monkeypatch.setenv(name, value)
 
 

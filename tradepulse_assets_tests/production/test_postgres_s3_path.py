@@ -36,17 +36,16 @@ from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import StateAuditLog
 from tradepulse_assets.storage.home import HEALTH_CATALOG
 from tradepulse_assets.storage.state import StateDB
-from tradepulse_assets.feeds.publisher import Publisher, drop_store, read_manifest, session_prefix
-from tradepulse_assets.core.io import S3Settings
-from tradepulse_assets.feeds.scenarios import FaultSpec, Scenario
+from tradepulse_assets.feeds.publisher import read_manifest, session_prefix
+from tradepulse_assets.feeds.scenarios import FaultSpec
 from tradepulse_assets_tests.production.location import reconstructable_job
+from tradepulse_assets_tests.production.runs import check_outcomes, failure_summary, publisher, s3_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 XNYS = load_registry().get("XNYS")
 CLEAN = dt.date(2026, 3, 9)  # Monday, first session after the US DST change
 CORRUPT = dt.date(2026, 3, 10)
-SEED = 11
 # After CORRUPT's close (20:00 UTC) plus the 300 s SLA: the lag sensor must see a breach.
 AFTER_DEADLINE = dt.datetime(2026, 3, 10, 20, 30, tzinfo=dt.UTC)
 RUN_CLOCK = "simulated:2026-03-10T20:10:00+00:00:1"
@@ -66,15 +65,6 @@ QUARANTINE_JOB = "quarantine_batch"
 # --- helpers --------------------------------------------------------------------------------------------------
 
 
-def publisher(url: str, endpoint_url: str | None, *faults: FaultSpec) -> Publisher:
-    dest = drop_store(url, S3Settings(endpoint_url=endpoint_url))
-    return Publisher(
-        dest,
-        seed=SEED,
-        scenarios=(Scenario("production-test", "production test", faults),),
-    )
-
-
 def execute(
     instance: dg.DagsterInstance,
     job_name: str,
@@ -92,37 +82,10 @@ def execute(
         return result.success, result.run_id
 
 
-def failure_summary(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The errors a failed run logged (step failures, run failure, engine errors), for assertion messages."""
-    lines = []
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.event_type not in (
-            DagsterEventType.STEP_FAILURE,
-            DagsterEventType.RUN_FAILURE,
-            DagsterEventType.ENGINE_EVENT,
-        ):
-            continue
-        error = getattr(event.event_specific_data, "error", None)
-        if error is not None or event.event_type is not DagsterEventType.ENGINE_EVENT:
-            lines.append(
-                f"{event.event_type_value} {event.step_key or ''}: {event.message} {error.to_string() if error else ''}"
-            )
-    return "\n".join(lines)
-
-
 def step_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
     """The process id each step started in (from the run's STEP_START events)."""
     records = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
     return {r.dagster_event.step_key: r.dagster_event.pid for r in records}
-
-
-def check_outcomes(instance: dg.DagsterInstance, run_id: str) -> dict[str, bool]:
-    records = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
-    return {
-        r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data.passed
-        for r in records
-    }
 
 
 def tick(defs: dg.Definitions, sensor_name: str, instance, resources, cursor=None):
@@ -138,12 +101,6 @@ def tick(defs: dg.Definitions, sensor_name: str, instance, resources, cursor=Non
     ):  # as the daemon does: dynamic partitions
         data = sensor.evaluate_tick(context)
     return list(data.run_requests or []), data.cursor
-
-
-def s3_key(prefix_url: str, key: str) -> str:
-    """The bucket key of ``key`` in a store or drop rooted at ``s3://bucket/prefix``."""
-    prefix = prefix_url.split("/", 3)[3] if prefix_url.count("/") >= 3 else ""
-    return f"{prefix}/{key}" if prefix else key
 
 
 # --- the path ---------------------------------------------------------------------------------------------------
