@@ -4,20 +4,12 @@ It sits above every layer because it assembles them: the platform's definitions 
 follow-up job and schedule (``drills/``), which build definitions themselves and so cannot live in ``defs/``.
 """
 
-import warnings
-
 import dagster as dg
 
 from tradepulse_assets.defs.definitions import build_definitions
 from tradepulse_assets.drills.followups import chaos_followups_job, chaos_followups_schedule
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
-
-# Dagster 1.13.27 rebuilds every sensor with ``owners=[]`` when it attaches resources to the sensors' jobs, which
-# warns "Parameter `owners` ... is currently in beta" on every start although no sensor here sets owners.
-warnings.filterwarnings(
-    "ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning
-)
 
 
 def build_code_location(

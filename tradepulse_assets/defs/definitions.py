@@ -1,5 +1,7 @@
 """All definitions assembled in one place: per-market assets, checks, jobs and sensors; shared resources."""
 
+import warnings
+
 import dagster as dg
 
 from tradepulse_assets.defs.assets.bars import build_bar_assets
@@ -29,6 +31,12 @@ from tradepulse_assets.defs.resources import (
 from tradepulse_assets.feeds.sources import validate_vendors
 from tradepulse_assets.pipeline.settings import Settings, load_settings
 from tradepulse_assets.markets import MarketRegistry, load_registry
+
+# Dagster 1.13.27 rebuilds every sensor with ``owners=[]`` when it attaches resources to the sensors' jobs, which
+# warns "Parameter `owners` ... is currently in beta" on every start although no sensor here sets owners.
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning
+)
 
 
 def configured(settings: Settings, name: str):
