@@ -23,7 +23,7 @@ from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.markets import calendar_for, load_registry
 from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.stream import LandedStreamConnector, compact_stream_session, poll_stream
-from tradepulse_assets.storage import object_store as object_store_module
+from tradepulse_assets.core import io as core_io
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
@@ -32,12 +32,12 @@ UTC = dt.timezone.utc
 
 
 class FsyncCounter:
-    """Counts os.fsync calls and the object store's syncfs group flushes while active."""
+    """Counts os.fsync calls and core.io's syncfs group flushes while active."""
 
     def __init__(self):
         self.count = 0
         self._real = os.fsync
-        self._real_syncfs = object_store_module._syncfs_function()
+        self._real_syncfs = core_io._syncfs_function()
 
     def __call__(self, fd):
         self.count += 1
@@ -65,7 +65,7 @@ def one_round(vendor: Path, work: Path, session: dt.date, polls: int) -> dict[st
     figures = {}
     with (
         mock.patch("os.fsync", counter),
-        mock.patch.object(object_store_module, "_syncfs_function", counter.syncfs),
+        mock.patch.object(core_io, "_syncfs_function", counter.syncfs),
     ):
         start, cpu = time.perf_counter(), time.process_time()
         step = dt.timedelta(minutes=1440 // polls)
