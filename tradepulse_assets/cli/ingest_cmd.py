@@ -15,7 +15,12 @@ from tradepulse_assets.cli.output import CliError, Progress, emit, iso_day, tabl
 from tradepulse_assets.markets import calendar_for
 from tradepulse_assets.pipeline import ingest, quarantine
 from tradepulse_assets.pipeline.settings import load_settings
-from tradepulse_assets.pipeline.stream import landed_watermark, poll_stream, stream_watermark_name
+from tradepulse_assets.pipeline.stream import (
+    compact_promoted_sessions,
+    landed_watermark,
+    poll_stream,
+    stream_watermark_name,
+)
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import audit_log_for
 from tradepulse_assets.storage.object_store import object_store_from_url
@@ -56,7 +61,9 @@ def add_commands(sub, common) -> None:
                        parents=[common])
     p.add_argument("--market", required=True)
     p.add_argument("--poll-seconds", type=float, default=5.0)
-    p.add_argument("--once", action="store_true", help="one poll, then exit")
+    p.add_argument("--once", action="store_true", help="one poll (and one compaction pass), then exit")
+    p.add_argument("--compact-seconds", type=float, default=60.0,
+                   help="how often landed sessions' micro-batches are compacted into one object")
     p.set_defaults(handler=_stream)
 
 
@@ -222,6 +229,7 @@ def _stream(args) -> int:
     connector = _connector(settings)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    holder, compacted_at = f"ingestor:{market.market_id}:{os.getpid()}", None
     while not stop:
         try:
             landed = poll_stream(market, connector, store, db, audit, clock.now())
@@ -230,6 +238,12 @@ def _stream(args) -> int:
                       f"watermark {db.get_watermark(stream_watermark_name(market.market_id))}", flush=True)
         except VendorError as exc:
             print(f"{market.market_id}: vendor error, retrying: {exc}", flush=True)
+        if compacted_at is None or time.monotonic() - compacted_at >= args.compact_seconds:
+            compacted_at = time.monotonic()
+            for session, count in compact_promoted_sessions(store, db, market.market_id, holder).items():
+                if not args.json:
+                    print(f"{market.market_id} {session}: {count} micro-batch(es) compacted into one object",
+                          flush=True)
         if args.once:
             break
         time.sleep(args.poll_seconds)

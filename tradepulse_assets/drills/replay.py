@@ -24,7 +24,7 @@ from tradepulse_assets.defs.sensors.publication import publication_sensor_name
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.markets import MarketRegistry
 from tradepulse_assets.pipeline.settings import Settings
-from tradepulse_assets.pipeline.stream import poll_stream
+from tradepulse_assets.pipeline.stream import compact_promoted_sessions, poll_stream
 from tradepulse_assets.storage.audit import audit_log_for
 from tradepulse_assets.storage.object_store import object_store_from_url
 from tradepulse_assets.storage.state import StateDB
@@ -129,8 +129,9 @@ class Replay:
         audit = audit_log_for(store, db, clock=lambda: self.now, home=settings.home)
         connector = DirectoryConnector(settings.vendor_source)
         for market in self.registry:
-            if market.is_streaming:
+            if market.is_streaming:  # what `tradepulse-cli ingest stream` does each poll
                 poll_stream(market, connector, store, db, audit, self.now)
+                compact_promoted_sessions(store, db, market.market_id, holder=f"replay:{market.market_id}")
 
     def step(self) -> list[ExecutedRun]:
         """One sensor interval at the current time."""

@@ -11,13 +11,16 @@ from unittest import mock
 
 import pytest
 
+from tradepulse_assets.cli.main import main as cli
 from tradepulse_assets.feeds.connectors import DirectoryConnector
 from tradepulse_assets.feeds.publisher import Publisher, drop_store
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline import ingest
+from tradepulse_assets.pipeline.ownership import SessionLedger
 from tradepulse_assets.pipeline.stream import (
     COMPACTED_NAME,
     LandedStreamConnector,
+    compact_promoted_sessions,
     compact_stream_session,
     held_batches,
     poll_stream,
@@ -166,3 +169,49 @@ def test_a_loose_micro_batch_wins_over_a_compacted_member_of_the_same_name(tmp_p
     assert held_batches(store, "XHKG", SESSION)[name] == b"re-landed"
     compact_stream_session(store, "XHKG", SESSION)
     assert held_batches(store, "XHKG", SESSION)[name] == b"re-landed"
+
+
+def test_the_ingestor_compacts_a_session_once_production_holds_it_and_never_under_a_running_landing(
+    tmp_path, published
+):
+    store, db, audit = _world(tmp_path)
+    poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE)
+    before = held_batches(store, "XHKG", SESSION)
+    assert compact_promoted_sessions(store, db, "XHKG", holder="ingestor") == {}  # not promoted yet: loose
+    assert len(store.list_keys(stream_prefix("XHKG", SESSION) + "/")) == 330
+
+    ledger = SessionLedger(db)
+    ledger.acquire("XHKG", SESSION, "landing-run")
+    ledger.record_promotion("XHKG", SESSION, revision=1, digest="d1", holder="landing-run")
+    assert compact_promoted_sessions(store, db, "XHKG", holder="ingestor") == {}  # the run still owns it
+    ledger.release("XHKG", SESSION, "landing-run")
+
+    assert compact_promoted_sessions(store, db, "XHKG", holder="ingestor") == {SESSION: 330}
+    assert store.list_keys(stream_prefix("XHKG", SESSION) + "/") == [
+        f"{stream_prefix('XHKG', SESSION)}/{COMPACTED_NAME}"
+    ]
+    assert held_batches(store, "XHKG", SESSION) == before
+    assert ledger.active_holder("XHKG", SESSION) is None  # the ingestor gave the lease back
+    assert compact_promoted_sessions(store, db, "XHKG", holder="ingestor") == {}
+
+
+def test_the_stream_command_lands_then_compacts_what_production_holds(tmp_path, published, monkeypatch,
+                                                                      capsys):
+    monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADEPULSE_OBJECT_STORE_URL", str(tmp_path / "store"))
+    monkeypatch.setenv("TRADEPULSE_STATE_DB_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("TRADEPULSE_VENDOR_SOURCE", str(published))
+    monkeypatch.setenv("TRADEPULSE_CLOCK", f"simulated:{CLOSE.isoformat()}:1")
+    assert cli(["ingest", "stream", "--market", "XHKG", "--once"]) == 0
+    assert "XHKG: landed 330 micro-batch(es)" in capsys.readouterr().out
+    store, db, _ = _world(tmp_path)
+    ledger = SessionLedger(db)
+    ledger.acquire("XHKG", SESSION, "landing-run")
+    ledger.record_promotion("XHKG", SESSION, revision=1, digest="d1", holder="landing-run")
+    ledger.release("XHKG", SESSION, "landing-run")
+
+    assert cli(["ingest", "stream", "--market", "XHKG", "--once"]) == 0
+    assert f"XHKG {SESSION}: 330 micro-batch(es) compacted into one object" in capsys.readouterr().out
+    assert store.list_keys(stream_prefix("XHKG", SESSION) + "/") == [
+        f"{stream_prefix('XHKG', SESSION)}/{COMPACTED_NAME}"
+    ]

@@ -121,6 +121,18 @@ def test_tags_s3_would_reject_are_refused_on_both_stores(store, tags):
     assert not store.exists("a.csv")
 
 
+def test_delete_many_removes_every_key_and_its_tags_and_ignores_missing_ones(store):
+    keys = [f"landing/stream/b{i:04d}.parquet" for i in range(1203)]  # more than one S3 DeleteObjects request
+    store.put_many({key: b"x" for key in keys})
+    store.put_bytes("landing/stream/tagged", b"t", tags={"incident": "INC-1"})
+    store.put_bytes("landing/stream/kept", b"k")
+    store.delete_many([*keys, "landing/stream/tagged", "landing/stream/never-written"])
+    assert store.list_keys("landing/") == ["landing/stream/kept"]
+    store.put_bytes("landing/stream/tagged", b"again")
+    assert store.get_tags("landing/stream/tagged") == {}  # the old tags went with the object
+    store.delete_many([])
+
+
 def test_s3_prefix_scopes_every_operation(s3_endpoint):
     scoped = s3_store(s3_endpoint, prefix="tenant/one")
     scoped.put_bytes("lake/a.parquet", b"a", tags={"k": "v"})

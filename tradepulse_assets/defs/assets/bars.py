@@ -27,7 +27,7 @@ from tradepulse_assets.markets.bars import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
 from tradepulse_assets.pipeline import decisions, ingest
 from tradepulse_assets.pipeline.ownership import AlreadyLanded, LeaseHeld, RevisionRefused, SessionLedger
 from tradepulse_assets.pipeline.response import Responder, open_incident_covering
-from tradepulse_assets.pipeline.stream import LandedStreamConnector, compact_stream_session
+from tradepulse_assets.pipeline.stream import LandedStreamConnector
 from tradepulse_assets.quality import GATE_NAMES, GateConfig, GateResult, config_for_market, gate_is_blocking
 from tradepulse_assets.quality.catalog import health_catalog_for
 from tradepulse_assets.storage.audit import audit_log_for
@@ -217,8 +217,6 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         except RevisionRefused as exc:
             ledger.release(market.market_id, session, holder)
             raise dg.Failure(description=f"refused: {exc}", metadata={**where, "refused": True}) from None
-        if market.is_streaming and outcome.ok:
-            compact_stream_session(store, market.market_id, session)  # landed whole: one object per session
         gate = ingest.landing_gate(outcome)
         if not gate.passed:
             context.log.error(f"{market.market_id} {session}: {gate.summary}")
