@@ -1,7 +1,7 @@
 # Sourced by .ci/run: install (when missing) and start the system services the suite uses.
 # PostgreSQL (Debian's package) for the production-profile tests, Chromium for the UI test, redis-server as
 # the Celery broker of the multi-worker test (that test starts its own server on 127.0.0.1:6390 and stops it,
-# so no broker outlives the suite; here it is only installed).
+# so no broker outlives the suite; here it is only installed), docker-compose to render deploy/docker.
 # Exports TRADEPULSE_TEST_PG_URL and TRADEPULSE_REQUIRE_SERVICES=1 so those tests may not skip.
 
 need=()
@@ -12,6 +12,13 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian's docker-compose (1.29) renders deploy/docker's compose files; its recommended docker.io daemon is
+# neither needed nor wanted.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
 
 pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)

@@ -1,11 +1,24 @@
-"""The deploy/ examples agree with each other and with the code (no services needed).
+"""The deploy/ examples agree with each other and with the code, rendered and validated by tools that run
+here.
 
-The Docker and Helm examples cannot run here (no Docker engine, no cluster), so what can drift silently is
-checked statically: both instance files pass Dagster's instance schema, the Docker one differs from the
-tested ``deploy/dagster.yaml`` only by its launcher, the Helm queue has the same limits, and every run of an
-ingestion job carries the tag the per-market limit keys on.
+The Docker and Kubernetes examples cannot run here (no Docker engine, no cluster), so what can drift silently
+is checked without them, each validator also shown to reject a broken file:
+
+- every instance file (``dagster.yaml``, ``docker/``, ``k8s/``): Dagster's instance schema; each differs from
+  the tested ``deploy/dagster.yaml`` only by its launcher;
+- ``k8s/dagster.yaml``'s ``K8sRunLauncher``: dagster-k8s's own config schema for that class;
+- ``k8s/celery-workers.yaml`` (plain manifests): kubernetes-validate, strict, against the Kubernetes 1.33
+  schemas the package bundles (offline);
+- ``docker/docker-compose.yaml`` with ``docker-compose.celery.yaml``: rendered by Debian's docker-compose 1.29
+  (``config``: interpolation, overlay merge, the Compose schema; no engine needed);
+- ``helm/values.yaml``: only statically (the same queue as the instance file, the launcher, the profile).
+
+Not validated: the Helm values against Dagster's chart and the chart's rendered templates (neither the chart
+nor its values schema can be fetched here: no Helm repository, no GitHub); no image is built, nothing applied.
 """
-
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +28,7 @@ from dagster._core.instance.config import dagster_instance_config
 from tradepulse_assets.defs.assets.bars import MARKET_TAG
 from tradepulse_assets.defs.jobs import build_ingest_job
 from tradepulse_assets.markets import load_registry
+from tradepulse_assets_tests.incidents.db_support import REQUIRE_ENV
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 INSTANCE_ENV = (
@@ -71,3 +85,86 @@ def test_helm_values_queue_like_the_instance_file(pg_env):
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["TRADEPULSE_EXECUTOR"] == "multiprocess"
     assert env["TRADEPULSE_OBJECT_STORE_URL"].startswith("s3://")
+
+
+# --- rendered and validated by tools that run here (#14) ------------------------------------------------
+
+K8S_MANIFESTS = DEPLOY / "k8s" / "celery-workers.yaml"
+KUBERNETES_VERSION = "1.33"  # the schemas kubernetes-validate bundles for it; offline
+COMPOSE_FILES = (DEPLOY / "docker" / "docker-compose.yaml", DEPLOY / "docker" / "docker-compose.celery.yaml")
+COMPOSE_ENV = {"TRADEPULSE_PG_PASSWORD": "pg-secret", "AWS_SECRET_ACCESS_KEY": "s3-secret"}
+
+
+def k8s_resources(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_k8s_manifests_pass_kubernetes_schemas_strictly_and_a_typo_does_not():
+    import kubernetes_validate
+
+    resources = k8s_resources(K8S_MANIFESTS)
+    assert {(r["kind"], r["metadata"]["name"]) for r in resources} == {
+        ("Deployment", "tradepulse-redis"), ("Service", "tradepulse-redis"),
+        ("Deployment", "tradepulse-celery-worker"),
+    }
+    for resource in resources:
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+    worker = next(r for r in resources if r["metadata"]["name"] == "tradepulse-celery-worker")
+    pod = worker["spec"]["template"]["spec"]
+    assert "volumes" not in pod  # nothing shared on local disk: a worker's home is its own cache
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["TRADEPULSE_EXECUTOR"] == "celery"
+    assert env["TRADEPULSE_CELERY_BROKER_URL"].startswith("redis://")
+
+    pod["containers"][0]["imagePullPolcy"] = "Always"  # a typo strict validation must name
+    with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolcy"):
+        kubernetes_validate.validate(worker, KUBERNETES_VERSION, strict=True)
+
+
+def test_k8s_instance_launcher_passes_dagster_k8s_schema_and_the_rest_is_the_tested_file(pg_env):
+    from dagster._config import process_config
+    from dagster_k8s import K8sRunLauncher
+
+    base, k8s = instance_config(DEPLOY), instance_config(DEPLOY / "k8s")
+    launcher = k8s.pop("run_launcher")
+    assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
+    checked = process_config(K8sRunLauncher.config_type(), launcher["config"])
+    assert checked.success, checked.errors
+    assert "volumes" not in launcher["config"]  # no shared TRADEPULSE_HOME volume any more
+    broken = process_config(K8sRunLauncher.config_type(), {**launcher["config"], "env_secret": ["typo"]})
+    assert not broken.success and "env_secret" in str(broken.errors)
+    assert k8s["run_monitoring"].pop("max_resume_run_attempts") == 1
+    base["run_monitoring"].pop("max_resume_run_attempts")
+    assert k8s == base
+
+
+def docker_compose(*files: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """``docker-compose config`` (Debian's 1.29): interpolation, overlay merge, the Compose schema."""
+    if shutil.which("docker-compose") is None:
+        reason = "rendering compose files needs Debian's docker-compose (source .ci/services.sh installs it)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping it")
+        pytest.skip(reason)
+    command = ["docker-compose", *(arg for f in files for arg in ("-f", str(f))), "config"]
+    env = {"PATH": os.environ["PATH"], **COMPOSE_ENV}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_compose_files_render_with_the_celery_overlay_and_a_broken_overlay_does_not(tmp_path):
+    rendered = docker_compose(*COMPOSE_FILES, cwd=tmp_path)
+    assert rendered.returncode == 0, rendered.stderr
+    services = yaml.safe_load(rendered.stdout)["services"]
+    expected = {"postgres", "minio", "user_code", "webserver", "daemon", "redis", "celery_worker"}
+    assert expected <= services.keys()
+    worker = services["celery_worker"]
+    assert "volumes" not in worker  # workers share no disk
+    assert worker["environment"]["TRADEPULSE_EXECUTOR"] == "celery"
+    assert worker["environment"]["DAGSTER_COMPUTE_LOGS_BUCKET"] == services["daemon"]["environment"][
+        "DAGSTER_COMPUTE_LOGS_BUCKET"]
+    assert worker["environment"]["DAGSTER_PG_PASSWORD"] == COMPOSE_ENV["TRADEPULSE_PG_PASSWORD"]
+
+    broken = tmp_path / "docker-compose.celery.yaml"
+    broken.write_text(COMPOSE_FILES[1].read_text().replace("    depends_on: [redis, user_code]",
+                                                           "    depends_onn: [redis, user_code]"))
+    failed = docker_compose(COMPOSE_FILES[0], broken, cwd=tmp_path)
+    assert failed.returncode != 0 and "depends_onn" in failed.stderr, failed.stderr
