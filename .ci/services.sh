@@ -8,17 +8,15 @@ need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
 # Debian's docker-compose (1.29) renders deploy/docker's compose files; its recommended docker.io daemon is
-# neither needed nor wanted.
-if ! command -v docker-compose >/dev/null 2>&1; then
+# neither needed nor wanted, hence a list of its own.
+bare=()
+command -v docker-compose >/dev/null 2>&1 || bare+=(docker-compose)
+if [ ${#need[@]} -gt 0 ] || [ ${#bare[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  apt-get update -qq  # once: it is the slow part
+  [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+  [ ${#bare[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
 fi
 
 pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
