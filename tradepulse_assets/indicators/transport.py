@@ -45,7 +45,8 @@ ADJ, OFFS = 13, 14  # basis cells by node, to build the first tree
 CAND_I, CAND_J = 15, 16  # candidate list of the pricing: entering cells found by the last scan
 N_INT = 17
 FLOW, U, V, REM_A, REM_B = 0, 1, 2, 3, 4  # flows; potentials of rows (u) and columns (v); masses left
-N_FLOAT = 5
+ROW_BAR = 5  # start only: 0 on open rows, +inf on closed ones (as f[V] on columns)
+N_FLOAT = 6
 
 
 @kernel
@@ -57,26 +58,25 @@ def new_workspace(m_max: int, n_max: int) -> tuple:
 
 # ------------------------------------------------------------------------------------------ start
 @kernel(inline="always")
-def _row_min(cost: np.ndarray, i: int, f: np.ndarray, sign: float) -> float:
-    """``min_j cost[i, j] + sign * f[V, j]``, branch-free with four independent accumulators.
+def _row_min(x: np.ndarray, i: int, y: np.ndarray, k: int, sign: float, n: int) -> float:
+    """``min_{j < n} x[i, j] + sign * y[k, j]``, branch-free with four independent accumulators.
 
     One accumulator would chain every element behind the previous min's latency; four let the
     scalar mins overlap (LLVM does not vectorise a floating-point min reduction here).
     """
-    n = cost.shape[1]
     m0 = np.inf
     m1 = np.inf
     m2 = np.inf
     m3 = np.inf
     j = 0
     while j + 4 <= n:
-        m0 = min(m0, cost[i, j] + sign * f[V, j])
-        m1 = min(m1, cost[i, j + 1] + sign * f[V, j + 1])
-        m2 = min(m2, cost[i, j + 2] + sign * f[V, j + 2])
-        m3 = min(m3, cost[i, j + 3] + sign * f[V, j + 3])
+        m0 = min(m0, x[i, j] + sign * y[k, j])
+        m1 = min(m1, x[i, j + 1] + sign * y[k, j + 1])
+        m2 = min(m2, x[i, j + 2] + sign * y[k, j + 2])
+        m3 = min(m3, x[i, j + 3] + sign * y[k, j + 3])
         j += 4
     while j < n:
-        m0 = min(m0, cost[i, j] + sign * f[V, j])
+        m0 = min(m0, x[i, j] + sign * y[k, j])
         j += 1
     return min(min(m0, m1), min(m2, m3))
 
@@ -84,7 +84,7 @@ def _row_min(cost: np.ndarray, i: int, f: np.ndarray, sign: float) -> float:
 @kernel(inline="always")
 def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray) -> tuple:
     """Cheapest open cell of row ``i`` (a closed column j has ``f[V, j] = inf``): min, then search."""
-    best = _row_min(cost, i, f, 1.0)
+    best = _row_min(cost, i, f, V, 1.0, cost.shape[1])
     arg = 0
     while cost[i, arg] + f[V, arg] != best:
         arg += 1
@@ -97,8 +97,8 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
 
     Closing one line per allocation (never the last open row or column early) yields m + n - 1
     cells forming a spanning tree, with zero-flow cells where the start is degenerate. Scratch, in
-    rows filled later: ``f[U]`` row minima (inf once the row is closed), ``t[ROW_CELLS]`` their
-    columns, ``f[V]`` +inf on closed columns; so the scans are branch-free min reductions.
+    rows filled later: ``f[U]`` row minima, ``t[ROW_CELLS]`` their columns, ``f[ROW_BAR]`` and
+    ``f[V]`` +inf on closed rows and columns; so the scans are branch-free min reductions.
     """
     m = a.size
     n = b.size
@@ -109,15 +109,14 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
         f[V, j] = 0.0
     for i in range(m):
         f[U, i], t[ROW_CELLS, i] = _open_row_minimum(cost, i, f)
+        f[ROW_BAR, i] = 0.0
     rows_left = m
     cols_left = n
     nb = m + n - 1
     for c in range(nb):
-        best = np.inf
-        for r in range(m):
-            best = min(best, f[U, r])
+        best = _row_min(f, U, f, ROW_BAR, 1.0, m)
         i = 0
-        while f[U, i] != best:
+        while f[U, i] + f[ROW_BAR, i] != best:
             i += 1
         j = t[ROW_CELLS, i]
         q = min(f[REM_A, i], f[REM_B, j])
@@ -129,13 +128,13 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
         if c == nb - 1:
             break
         if (f[REM_A, i] <= f[REM_B, j] and rows_left > 1) or cols_left == 1:
-            f[U, i] = np.inf
+            f[ROW_BAR, i] = np.inf
             rows_left -= 1
         else:
             f[V, j] = np.inf
             cols_left -= 1
             for r in range(m):
-                if t[ROW_CELLS, r] == j and f[U, r] != np.inf:
+                if t[ROW_CELLS, r] == j and f[ROW_BAR, r] == 0.0:
                     f[U, r], t[ROW_CELLS, r] = _open_row_minimum(cost, r, f)
 
 
@@ -239,7 +238,7 @@ def _scan_candidates(cost: np.ndarray, t: np.ndarray, f: np.ndarray, tol: float,
     nc = 0
     r = start
     for _ in range(m):
-        row_best = _row_min(cost, r, f, -1.0)
+        row_best = _row_min(cost, r, f, V, -1.0, cost.shape[1])
         if row_best - f[U, r] < -tol:
             j = 0
             while cost[r, j] + -1.0 * f[V, j] != row_best:
@@ -326,6 +325,14 @@ def _cycle(m: int, ei: int, ej: int, t: np.ndarray) -> tuple:
 
 
 @kernel(inline="always")
+def _shift_node(m: int, node: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
+    """Depth from the parent's; potential moved by ``delta`` (row u - delta, column v + delta), no branch."""
+    t[DEPTH, node] = t[DEPTH, t[PARENT, node]] + 1
+    col = node >= m
+    f[U + col, node - m * col] += (2 * col - 1) * delta
+
+
+@kernel(inline="always")
 def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: float, t: np.ndarray,
             f: np.ndarray) -> None:
     """Cut the tree above ``bottom``, hang the cut-off subtree by ``top`` below ``attach_to`` via ``cell``.
@@ -351,21 +358,22 @@ def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: flo
         old = t[PCELL, t[STACK, k]]
         t[PCELL, t[STACK, k]] = cell
         cell = old
-    sp = 1
-    t[STACK, 0] = top
+    # Depth first without a branch per node: popping a node pushes its next sibling and its first
+    # child, each written unconditionally and kept by advancing the stack pointer only when it exists
+    # (a loop over a variable number of children mispredicted about once per node). The top's own
+    # siblings are outside the subtree, so the top is handled before the loop.
+    _shift_node(m, top, delta, t, f)
+    sp = 0
+    t[STACK, 0] = t[FIRST, top]
+    sp += t[STACK, 0] != -1
     while sp > 0:
         sp -= 1
         node = t[STACK, sp]
-        t[DEPTH, node] = t[DEPTH, t[PARENT, node]] + 1
-        if node < m:
-            f[U, node] -= delta
-        else:
-            f[V, node - m] += delta
-        child = t[FIRST, node]
-        while child != -1:
-            t[STACK, sp] = child
-            sp += 1
-            child = t[NEXT, child]
+        _shift_node(m, node, delta, t, f)
+        t[STACK, sp] = t[NEXT, node]
+        sp += t[STACK, sp] != -1
+        t[STACK, sp] = t[FIRST, node]
+        sp += t[STACK, sp] != -1
 
 
 @kernel(inline="always")

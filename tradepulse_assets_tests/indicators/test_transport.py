@@ -106,3 +106,25 @@ def test_graph_metric_costs_like_ollivier():
         expected = w1_linprog(a, b, cost)
         assert emd(a, b, cost) == pytest.approx(expected, abs=1e-12)
         assert emd(a, b, cost, 0) == pytest.approx(expected, abs=1e-12)
+
+
+def test_metric_problems_of_dense_neighbourhoods_match_lp():
+    """Ollivier-sized problems (about 40 x 40, the re-hung subtrees are deep and wide): a shortest-path
+    metric of a random weighted graph between two disjoint node sets, near-uniform masses plus one
+    heavy node on each side, as a dense correlation graph gives after common mass cancels."""
+    rng = np.random.default_rng(25)
+    for _ in range(4):
+        n_nodes = 90
+        w = rng.uniform(0.5, 1.5, (n_nodes, n_nodes))
+        w = np.minimum(w, w.T)
+        w[rng.random((n_nodes, n_nodes)) < 0.5] = np.inf  # about half the pairs are edges
+        np.fill_diagonal(w, 0.0)
+        for k in range(n_nodes):  # Floyd-Warshall: the reference metric, independent of the kernels
+            w = np.minimum(w, w[:, k:k + 1] + w[k:k + 1, :])
+        rows, cols = rng.permutation(n_nodes)[:80].reshape(2, 40)
+        a = np.r_[0.49, np.full(39, 0.51 / 39)]
+        b = np.r_[0.5, rng.uniform(0.5, 1.5, 39)]
+        b[1:] *= 0.5 / b[1:].sum()
+        cost = np.ascontiguousarray(w[np.ix_(rows, cols)])
+        assert np.isfinite(cost).all()
+        assert emd(a, b, cost) == pytest.approx(w1_linprog(a, b, cost), abs=1e-12)
