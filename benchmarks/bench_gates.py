@@ -1,13 +1,25 @@
-"""Benchmark: the polars gate suite against the same checks as ONE plain DuckDB SQL query.
+"""Benchmark: the project's gate suite against the strongest peers we could write, on the same bars.
 
-    .venv/bin/python benchmarks/bench_gates.py [--symbols 1000] [--sessions 7]
+    make bench-gates                                   # sizes 1 M, 3 M, 10 M bars, 3 rounds each
+    .venv/bin/python benchmarks/bench_gates.py --symbols 100,300 --rounds 2   # quicker
 
-10,080,000 bars by default: 1,000 symbols x 7 CRYPTO (24/7) sessions x 1,440 minutes, delivered minute by
-minute, with seeded faults of every kind (gaps per symbol and market-wide, duplicates, out-of-order rows,
-OHLC violations, negative/NaN volume, x100 price errors, frozen runs, off-minute stamps). The parent writes
-the data once to Parquet; each side then runs in its own subprocess (so ``ru_maxrss`` is that side's own
-high-water mark, reading the same file), times only the checks, and prints its counts. The parent fails
-loudly when the two sides disagree on any count.
+Each size is SYMBOLS x 7 CRYPTO (24/7) sessions x 1,440 minutes (1,000 symbols: 10,080,000 bars), delivered
+minute by minute with seeded faults of every kind (gaps per symbol and market-wide, duplicates, out-of-order
+rows, OHLC violations, negative/NaN volume, x100 price errors, frozen runs, off-minute stamps), written once to
+Parquet. Three sides compute the same 21 counts (peers in ``benchmarks/peers_gates.py``):
+
+- ``project``: ``quality.run_gate_suite`` (every gate, evidence and summaries included);
+- ``duckdb``: tuned DuckDB SQL (ENUM symbol codes, lag/lead windows, no per-cell expansion, threads=2);
+- ``polars``: the same checks as one plain polars lazy query (``collect_all`` once, no Python loops).
+
+Two ways each: **file to counts** (read the Parquet file and run the checks: DuckDB loads it into a typed
+table, polars scans it lazily, the project reads a DataFrame) and **in memory** (the data already loaded: the
+project's and polars' DataFrame, DuckDB's table). Every round runs each side in a fresh subprocess, in an order
+that rotates between rounds, so load from other work on the shared cores hits all sides alike; a side's peak
+memory is its process's ``ru_maxrss``. Imports are warmed before timing (the project's schema gate imports
+pandera on first use; that is start-up, not gate work). Printed per size: medians of wall seconds (and CPU
+seconds, which load disturbs less), peak RSS, ratios (peer median / project median) and the load average.
+Any count that differs between sides (either way, any round) fails the run (exit 1).
 """
 
 import argparse
@@ -15,6 +27,7 @@ import datetime as dt
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,28 +139,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def peak_after_load_mb() -> float:
-    """High-water mark right after reading the Parquet file: the part of the peak that is the data itself."""
-    return peak_rss_mb()
+def expected_frame(n_sessions: int) -> pl.DataFrame:
+    minutes = expected_minutes(n_sessions)
+    ts = pl.Series(minutes).cast(pl.Datetime("us", "UTC"))
+    return pl.DataFrame({"ts": ts, "idx": np.arange(minutes.size, dtype=np.int64)})
 
 
-# --- polars side -----------------------------------------------------------------------------------
-def run_polars(path: Path, n_sessions: int) -> dict:
+def timed(fn, *args):
+    """(result, wall seconds, CPU seconds of this process, every thread)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+# --- the sides: each returns {mode: (counts, wall s, cpu s)} -------------------------------------------
+def project_counts(frame: pl.DataFrame, n_sessions: int) -> dict:
     from tradepulse_assets.markets import calendar_for
     from tradepulse_assets.quality import GateConfig, run_gate_suite
 
-    frame = pl.read_parquet(path)
-    loaded = peak_after_load_mb()
-    cal = calendar_for(MARKET, CALENDAR)
     config = GateConfig(spike_z_threshold=SPIKE_Z, stale_min_minutes=STALE_MIN)
-    t0 = time.perf_counter()
-    results = {
-        r.gate: r
-        for r in run_gate_suite(frame, cal, sessions(n_sessions), vendor_total=frame.height, config=config)
-    }
-    seconds = time.perf_counter() - t0
-    c = {name: r.counts for name, r in results.items()}
-    counts = {
+    results = run_gate_suite(
+        frame, calendar_for(MARKET, CALENDAR), sessions(n_sessions), vendor_total=frame.height, config=config
+    )
+    c = {r.gate: r.counts for r in results}
+    return {
         "rows": frame.height,
         "ohlc_rows_violating": c["ohlc_consistency"]["rows_violating"],
         **{
@@ -167,181 +182,156 @@ def run_polars(path: Path, n_sessions: int) -> dict:
         "stale_runs": c["stale_prices"]["stale_runs"],
         "stale_bars": c["stale_prices"]["stale_bars"],
     }
-    return {
-        "seconds": seconds,
-        "counts": counts,
-        "schema_passed": results["schema"].passed,
-        "load_mb": loaded,
-    }
 
 
-# --- DuckDB side -----------------------------------------------------------------------------------
-GATES_SQL = """
-WITH
-b AS (SELECT * FROM bars),
-syms AS (SELECT DISTINCT symbol FROM b),
-j AS (SELECT b.*, e.idx FROM b LEFT JOIN expected e USING (ts)),
-fp AS (SELECT *, isfinite(open) AND open > 0 AND isfinite(high) AND high > 0 AND isfinite(low) AND low > 0
-                 AND isfinite(close) AND close > 0 AS ok FROM b),
-ohlc AS (
-  SELECT count(*) FILTER (WHERE ok AND low > least(open, close)) AS low_above_body,
-         count(*) FILTER (WHERE ok AND high < greatest(open, close)) AS high_below_body,
-         count(*) FILTER (WHERE ok AND low > high) AS low_above_high,
-         count(*) FILTER (WHERE NOT ok) AS non_positive_or_non_finite,
-         count(*) FILTER (WHERE NOT ok OR low > least(open, close) OR high < greatest(open, close) OR low > high)
-           AS ohlc_rows_violating,
-         count(*) FILTER (WHERE volume < 0) AS negative,
-         count(*) FILTER (WHERE NOT isfinite(volume)) AS non_finite,
-         count(*) FILTER (WHERE symbol IS NULL OR ts IS NULL OR open IS NULL OR high IS NULL OR low IS NULL
-                          OR close IS NULL OR volume IS NULL) AS null_rows,
-         count(*) AS rows
-  FROM fp),
-dup AS (SELECT coalesce(sum(c - 1), 0) AS duplicate_rows, count(*) AS duplicated_keys
-        FROM (SELECT symbol, ts, count(*) AS c FROM b GROUP BY symbol, ts HAVING count(*) > 1)),
-mono AS (SELECT count(*) FILTER (WHERE ts <= prev_ts) AS rows_out_of_order
-         FROM (SELECT ts, lag(ts) OVER (PARTITION BY symbol ORDER BY seq) AS prev_ts FROM b)),
-align AS (SELECT count(*) FILTER (WHERE idx IS NULL) AS rows_misaligned FROM j),
-d AS (SELECT symbol, idx, arg_max(close, seq) AS close,
-             arg_max(open = high AND high = low AND low = close AND isfinite(close), seq) AS frozen
-      FROM j WHERE idx IS NOT NULL GROUP BY symbol, idx),
-comp AS (SELECT (SELECT count(*) FROM syms) * (SELECT count(*) FROM expected) AS expected,
-                count(*) AS present FROM d),
-w1 AS (SELECT symbol, idx, close, frozen,
-              CASE WHEN close > 0 AND isfinite(close) THEN ln(close) END AS lc,
-              lag(idx) OVER w AS pidx, lag(close) OVER w AS pclose, lag(frozen) OVER w AS pfrozen,
-              last_value(CASE WHEN close > 0 AND isfinite(close) THEN ln(close) END IGNORE NULLS)
-                OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS plc,
-              max(idx) OVER (PARTITION BY symbol) AS last_idx, min(idx) OVER (PARTITION BY symbol) AS first_idx
-       FROM d WINDOW w AS (PARTITION BY symbol ORDER BY idx)),
-gaps AS (SELECT symbol, coalesce(pidx, -1) + 1 AS a, idx - 1 AS b FROM w1
-         UNION ALL
-         SELECT DISTINCT symbol, last_idx + 1, (SELECT max(idx) FROM expected) FROM w1),
-cells AS (SELECT g.symbol, e.idx FROM gaps g JOIN expected e ON e.idx BETWEEN g.a AND g.b WHERE g.b >= g.a),
-mw AS (SELECT idx FROM expected WHERE idx NOT IN (SELECT DISTINCT idx FROM d)),
-resid AS (SELECT symbol, idx FROM cells WHERE idx NOT IN (SELECT idx FROM mw)),
-windows AS (
-  SELECT (SELECT count(DISTINCT k) FROM (SELECT idx - row_number() OVER (ORDER BY idx) AS k FROM mw))
-       + (SELECT count(*) FROM (SELECT DISTINCT symbol, idx - row_number() OVER (PARTITION BY symbol ORDER BY idx)
-                                FROM resid)) AS gap_windows),
-rets AS (SELECT symbol, lc - plc AS r FROM w1 WHERE lc IS NOT NULL AND plc IS NOT NULL),
-med AS (SELECT symbol, median(r) AS med FROM rets GROUP BY symbol),
-dev AS (SELECT rets.symbol, r, abs(r - med) AS dev FROM rets JOIN med USING (symbol)),
-scale AS (SELECT symbol, CASE WHEN median(dev) > 0 THEN 1.4826 * median(dev)
-                               WHEN avg(dev) > 0 THEN 1.253314 * avg(dev) END AS s
-          FROM dev GROUP BY symbol),
-spk AS (SELECT count(*) AS returns,
-               count(*) FILTER (WHERE s IS NOT NULL AND dev / s > $spike_z) AS spikes,
-               count(*) FILTER (WHERE abs(r) > ln(10)) AS scale_breaks
-        FROM dev JOIN scale USING (symbol)),
-links AS (SELECT symbol, idx, coalesce(frozen AND pfrozen AND pidx = idx - 1 AND close = pclose, false) AS link
-          FROM w1),
-runs AS (SELECT symbol, grp, count(*) + 1 AS len
-         FROM (SELECT symbol, link, sum(CASE WHEN link THEN 0 ELSE 1 END)
-                      OVER (PARTITION BY symbol ORDER BY idx) AS grp FROM links)
-         WHERE link GROUP BY symbol, grp),
-stale AS (SELECT count(*) AS stale_runs, coalesce(sum(len), 0) AS stale_bars FROM runs WHERE len >= $stale_min)
-SELECT ohlc.*, dup.*, mono.*, align.*, comp.expected, comp.present, comp.expected - comp.present AS missing,
-       windows.gap_windows, spk.*, stale.*
-FROM ohlc, dup, mono, align, comp, windows, spk, stale
-"""
+def run_project(path: Path, n_sessions: int) -> dict:
+    from tradepulse_assets.quality import gates
+    from tradepulse_assets.quality.session_grid import PreparedBars
+
+    gates.schema(PreparedBars(pl.read_parquet(path, n_rows=10)), gates.DEFAULT_CONFIG)  # pandera's import
+    expected_frame(n_sessions)  # the calendar, built outside the timing as for the peers
+    file_mode = timed(lambda: project_counts(pl.read_parquet(path), n_sessions))
+    frame = pl.read_parquet(path)
+    return {"file": file_mode, "memory": timed(project_counts, frame, n_sessions)}
+
+
+def run_polars(path: Path, n_sessions: int) -> dict:
+    from peers_gates import polars_counts
+
+    expected = expected_frame(n_sessions)
+    file_mode = timed(polars_counts, pl.scan_parquet(path), expected, SPIKE_Z, STALE_MIN)
+    frame = pl.read_parquet(path)
+    return {"file": file_mode, "memory": timed(polars_counts, frame.lazy(), expected, SPIKE_Z, STALE_MIN)}
 
 
 def run_duckdb(path: Path, n_sessions: int) -> dict:
-    import duckdb
+    from peers_gates import duckdb_connect, duckdb_counts, duckdb_load
 
-    frame = pl.read_parquet(path)
-    loaded = peak_after_load_mb()
-    minutes = expected_minutes(n_sessions)
-    con = duckdb.connect()
-    t0 = time.perf_counter()
-    bars = frame.with_row_index("seq").to_arrow()  # delivery order, made explicit for SQL
-    expected = pl.DataFrame(
-        {"ts": pl.Series(minutes).cast(pl.Datetime("us", "UTC")), "idx": np.arange(minutes.size)}
-    ).to_arrow()
-    con.register("bars", bars)
-    con.register("expected", expected)
-    cur = con.execute(GATES_SQL, {"spike_z": SPIKE_Z, "stale_min": STALE_MIN})
-    row = cur.fetchone()
-    names = [d[0] for d in cur.description]
-    seconds = time.perf_counter() - t0
-    counts = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(names, row)}
-    return {
-        "seconds": seconds,
-        "counts": {k: int(counts[k]) for k in COMPARED},
-        "null_rows": int(counts["null_rows"]),
-        "load_mb": loaded,
-    }
+    expected = expected_frame(n_sessions)
+    con = duckdb_connect()
+
+    def from_file():
+        duckdb_load(con, str(path), expected)
+        return duckdb_counts(con, SPIKE_Z, STALE_MIN)
+
+    file_mode = timed(from_file)
+    return {"file": file_mode, "memory": timed(duckdb_counts, con, SPIKE_Z, STALE_MIN)}
+
+
+SIDES = {"project": run_project, "duckdb": run_duckdb, "polars": run_polars}
+PEERS = ("duckdb", "polars")
+MODES = ("file", "memory")
+#: Issue #14: the gate suite on 10 M bars at least this many times as fast as each peer.
+TARGETS = {"duckdb": 2.0, "polars": 1.5}
 
 
 def child(side: str, path: Path, n_sessions: int) -> None:
-    result = (run_polars if side == "polars" else run_duckdb)(path, n_sessions)
-    result["peak_rss_mb"] = peak_rss_mb()
-    print(json.dumps(result))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers_gates beside this file
+    out = SIDES[side](path, n_sessions)
+    result = {mode: {"counts": {k: int(counts[k]) for k in COMPARED}, "wall": wall, "cpu": cpu}
+              for mode, (counts, wall, cpu) in out.items()}
+    print(json.dumps({**result, "peak_mb": peak_rss_mb()}))
+
+
+def run_child(side: str, path: Path, n_sessions: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", side, "--data", str(path), "--sessions", str(n_sessions)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    if proc.returncode:
+        print(proc.stderr, file=sys.stderr)
+        raise SystemExit(f"{side} side failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def disagreements(runs: dict[str, list[dict]]) -> list[str]:
+    reference = runs["project"][0]["file"]["counts"]
+    return [
+        f"{side} {mode} round {i + 1}: {k} = {run[mode]['counts'][k]}, project {reference[k]}"
+        for side, side_runs in runs.items()
+        for i, run in enumerate(side_runs)
+        for mode in MODES
+        for k in COMPARED
+        if run[mode]["counts"][k] != reference[k]
+    ]
+
+
+def median(runs: list[dict], mode: str, key: str) -> float:
+    return statistics.median(run[mode][key] for run in runs)
+
+
+def measure(n_sym: int, n_sessions: int, rounds: int, tmp: Path) -> tuple[dict, list[str]]:
+    path = tmp / f"bars_{n_sym}.parquet"
+    rows = generate(path, n_sym, n_sessions)
+    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
+    load_start = load()
+    for round_ in range(rounds):
+        order = list(SIDES)[round_ % len(SIDES):] + list(SIDES)[: round_ % len(SIDES)]
+        for side in order:
+            runs[side].append(run_child(side, path, n_sessions))
+    path.unlink()
+    summary = {"rows": rows, "symbols": n_sym, "load": f"{load_start} .. {load()}", "sides": {},
+               "counts": runs["project"][0]["file"]["counts"]}
+    for side, side_runs in runs.items():
+        summary["sides"][side] = {
+            "peak_mb": max(run["peak_mb"] for run in side_runs),
+            **{f"{mode}_{key}": median(side_runs, mode, key) for mode in MODES for key in ("wall", "cpu")},
+        }
+    return summary, disagreements(runs)
+
+
+def print_size(summary: dict) -> None:
+    sides = summary["sides"]
+    print(f"\n{summary['rows']:,} bars ({summary['symbols']} symbols), load 1/5/15 {summary['load']}")
+    print(f"{'side':<8} {'file s':>8} {'(cpu)':>7} {'x':>6}   {'memory s':>8} {'(cpu)':>7} {'x':>6}   {'peak RSS':>9}")
+    for side, m in sides.items():
+        ratios = [m[f"{mode}_wall"] / sides["project"][f"{mode}_wall"] for mode in MODES]
+        print(
+            f"{side:<8} {m['file_wall']:8.2f} {m['file_cpu']:7.2f} {ratios[0]:6.2f}   "
+            f"{m['memory_wall']:8.2f} {m['memory_cpu']:7.2f} {ratios[1]:6.2f}   {m['peak_mb']:6.0f} MB"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=1000)
+    parser.add_argument("--symbols", default="100,300,1000", help="comma-separated sizes (x 7 x 1440 bars)")
     parser.add_argument("--sessions", type=int, default=7)
-    parser.add_argument("--child", choices=["polars", "duckdb"], help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", choices=list(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.data, args.sessions)
         return 0
+    print(f"bench-gates on {os.cpu_count()} cores, load {load()} at start; x = peer median / project median "
+          f"(wall), medians of {args.rounds} interleaved rounds")
+    failures, summaries = [], []
     with tempfile.TemporaryDirectory(prefix="bench_gates_") as tmp:
-        path = Path(tmp) / "bars.parquet"
-        t0 = time.perf_counter()
-        rows = generate(path, args.symbols, args.sessions)
-        print(
-            f"generated {rows:,} bars ({args.symbols} symbols x {args.sessions} x 1440 minutes, seeded faults) "
-            f"in {time.perf_counter() - t0:.1f} s; file {path.stat().st_size / 1e6:.0f} MB"
-        )
-        out = {}
-        for side in ("polars", "duckdb"):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    side,
-                    "--data",
-                    str(path),
-                    "--sessions",
-                    str(args.sessions),
-                ],
-                check=False,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "PYTHONWARNINGS": "ignore"},
-            )
-            if proc.returncode:
-                print(proc.stderr, file=sys.stderr)
-                raise SystemExit(f"{side} side failed (exit {proc.returncode})")
-            out[side] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"{'side':<8} {'seconds':>8} {'rows/s':>14} {'peak RSS':>10} {'of which loading':>17}")
-    for side, res in out.items():
-        print(
-            f"{side:<8} {res['seconds']:8.2f} {rows / res['seconds']:14,.0f} {res['peak_rss_mb']:7.0f} MB "
-            f"{res['load_mb']:14.0f} MB"
-        )
-    ratio = out["duckdb"]["seconds"] / out["polars"]["seconds"]
-    print(f"polars suite is {ratio:.2f}x the speed of the DuckDB query")
-    mismatches = {
-        k: (out["polars"]["counts"][k], out["duckdb"]["counts"][k])
-        for k in COMPARED
-        if out["polars"]["counts"][k] != out["duckdb"]["counts"][k]
-    }
-    print("counts: " + ", ".join(f"{k}={out['polars']['counts'][k]}" for k in COMPARED))
-    if mismatches:
-        print(f"MISMATCH between polars and DuckDB (polars, duckdb): {mismatches}", file=sys.stderr)
+        for n_sym in (int(x) for x in args.symbols.split(",")):
+            summary, wrong = measure(n_sym, args.sessions, args.rounds, Path(tmp))
+            summaries.append(summary)
+            failures += wrong
+            print_size(summary)
+    print(f"\nload at end {load()}")
+    largest = summaries[-1]["sides"]
+    for peer in PEERS:
+        for mode in MODES:
+            ratio = largest[peer][f"{mode}_wall"] / largest["project"][f"{mode}_wall"]
+            verdict = "met" if ratio >= TARGETS[peer] else "MISSED"
+            print(f"target (#14) project >= {TARGETS[peer]}x {peer}, {mode}, "
+                  f"{summaries[-1]['rows']:,} bars: {ratio:.2f}x {verdict}")
+    print("counts: " + ", ".join(f"{k}={v}" for k, v in summaries[-1]["counts"].items()))
+    if failures:
+        print("MISMATCH between sides:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
-    print("polars and DuckDB agree on every count")
-    ok_speed, ok_mem = ratio >= 1.0, out["polars"]["peak_rss_mb"] < 2048
-    print(
-        f"target: at least as fast as DuckDB: {'met' if ok_speed else 'NOT met'}; "
-        f"peak memory under 2 GB: {'met' if ok_mem else 'NOT met'}"
-    )
+    print("every side agrees on all 21 counts, both ways, every round and size")
     return 0
 
 
