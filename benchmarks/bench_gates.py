@@ -4,19 +4,19 @@
     .venv/bin/python benchmarks/bench_gates.py --symbols 100,300 --rounds 2   # quicker
 
 Each size is SYMBOLS x 7 CRYPTO (24/7) sessions x 1,440 minutes (1,000 symbols: 10,080,000 bars), delivered
-minute by minute with seeded faults of every kind (gaps per symbol and market-wide, duplicates, out-of-order
-rows, OHLC violations, negative/NaN volume, x100 price errors, frozen runs, off-minute stamps), written once to
-Parquet. Three sides compute the same 21 counts (peers in ``benchmarks/peers_gates.py``):
+minute by minute with seeded faults of every kind (gaps per symbol and market-wide, duplicates,
+out-of-order rows, OHLC violations, negative/NaN volume, x100 price errors, frozen runs, off-minute stamps),
+written once to Parquet. Three sides compute the same 21 counts (peers in ``benchmarks/peers_gates.py``):
 
 - ``project``: ``quality.run_gate_suite`` (every gate, evidence and summaries included);
 - ``duckdb``: tuned DuckDB SQL (ENUM symbol codes, lag/lead windows, no per-cell expansion, threads=2);
 - ``polars``: the same checks as one plain polars lazy query (``collect_all`` once, no Python loops).
 
 Two ways each: **file to counts** (read the Parquet file and run the checks: DuckDB loads it into a typed
-table, polars scans it lazily, the project reads a DataFrame) and **in memory** (the data already loaded: the
-project's and polars' DataFrame, DuckDB's table). Every round runs each side in a fresh subprocess, in an order
-that rotates between rounds, so load from other work on the shared cores hits all sides alike; a side's peak
-memory is its process's ``ru_maxrss``. Imports are warmed before timing (the project's schema gate imports
+table, polars scans it lazily, the project reads a DataFrame) and **in memory** (the data already loaded:
+the project's and polars' DataFrame, DuckDB's table). Every round runs each side in a fresh subprocess, in an
+order that rotates between rounds, so load from other work on the shared cores hits all sides alike; a
+side's peak memory is its process's ``ru_maxrss``. Imports are warmed before timing (the project's schema gate imports
 pandera on first use; that is start-up, not gate work). Printed per size: medians of wall seconds (and CPU
 seconds, which load disturbs less), peak RSS, ratios (peer median / project median) and the load average.
 Any count that differs between sides (either way, any round) fails the run (exit 1).
@@ -290,7 +290,9 @@ def measure(n_sym: int, n_sessions: int, rounds: int, tmp: Path) -> tuple[dict, 
 def print_size(summary: dict) -> None:
     sides = summary["sides"]
     print(f"\n{summary['rows']:,} bars ({summary['symbols']} symbols), load 1/5/15 {summary['load']}")
-    print(f"{'side':<8} {'file s':>8} {'(cpu)':>7} {'x':>6}   {'memory s':>8} {'(cpu)':>7} {'x':>6}   {'peak RSS':>9}")
+    columns = ("file s", "(cpu)", "x", "memory s", "(cpu)", "x", "peak RSS")
+    print(f"{'side':<8} {columns[0]:>8} {columns[1]:>7} {columns[2]:>6}   {columns[3]:>8} {columns[4]:>7} "
+          f"{columns[5]:>6}   {columns[6]:>9}")
     for side, m in sides.items():
         ratios = [m[f"{mode}_wall"] / sides["project"][f"{mode}_wall"] for mode in MODES]
         print(

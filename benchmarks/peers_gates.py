@@ -1,5 +1,5 @@
-"""The peers of the gate benchmark: the same 21 counts as the project's gate suite, written the way a competent
-engineer would write them in DuckDB SQL and in plain polars (no project code).
+"""The peers of the gate benchmark: the same 21 counts as the project's gate suite, written the way a
+competent engineer would write them in DuckDB SQL and in plain polars (no project code).
 
 Both work on one table of bars (symbol, ts, open, high, low, close, volume) in delivery order and the
 session's expected minutes (ts, idx). What they must reproduce, exactly as the project's gates define it:
@@ -172,7 +172,8 @@ def duckdb_counts(con, spike_z: float, stale_min: int) -> dict:
 
 # --- polars ----------------------------------------------------------------------------------------------
 def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, stale_min: int) -> dict:
-    """The 21 counts as one lazy query (one ``collect``): ``bars`` in delivery order, ``expected`` (ts, idx)."""
+    """The 21 counts as one lazy query (one ``collect_all``): ``bars`` in delivery order, ``expected`` the
+    session's minutes (ts, idx)."""
     o, h, lo, c, v, ts = (pl.col(x) for x in ("open", "high", "low", "close", "volume", "ts"))
     n_minutes = expected.height
     bars = bars.with_columns(pl.col("symbol").cast(pl.Categorical)).with_row_index("seq")
@@ -196,7 +197,11 @@ def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, st
     in_order = (
         bars.select(code.alias("code"), "ts")
         .sort("code", maintain_order=True)
-        .select(((ts <= ts.shift(1)) & (pl.col("code") == pl.col("code").shift(1))).sum().alias("rows_out_of_order"))
+        .select(
+            ((ts <= ts.shift(1)) & (pl.col("code") == pl.col("code").shift(1)))
+            .sum()
+            .alias("rows_out_of_order")
+        )
     )
     located = bars.join(expected.lazy(), on="ts", how="left", maintain_order="left").with_columns(
         frozen=(o == h) & (h == lo) & (lo == c) & c.is_finite()
@@ -231,7 +236,10 @@ def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, st
     survivors = (
         cells.filter(~pl.col("same_as_next"))
         .select(
-            (pl.col("cell") // n_minutes).alias("symbol"), (pl.col("cell") % n_minutes).alias("idx"), "close", "frozen"
+            (pl.col("cell") // n_minutes).alias("symbol"),
+            (pl.col("cell") % n_minutes).alias("idx"),
+            "close",
+            "frozen",
         )
         .with_columns(
             first_of_symbol=(pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True),
@@ -257,7 +265,9 @@ def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, st
     intervals = pl.concat(
         [
             survivors.select(lo=(prev_idx + 1).fill_null(0), hi=pl.col("idx") - 1),
-            survivors.filter(pl.col("last_of_symbol")).select(lo=pl.col("idx") + 1, hi=pl.lit(n_minutes - 1, dtype=pl.Int64)),
+            survivors.filter(pl.col("last_of_symbol")).select(
+                lo=pl.col("idx") + 1, hi=pl.lit(n_minutes - 1, dtype=pl.Int64)
+            ),
         ]
     ).filter(pl.col("hi") >= pl.col("lo"))
     ends = grid.select("idx", "runs_to", "market_wide")
@@ -265,7 +275,9 @@ def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, st
         intervals.join(ends.rename({"idx": "lo", "runs_to": "lo_runs", "market_wide": "lo_mw"}), on="lo")
         .join(ends.rename({"idx": "hi", "runs_to": "hi_runs"}).drop("market_wide"), on="hi")
         .select(
-            (pl.col("hi_runs") - pl.col("lo_runs") + (~pl.col("lo_mw")).cast(pl.Int64)).sum().alias("residual")
+            (pl.col("hi_runs") - pl.col("lo_runs") + (~pl.col("lo_mw")).cast(pl.Int64))
+            .sum()
+            .alias("residual")
         )
     )
     whole = grid.select(
@@ -307,7 +319,8 @@ def polars_counts(bars: pl.LazyFrame, expected: pl.DataFrame, spike_z: float, st
         .select("symbol", "idx")
         .with_columns(
             island=(
-                (pl.col("symbol") != pl.col("symbol").shift(1)) | (pl.col("idx").shift(1) != pl.col("idx") - 1)
+                (pl.col("symbol") != pl.col("symbol").shift(1))
+                | (pl.col("idx").shift(1) != pl.col("idx") - 1)
             )
             .fill_null(True)
             .cum_sum()

@@ -22,6 +22,7 @@ from tradepulse_assets.quality.session_grid import (
     SessionSpec,
     nan_mean_rows,
     nan_median_rows,
+    runs_of_cells,
     runs_of_true,
     ts_from_us,
 )
@@ -225,40 +226,45 @@ def manifest_reconciliation(
 
 # --- row-wise gates ----------------------------------------------------------------------------
 def _flag_counts(
-    p: PreparedBars, flags: dict[str, pl.Expr], config: GateConfig
-) -> tuple[dict, np.ndarray, pl.DataFrame]:
-    """One lazy pass summing every flag, then (only when something is flagged) the first offending rows."""
-    any_flag = pl.any_horizontal(list(flags.values()))
-    sums = p.df.lazy().select(
-        [e.sum().alias(n) for n, e in flags.items()] + [any_flag.sum().alias("rows_violating")]
-    )
-    counts = {k: int(v) for k, v in sums.collect().row(0, named=True).items()}
+    p: PreparedBars, flags: Mapping[str, np.ndarray | pl.Expr], config: GateConfig
+) -> tuple[dict, np.ndarray, list[list[str]]]:
+    """Rows carrying each flag and rows carrying any, then the first offending rows (delivery positions) with
+    the names of their flags. A flag is a boolean array over the rows, or a polars expression (all of them
+    evaluated in one pass; a null flag counts as not raised)."""
+    exprs = [e.fill_null(False).alias(name) for name, e in flags.items() if isinstance(e, pl.Expr)]
+    evaluated = p.df.select(exprs) if exprs else None
+    arrays = {
+        name: evaluated[name].to_numpy() if isinstance(flag, pl.Expr) else flag
+        for name, flag in flags.items()
+    }
+    any_flag = np.zeros(p.n_rows, dtype=bool)
+    for flag in arrays.values():
+        any_flag |= flag
+    counts = {name: int(np.count_nonzero(flag)) for name, flag in arrays.items()}
+    counts["rows_violating"] = int(np.count_nonzero(any_flag))
     if counts["rows_violating"] == 0:
-        return counts, np.zeros(0, dtype=np.int64), pl.DataFrame()
-    first = (
-        p.df.lazy()
-        .with_row_index("row")
-        .filter(any_flag)
-        .head(config.max_evidence)
-        .select(pl.col("row"), *[e.alias(n) for n, e in flags.items()])
-        .collect()
-    )
-    return counts, first["row"].to_numpy().astype(np.int64), first.drop("row")
+        return counts, np.zeros(0, dtype=np.int64), []
+    rows = np.flatnonzero(any_flag)[: config.max_evidence]
+    violations = [[name for name, flag in arrays.items() if flag[row]] for row in rows]
+    return counts, rows, violations
 
 
 def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = OHLC_CONSISTENCY
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
-    finite_positive = pl.all_horizontal([x.is_finite() & (x > 0) for x in (o, h, lo, c)])
+    o, h, lo, c = (p.column_values(x) for x in ("open", "high", "low", "close"))
+    finite_positive = np.ones(p.n_rows, dtype=bool)
+    for x in (o, h, lo, c):
+        finite_positive &= x > 0
+        finite_positive &= x < np.inf  # NaN fails both comparisons
     flags = {
-        "low_above_body": (lo > pl.min_horizontal(o, c)) & finite_positive,
-        "high_below_body": (h < pl.max_horizontal(o, c)) & finite_positive,
+        "low_above_body": (lo > np.minimum(o, c)) & finite_positive,
+        "high_below_body": (h < np.maximum(o, c)) & finite_positive,
         "low_above_high": (lo > h) & finite_positive,
         "non_positive_or_non_finite": ~finite_positive,
     }
-    counts, rows, first = _flag_counts(p, flags, config)
+    counts, rows, violations = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
@@ -266,8 +272,8 @@ def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
             gate, True, False, f"all {p.n_rows} bars have consistent OHLC", counts
         )
     evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
-    for item, record in zip(evidence, first.iter_rows(named=True)):
-        item["violations"] = [name for name, hit in record.items() if hit]
+    for item, names in zip(evidence, violations):
+        item["violations"] = names
     detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
     keyed = "ts" not in p.problems and "symbol" not in p.problems
     summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if keyed else "")
@@ -280,8 +286,8 @@ def negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = NEGATIVE_VOLUME
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    v = pl.col("volume")
-    counts, rows, _ = _flag_counts(p, {"negative": v < 0, "non_finite": ~v.is_finite()}, config)
+    v = p.column_values("volume")
+    counts, rows, _ = _flag_counts(p, {"negative": v < 0, "non_finite": ~np.isfinite(v)}, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
@@ -320,7 +326,7 @@ def vwap_range(p: PreparedBars, config: GateConfig) -> GateResult:
         "below_low": given & w.is_finite() & (w < lo - slack),
         "above_high": given & w.is_finite() & (w > h + slack),
     }
-    counts, rows, first = _flag_counts(p, flags, config)
+    counts, rows, violations = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
     counts["null"] = int(p.df["vwap"].null_count())
     n_bad = counts["rows_violating"]
@@ -328,8 +334,8 @@ def vwap_range(p: PreparedBars, config: GateConfig) -> GateResult:
         summary = f"every vwap of {p.n_rows} bars is null or within [low, high]"
         return GateResult(gate, True, False, summary, counts)
     evidence = _row_evidence(p, rows, ("symbol", "ts", "low", "high", "vwap"))
-    for item, record in zip(evidence, first.iter_rows(named=True)):
-        item["violations"] = [name for name, hit in record.items() if hit]
+    for item, names in zip(evidence, violations):
+        item["violations"] = names
     detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
     summary = f"{n_bad} of {p.n_rows} bars have a vwap outside [low, high] ({detail})"
     summary += _keyed_first(p, rows)
@@ -365,14 +371,14 @@ def volume_trades(p: PreparedBars, config: GateConfig) -> GateResult:
         "volume_without_trades": known & (n == 0) & (v > 0),
         "trades_without_volume": known & (n > 0) & (v == 0),
     }
-    counts, rows, first = _flag_counts(p, flags, config)
+    counts, rows, violations = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
         return GateResult(gate, True, False, f"volume and trade_count agree on all {p.n_rows} bars", counts)
     evidence = _row_evidence(p, rows, ("symbol", "ts", "volume", "trade_count"))
-    for item, record in zip(evidence, first.iter_rows(named=True)):
-        item["violations"] = [name for name, hit in record.items() if hit]
+    for item, names in zip(evidence, violations):
+        item["violations"] = names
     detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
     summary = f"{n_bad} of {p.n_rows} bars: volume and trade_count disagree ({detail})"
     summary += _keyed_first(p, rows)
@@ -648,12 +654,13 @@ def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = PRICE_SPIKES
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    r, prev = p.returns
+    r = p.returns
     med = nan_median_rows(r)
     dev = np.abs(r - med[:, None])
     scale = MAD_TO_SIGMA * nan_median_rows(dev)
-    fallback = MEANAD_TO_SIGMA * nan_mean_rows(dev)
-    scale = np.where(scale > 0, scale, fallback)
+    no_mad = ~(scale > 0)  # MAD 0 (over half the returns equal) or no returns: the MeanAD fallback
+    if no_mad.any():
+        scale[no_mad] = MEANAD_TO_SIGMA * nan_mean_rows(dev[no_mad])
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)  # no spread at all: nothing to flag
     z = np.divide(dev, scale[:, None], out=dev)  # in place: the grid is large, dev is not needed any more
     flagged = z > config.spike_z_threshold  # NaN (no return) compares False
@@ -682,7 +689,9 @@ def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
         p,
         sym,
         minute,
-        previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in prev[sym, minute]], dtype=object),
+        previous_ts=np.array(
+            [ts_from_us(exp[m]).isoformat() for m in p.previous_bar_minute(sym, minute)], dtype=object
+        ),
         log_return=r[sym, minute],
         robust_z=z[sym, minute],
     )
@@ -698,7 +707,7 @@ def price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = PRICE_SCALE
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    r, prev = p.returns
+    r = p.returns
     jumps = np.abs(r)
     flagged = jumps > config.price_scale_log_threshold  # NaN (no return) compares False
     n = int(flagged.sum())
@@ -718,19 +727,16 @@ def price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
         )
     sym, minute = np.nonzero(flagged)
     counts["symbols_affected"] = int(np.unique(sym).size)
-    head = slice(0, config.max_evidence)
+    sym, minute = sym[: config.max_evidence], minute[: config.max_evidence]
+    previous = p.previous_bar_minute(sym, minute)
     exp = p.require_spec().expected_us
     evidence = _cell_evidence(
         p,
-        sym[head],
-        minute[head],
-        previous_close=np.array(
-            [p.close_grid[s, m] for s, m in zip(sym[head], prev[sym[head], minute[head]])]
-        ),
-        previous_ts=np.array(
-            [ts_from_us(exp[m]).isoformat() for m in prev[sym[head], minute[head]]], dtype=object
-        ),
-        factor=np.exp(r[sym[head], minute[head]]),
+        sym,
+        minute,
+        previous_close=p.close_grid[sym, previous],
+        previous_ts=np.array([ts_from_us(exp[m]).isoformat() for m in previous], dtype=object),
+        factor=np.exp(r[sym, minute]),
     )
     first = evidence[0]
     summary = (
@@ -749,8 +755,9 @@ def stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
     close, frozen = p.close_grid, p.frozen_grid
-    link = frozen[:, 1:] & frozen[:, :-1] & (close[:, 1:] == close[:, :-1])
-    sym, first_link, last_link = runs_of_true(link)
+    sym, minute = np.nonzero(frozen[:, 1:] & frozen[:, :-1])  # frozen bars are few: compare only those
+    link = close[sym, minute + 1] == close[sym, minute]  # link between minute and minute + 1
+    sym, first_link, last_link = runs_of_cells(sym[link], minute[link])
     length = last_link - first_link + 2  # a run of k links covers k + 1 bars
     keep = length >= config.stale_min_minutes
     sym, start, end, length = sym[keep], first_link[keep], last_link[keep] + 1, length[keep]

@@ -82,6 +82,7 @@ class GateSpec:
     evaluate: Callable[[SuiteInputs, GateConfig], GateResult]
     rule: str
     waived_for_backfill: bool = False  # a backfill lands late by construction: never blocks on this gate
+    on_grid: bool = False  # judges the (symbol, minute) grid: the suite runs these beside the row gates
 
     def is_blocking(self, config: GateConfig = DEFAULT_CONFIG) -> bool:
         return dict(config.blocking).get(self.name, self.blocking)
@@ -132,6 +133,7 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec(
         DUPLICATE_BARS, ("symbol", "ts"), True, _on_frame(gates.duplicate_bars),
         "no (symbol, ts) delivered more than once",
+        on_grid=True,
     ),
     GateSpec(
         MONOTONIC_TIMESTAMPS, ("symbol", "ts"), True, _on_frame(gates.monotonic_timestamps),
@@ -140,22 +142,27 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec(
         COMPLETENESS, ("symbol", "ts"), True, _on_frame(gates.completeness),
         "every (symbol, expected minute) present; coverage >= `completeness_min_coverage` (default 1.0)",
+        on_grid=True,
     ),
     GateSpec(
         CALENDAR_ALIGNMENT, ("ts",), True, _on_frame(gates.calendar_alignment),
         "no bar outside the session's expected minutes (DST, early closes, lunch breaks, local time as UTC)",
+        on_grid=True,
     ),
     GateSpec(
         PRICE_SPIKES, ("close",), False, _on_frame(gates.price_spikes),
         "robust z of 1-minute log returns > `spike_z_threshold` (default 100); flags, never drops",
+        on_grid=True,
     ),
     GateSpec(
         PRICE_SCALE, ("close",), True, _on_frame(gates.price_scale),
         "abs(1-minute log return) > `price_scale_log_threshold` (default log 10: a tenfold move)",
+        on_grid=True,
     ),
     GateSpec(
         STALE_PRICES, PRICES, True, _on_frame(gates.stale_prices),
         "a run of >= `stale_min_minutes` (default 10) bars with o=h=l=c and an unchanged close",
+        on_grid=True,
     ),
     GateSpec(
         NEGATIVE_VOLUME, ("volume",), True, _on_frame(gates.negative_volume),

@@ -71,15 +71,22 @@ def session_spec(calendar: MarketCalendar, session: dt.date | Sequence[dt.date])
 
 
 def runs_of_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximal runs of True along the last axis of a 2-D mask: (row, first column, last column), vectorised."""
-    n_rows, n_cols = mask.shape
-    padded = np.zeros((n_rows, n_cols + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded.ravel())
-    width = n_cols + 2
-    starts = np.flatnonzero(edges == 1) + 1  # first True of each run (flat position)
-    ends = np.flatnonzero(edges == -1)  # last True of each run (flat position)
-    return starts // width, starts % width - 1, ends % width - 1
+    """Maximal runs of True along the last axis of a 2-D mask: (row, first column, last column), row-major."""
+    return runs_of_cells(*np.nonzero(mask))
+
+
+def runs_of_cells(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximal runs of adjacent columns among cells given in row-major order: (row, first, last column).
+
+    Work is in the number of cells, not the grid: the masks the gates look at (missing bars, links of frozen
+    bars) are sparse."""
+    if rows.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    breaks = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1] + 1)
+    starts = np.concatenate(([0], np.flatnonzero(breaks) + 1))
+    ends = np.concatenate((starts[1:] - 1, [rows.size - 1]))
+    return rows[starts], cols[starts], cols[ends]
 
 
 class PreparedBars:
@@ -102,6 +109,7 @@ class PreparedBars:
         self.expected_symbols = tuple(expected_symbols or ())
         self.n_rows = self.df.height
         self.problems = self._column_problems()
+        self._values: dict[str, np.ndarray] = {}
 
     # --- usability ----------------------------------------------------------------------------
     def _column_problems(self) -> dict[str, str]:
@@ -128,6 +136,12 @@ class PreparedBars:
         return self.spec
 
     # --- per-row arrays -----------------------------------------------------------------------
+    def column_values(self, name: str) -> np.ndarray:
+        """A numeric column as a NumPy array (no copy for one chunk without nulls), read once per frame."""
+        if name not in self._values:
+            self._values[name] = self.df[name].to_numpy()
+        return self._values[name]
+
     @cached_property
     def symbols(self) -> np.ndarray:
         """Sorted union of delivered and expected symbols; a symbol's code is its position here."""
@@ -152,11 +166,12 @@ class PreparedBars:
         exp = spec.expected_us
         first = int(exp[0])
         span = int((exp[-1] - first) // MINUTE_US) + 1
+        minute, remainder = np.divmod(self.ts_us - first, MINUTE_US)
+        ok = (remainder == 0) & (minute >= 0) & (minute < span)
+        if span == exp.size:  # no break or closed night inside: the minute is its own position
+            return np.where(ok, minute, -1)
         lookup = np.full(span, -1, dtype=np.int64)
         lookup[(exp - first) // MINUTE_US] = np.arange(exp.size)
-        offset = self.ts_us - first
-        minute = offset // MINUTE_US
-        ok = (offset % MINUTE_US == 0) & (minute >= 0) & (minute < span)
         return np.where(ok, lookup[np.clip(minute, 0, span - 1)], -1)
 
     @cached_property
@@ -197,8 +212,8 @@ class PreparedBars:
         """Rows (delivery order) of aligned bars whose (symbol, minute) occurs more than once."""
         if self.n_rows == 0 or self.cell_counts.max(initial=0) <= 1:
             return np.zeros(0, dtype=np.int64)
-        safe = np.maximum(self.cell, 0)
-        return np.flatnonzero(self.aligned & (self.cell_counts[safe] > 1))
+        repeated = self.cell_counts > 1  # a byte per cell: the gather below stays in cache, unlike the counts
+        return np.flatnonzero(self.aligned & repeated[np.maximum(self.cell, 0)])
 
     @cached_property
     def presence(self) -> np.ndarray:
@@ -220,7 +235,7 @@ class PreparedBars:
 
     @cached_property
     def close_grid(self) -> np.ndarray:
-        return self._last_delivered(self.df["close"].to_numpy(), np.nan)
+        return self._last_delivered(self.column_values("close"), np.nan)
 
     @cached_property
     def frozen_grid(self) -> np.ndarray:
@@ -238,32 +253,61 @@ class PreparedBars:
         return self._last_delivered(flat, False)
 
     @cached_property
-    def returns(self) -> tuple[np.ndarray, np.ndarray]:
-        """Log return of each present bar against the previous present bar of its symbol, and that bar's minute.
-
-        Grid cells without a bar, and a symbol's first bar, hold NaN (and -1); non-positive closes are treated
-        as missing here (ohlc_consistency reports them).
-        """
-        close = self.close_grid
+    def log_close_grid(self) -> np.ndarray:
+        """Log close per cell; NaN where no bar, or where the close is not finite and positive (those count
+        as missing for returns: ohlc_consistency reports them)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            logc = np.log(close)
-        valid = np.isfinite(logc)
-        n_min = close.shape[1]
-        position = np.where(valid, np.arange(n_min, dtype=np.int32)[None, :], np.int32(-1))
-        last = np.maximum.accumulate(position, axis=1)
-        prev = np.full_like(last, -1)
-        prev[:, 1:] = last[:, :-1]
-        has = valid & (prev >= 0)
-        prev_log = np.take_along_axis(logc, np.maximum(prev, 0), axis=1)
-        r = np.where(has, logc - prev_log, np.nan)
-        return r, np.where(has, prev, -1)
+            logc = np.log(self.close_grid)
+        logc[~np.isfinite(logc)] = np.nan
+        return logc
+
+    @cached_property
+    def returns(self) -> np.ndarray:
+        """Log return of each present bar against the previous present bar of its symbol (NaN for cells
+        without a bar and for a symbol's first bar).
+
+        Most cells follow a present bar, so the return is the difference with the cell before; only the first
+        bar after a run of missing cells (few: one per gap) looks further back, to the bar before the run.
+        """
+        logc = self.log_close_grid
+        r = np.empty_like(logc)
+        r[:, 0] = np.nan
+        np.subtract(logc[:, 1:], logc[:, :-1], out=r[:, 1:])
+        sym, first, last = runs_of_true(np.isnan(logc))
+        resumed = (first > 0) & (last < logc.shape[1] - 1)  # a bar before the run and one after it
+        sym, before, after = sym[resumed], first[resumed] - 1, last[resumed] + 1
+        r[sym, after] = logc[sym, after] - logc[sym, before]
+        return r
+
+    def previous_bar_minute(self, sym: np.ndarray, minute: np.ndarray) -> np.ndarray:
+        """For cells that have a return: the minute of the bar it is measured against (evidence only)."""
+        has_bar = ~np.isnan(self.log_close_grid)
+        return np.array(
+            [m - 1 if has_bar[s, m - 1] else np.flatnonzero(has_bar[s, :m])[-1] for s, m in zip(sym, minute)],
+            dtype=np.int64,
+        )
 
 
 def nan_median_rows(values: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN; NaN for a row without values (no warning)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values, axis=1)
+    """Row medians ignoring NaN (what ``np.nanmedian(values, axis=1)`` returns, bit for bit); NaN for a row
+    without values.
+
+    Rows with the same number of values share one in-place partition at the upper middle position (NaN
+    sorts last), instead of a copy and a partition per row (a session's symbols mostly have the same count);
+    for an even count the lower middle is the largest value left of it (partitioning at both positions at
+    once is several times slower in NumPy).
+    """
+    counts = values.shape[1] - np.count_nonzero(np.isnan(values), axis=1)
+    medians = np.full(values.shape[0], np.nan)
+    for count in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == count)
+        high = count // 2
+        group = values[rows]  # a copy, partitioned in place
+        group.partition(high, axis=1)
+        upper = group[:, high]
+        lower = group[:, :high].max(axis=1) if count % 2 == 0 else upper
+        medians[rows] = (lower + upper) / 2
+    return medians
 
 
 def nan_mean_rows(values: np.ndarray) -> np.ndarray:
