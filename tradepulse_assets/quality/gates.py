@@ -9,7 +9,7 @@ the registry stamps ``blocking`` on the result (gates here leave it False).
 """
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -22,6 +22,7 @@ from tradepulse_assets.quality.session_grid import (
     SessionSpec,
     nan_mean_rows,
     nan_median_rows,
+    row_chunks,
     runs_of_cells,
     runs_of_true,
     ts_from_us,
@@ -73,6 +74,8 @@ REQUIRED = {
     VOLUME_TRADES: ("volume", "trade_count"),
     UNIVERSE: ("symbol",),
 }
+#: What ohlc_consistency counts, in the order it reports them.
+OHLC_FLAGS = ("low_above_body", "high_below_body", "low_above_high", "non_positive_or_non_finite")
 #: Relative slack of the vwap range check: vendors round vwap and prices separately (1e-9 of the high).
 VWAP_REL_TOLERANCE = 1e-9
 
@@ -226,44 +229,47 @@ def manifest_reconciliation(
 
 # --- row-wise gates ----------------------------------------------------------------------------
 def _flag_counts(
-    p: PreparedBars, flags: Mapping[str, np.ndarray | pl.Expr], config: GateConfig
+    p: PreparedBars, flags: Callable[[slice], Mapping[str, np.ndarray]] | Mapping[str, pl.Expr], config: GateConfig
 ) -> tuple[dict, np.ndarray, list[list[str]]]:
     """Rows carrying each flag and rows carrying any, then the first offending rows (delivery positions) with
-    the names of their flags. A flag is a boolean array over the rows, or a polars expression (all of them
-    evaluated in one pass; a null flag counts as not raised)."""
-    exprs = [e.fill_null(False).alias(name) for name, e in flags.items() if isinstance(e, pl.Expr)]
-    evaluated = p.df.select(exprs) if exprs else None
-    arrays = {
-        name: evaluated[name].to_numpy() if isinstance(flag, pl.Expr) else flag
-        for name, flag in flags.items()
-    }
-    any_flag = np.zeros(p.n_rows, dtype=bool)
-    for flag in arrays.values():
-        any_flag |= flag
-    counts = {name: int(np.count_nonzero(flag)) for name, flag in arrays.items()}
-    counts["rows_violating"] = int(np.count_nonzero(any_flag))
-    if counts["rows_violating"] == 0:
-        return counts, np.zeros(0, dtype=np.int64), []
-    rows = np.flatnonzero(any_flag)[: config.max_evidence]
-    violations = [[name for name, flag in arrays.items() if flag[row]] for row in rows]
-    return counts, rows, violations
+    the names of their flags.
+
+    ``flags`` gives the boolean flags of a slice of rows (NumPy: evaluated a chunk of rows at a time, so the
+    temporaries stay in cache), or is polars expressions (evaluated in one pass; a null flag is not raised)."""
+    if isinstance(flags, Mapping):
+        evaluated = p.df.select(e.fill_null(False).alias(name) for name, e in flags.items())
+        arrays = {name: evaluated[name].to_numpy() for name in flags}
+        flags = lambda rows: {name: values[rows] for name, values in arrays.items()}  # noqa: E731
+    counts: dict[str, int] = {}
+    rows, violations = [], []
+    for chunk in list(row_chunks((p.n_rows, 1))) or [slice(0, 0)]:
+        chunk_flags = flags(chunk)
+        any_flag = np.zeros(chunk.stop - chunk.start, dtype=bool)
+        for name, flag in chunk_flags.items():
+            any_flag |= flag
+            counts[name] = counts.get(name, 0) + int(np.count_nonzero(flag))
+        counts["rows_violating"] = counts.get("rows_violating", 0) + int(np.count_nonzero(any_flag))
+        for row in np.flatnonzero(any_flag)[: config.max_evidence - len(rows)]:
+            rows.append(chunk.start + int(row))
+            violations.append([name for name, flag in chunk_flags.items() if flag[row]])
+    return counts, np.array(rows, dtype=np.int64), violations
 
 
 def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = OHLC_CONSISTENCY
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    o, h, lo, c = (p.column_values(x) for x in ("open", "high", "low", "close"))
-    finite_positive = np.ones(p.n_rows, dtype=bool)
-    for x in (o, h, lo, c):
-        finite_positive &= x > 0
-        finite_positive &= x < np.inf  # NaN fails both comparisons
-    flags = {
-        "low_above_body": (lo > np.minimum(o, c)) & finite_positive,
-        "high_below_body": (h < np.maximum(o, c)) & finite_positive,
-        "low_above_high": (lo > h) & finite_positive,
-        "non_positive_or_non_finite": ~finite_positive,
-    }
+    prices = [p.column_values(x) for x in ("open", "high", "low", "close")]
+
+    def flags(rows: slice) -> dict[str, np.ndarray]:
+        o, h, lo, c = (x[rows] for x in prices)
+        finite_positive = np.ones(o.size, dtype=bool)
+        for x in (o, h, lo, c):
+            finite_positive &= x > 0
+            finite_positive &= x < np.inf  # NaN fails both comparisons
+        hits = (lo > np.minimum(o, c), h < np.maximum(o, c), lo > h)  # judged on finite positive prices
+        return dict(zip(OHLC_FLAGS, [hit & finite_positive for hit in hits] + [~finite_positive]))
+
     counts, rows, violations = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
@@ -274,7 +280,7 @@ def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     evidence = _row_evidence(p, rows, ("symbol", "ts", "open", "high", "low", "close"))
     for item, names in zip(evidence, violations):
         item["violations"] = names
-    detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in flags if counts[k])
+    detail = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in OHLC_FLAGS if counts[k])
     keyed = "ts" not in p.problems and "symbol" not in p.problems
     summary = f"{n_bad} of {p.n_rows} bars violate OHLC ({detail})" + (_first_ts(p, rows) if keyed else "")
     return GateResult(gate, False, False, summary, counts, evidence)
@@ -286,8 +292,10 @@ def negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = NEGATIVE_VOLUME
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    v = p.column_values("volume")
-    counts, rows, _ = _flag_counts(p, {"negative": v < 0, "non_finite": ~np.isfinite(v)}, config)
+    volume = p.column_values("volume")
+    counts, rows, _ = _flag_counts(
+        p, lambda rows: {"negative": volume[rows] < 0, "non_finite": ~np.isfinite(volume[rows])}, config
+    )
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
@@ -650,28 +658,43 @@ def _cell_evidence(p: PreparedBars, sym: np.ndarray, minute: np.ndarray, **extra
     return out
 
 
+def _robust_z(r: np.ndarray) -> np.ndarray:
+    """|r - median| / scale per row: scale = MAD x 1.4826, or MeanAD x 1.253314 where the MAD is 0; a row
+    without any spread gets an infinite scale (nothing to flag); NaN where there is no return."""
+    med = nan_median_rows(r)
+    dev = np.subtract(r, med[:, None])
+    np.abs(dev, out=dev)
+    scale = MAD_TO_SIGMA * nan_median_rows(dev)
+    no_mad = ~(scale > 0)  # MAD 0 (over half the returns equal) or no returns: the MeanAD fallback
+    if no_mad.any():
+        scale[no_mad] = MEANAD_TO_SIGMA * nan_mean_rows(dev[no_mad])
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)
+    return np.divide(dev, scale[:, None], out=dev)  # in place: dev is not needed any more
+
+
 def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = PRICE_SPIKES
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
     r = p.returns
-    med = nan_median_rows(r)
-    dev = np.abs(r - med[:, None])
-    scale = MAD_TO_SIGMA * nan_median_rows(dev)
-    no_mad = ~(scale > 0)  # MAD 0 (over half the returns equal) or no returns: the MeanAD fallback
-    if no_mad.any():
-        scale[no_mad] = MEANAD_TO_SIGMA * nan_mean_rows(dev[no_mad])
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.inf)  # no spread at all: nothing to flag
-    z = np.divide(dev, scale[:, None], out=dev)  # in place: the grid is large, dev is not needed any more
-    flagged = z > config.spike_z_threshold  # NaN (no return) compares False
-    n = int(flagged.sum())
+    n_returns, max_z, sym, minute, z = 0, 0.0, [], [], []
+    for rows in row_chunks(r.shape):  # a chunk of symbols at a time: the temporaries stay in cache
+        chunk_z = _robust_z(r[rows])
+        n_returns += int(np.count_nonzero(np.isfinite(r[rows])))
+        max_z = max(max_z, float(np.nanmax(chunk_z, initial=0.0)))
+        chunk_sym, chunk_minute = np.nonzero(chunk_z > config.spike_z_threshold)  # NaN compares False
+        sym.append(chunk_sym + rows.start)
+        minute.append(chunk_minute)
+        z.append(chunk_z[chunk_sym, chunk_minute])
+    sym, minute, z = np.concatenate(sym), np.concatenate(minute), np.concatenate(z)
+    n = int(sym.size)
     counts: dict[str, int | float] = {
-        "returns": int(np.isfinite(r).sum()),
+        "returns": n_returns,
         "spikes": n,
         "threshold_z": config.spike_z_threshold,
     }
     if n == 0:
-        counts["max_abs_z"] = float(np.nanmax(z, initial=0.0))
+        counts["max_abs_z"] = max_z
         return GateResult(
             gate,
             True,
@@ -679,11 +702,10 @@ def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
             f"no 1-minute return beyond {config.spike_z_threshold} robust z",
             counts,
         )
-    sym, minute = np.nonzero(flagged)
     counts["symbols_affected"] = int(np.unique(sym).size)
-    counts["max_abs_z"] = float(z[sym, minute].max())
-    top = np.argsort(-z[sym, minute], kind="stable")[: config.max_evidence]
-    sym, minute = sym[top], minute[top]
+    counts["max_abs_z"] = max_z
+    top = np.argsort(-z, kind="stable")[: config.max_evidence]
+    sym, minute, z = sym[top], minute[top], z[top]
     exp = p.require_spec().expected_us
     evidence = _cell_evidence(
         p,
@@ -693,7 +715,7 @@ def price_spikes(p: PreparedBars, config: GateConfig) -> GateResult:
             [ts_from_us(exp[m]).isoformat() for m in p.previous_bar_minute(sym, minute)], dtype=object
         ),
         log_return=r[sym, minute],
-        robust_z=z[sym, minute],
+        robust_z=z,
     )
     first = evidence[0]
     summary = (
@@ -708,14 +730,14 @@ def price_scale(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
     r = p.returns
-    jumps = np.abs(r)
-    flagged = jumps > config.price_scale_log_threshold  # NaN (no return) compares False
+    limit = config.price_scale_log_threshold
+    flagged = (r > limit) | (r < -limit)  # NaN (no return) compares False
     n = int(flagged.sum())
     counts: dict[str, int | float] = {
         "returns": int(np.isfinite(r).sum()),
         "scale_breaks": n,
-        "threshold_factor": float(np.exp(config.price_scale_log_threshold)),
-        "max_abs_log_return": float(np.nanmax(jumps, initial=0.0)),
+        "threshold_factor": float(np.exp(limit)),
+        "max_abs_log_return": float(max(np.nanmax(r, initial=0.0), -np.nanmin(r, initial=0.0))),
     }
     if n == 0:
         return GateResult(

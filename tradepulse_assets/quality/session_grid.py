@@ -10,7 +10,7 @@ needs a stable sort by symbol code, and it skips it when the file is already gro
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +24,8 @@ MINUTE_US = 60_000_000
 UTC = dt.UTC
 #: Largest symbols x expected-minutes grid we build (1 byte to 8 bytes a cell): 250 M cells is ~2 GB at most.
 MAX_GRID_CELLS = 250_000_000
+#: Cells per chunk of the passes over the grid (2 MB of float64: a chunk's temporaries stay in cache).
+CHUNK_CELLS = 1 << 18
 
 
 class GateInputError(ValueError):
@@ -168,11 +170,12 @@ class PreparedBars:
         span = int((exp[-1] - first) // MINUTE_US) + 1
         minute, remainder = np.divmod(self.ts_us - first, MINUTE_US)
         ok = (remainder == 0) & (minute >= 0) & (minute < span)
-        if span == exp.size:  # no break or closed night inside: the minute is its own position
-            return np.where(ok, minute, -1)
-        lookup = np.full(span, -1, dtype=np.int64)
-        lookup[(exp - first) // MINUTE_US] = np.arange(exp.size)
-        return np.where(ok, lookup[np.clip(minute, 0, span - 1)], -1)
+        if span != exp.size:  # a break or a closed night inside: minutes since the first open -> positions
+            lookup = np.full(span, -1, dtype=np.int64)
+            lookup[(exp - first) // MINUTE_US] = np.arange(exp.size)
+            minute = lookup[np.clip(minute, 0, span - 1, out=minute)]
+        np.putmask(minute, ~ok, -1)
+        return minute
 
     @cached_property
     def aligned(self) -> np.ndarray:
@@ -195,8 +198,12 @@ class PreparedBars:
                 f"{self.require_spec().label}: {n_sym} symbols x {n_min} minutes exceeds the gate grid limit "
                 f"of {MAX_GRID_CELLS} cells; validate fewer sessions at a time"
             )
-        cell = self.sym_code.astype(np.int64) * n_min + self.minute_idx
-        return cell if self.all_aligned else np.where(self.aligned, cell, -1)
+        cell = self.sym_code.astype(np.int64)  # in place from here: the arrays are as long as the frame
+        cell *= n_min
+        cell += self.minute_idx
+        if not self.all_aligned:
+            np.putmask(cell, ~self.aligned, -1)
+        return cell
 
     @cached_property
     def aligned_cells(self) -> np.ndarray:
@@ -213,7 +220,7 @@ class PreparedBars:
         if self.n_rows == 0 or self.cell_counts.max(initial=0) <= 1:
             return np.zeros(0, dtype=np.int64)
         repeated = self.cell_counts > 1  # a byte per cell: the gather below stays in cache, unlike the counts
-        return np.flatnonzero(self.aligned & repeated[np.maximum(self.cell, 0)])
+        return np.flatnonzero(self.aligned & repeated[self.cell])  # cell -1 reads the last cell: masked
 
     @cached_property
     def presence(self) -> np.ndarray:
@@ -240,52 +247,57 @@ class PreparedBars:
     @cached_property
     def frozen_grid(self) -> np.ndarray:
         """True where the (deduplicated) bar has open = high = low = close, a finite price."""
-        flat = (
-            self.df.select(
-                (pl.col("open") == pl.col("high"))
-                & (pl.col("high") == pl.col("low"))
-                & (pl.col("low") == pl.col("close"))
-                & pl.col("close").is_finite()
-            )
-            .to_series()
-            .to_numpy()
-        )
+        o, h, lo, c = (self.column_values(x) for x in ("open", "high", "low", "close"))
+        flat = o == h
+        flat &= h == lo
+        flat &= lo == c
+        flat &= np.isfinite(c)
         return self._last_delivered(flat, False)
 
     @cached_property
-    def log_close_grid(self) -> np.ndarray:
-        """Log close per cell; NaN where no bar, or where the close is not finite and positive (those count
-        as missing for returns: ohlc_consistency reports them)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logc = np.log(self.close_grid)
-        logc[~np.isfinite(logc)] = np.nan
-        return logc
-
-    @cached_property
     def returns(self) -> np.ndarray:
-        """Log return of each present bar against the previous present bar of its symbol (NaN for cells
-        without a bar and for a symbol's first bar).
-
-        Most cells follow a present bar, so the return is the difference with the cell before; only the first
-        bar after a run of missing cells (few: one per gap) looks further back, to the bar before the run.
-        """
-        logc = self.log_close_grid
-        r = np.empty_like(logc)
-        r[:, 0] = np.nan
-        np.subtract(logc[:, 1:], logc[:, :-1], out=r[:, 1:])
-        sym, first, last = runs_of_true(np.isnan(logc))
-        resumed = (first > 0) & (last < logc.shape[1] - 1)  # a bar before the run and one after it
-        sym, before, after = sym[resumed], first[resumed] - 1, last[resumed] + 1
-        r[sym, after] = logc[sym, after] - logc[sym, before]
+        """Log return of each bar against the previous bar of its symbol with a finite positive close (NaN for
+        cells without a bar, for a symbol's first bar, and for a close that is not finite and positive: those
+        count as missing here, ohlc_consistency reports them)."""
+        close = self.close_grid
+        r = np.empty_like(close)
+        for rows in row_chunks(close.shape):
+            _log_returns(close[rows], out=r[rows])
         return r
 
     def previous_bar_minute(self, sym: np.ndarray, minute: np.ndarray) -> np.ndarray:
         """For cells that have a return: the minute of the bar it is measured against (evidence only)."""
-        has_bar = ~np.isnan(self.log_close_grid)
+        close = self.close_grid
         return np.array(
-            [m - 1 if has_bar[s, m - 1] else np.flatnonzero(has_bar[s, :m])[-1] for s, m in zip(sym, minute)],
+            [np.flatnonzero((close[s, :m] > 0) & (close[s, :m] < np.inf))[-1] for s, m in zip(sym, minute)],
             dtype=np.int64,
         )
+
+
+def row_chunks(shape: tuple[int, int]) -> Iterator[slice]:
+    """Slices of grid rows (symbols) of about ``CHUNK_CELLS`` cells: the passes over the grid work a chunk
+    at a time, so their temporaries stay in the CPU cache instead of streaming the whole grid through memory
+    once per step (on a busy machine, memory bandwidth is what the gates wait for)."""
+    n_rows, n_cols = shape
+    step = max(1, CHUNK_CELLS // max(n_cols, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _log_returns(close: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = log returns along each row of ``close``, against the last earlier finite positive close.
+
+    Most cells follow a bar, so the return is the difference with the cell before; only the first bar after a
+    run of missing cells (few: one per gap) looks further back, to the bar before the run."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logc = np.log(close)
+    logc[~np.isfinite(logc)] = np.nan
+    out[:, 0] = np.nan
+    np.subtract(logc[:, 1:], logc[:, :-1], out=out[:, 1:])
+    row, first, last = runs_of_true(np.isnan(logc))
+    resumed = (first > 0) & (last < logc.shape[1] - 1)  # a bar before the run and one after it
+    row, before, after = row[resumed], first[resumed] - 1, last[resumed] + 1
+    out[row, after] = logc[row, after] - logc[row, before]
 
 
 def nan_median_rows(values: np.ndarray) -> np.ndarray:
