@@ -10,6 +10,17 @@ from tradepulse_assets_tests.incidents.db_support import BACKENDS, db_target
 from tradepulse_assets_tests.support.s3 import S3Endpoint, moto_s3
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT handled as in a terminal, even when the suite was started in the background.
+
+    A shell starts a background job (``.ci/run &``) with SIGINT ignored, and an ignored signal survives exec:
+    every process a test starts (``vendor serve``, the devserver) would ignore the Ctrl-C the test sends it.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def _signal_dispositions_restored() -> Iterator[None]:
     """Each test leaves SIGINT/SIGTERM as it found them.
