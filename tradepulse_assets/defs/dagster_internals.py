@@ -8,13 +8,23 @@ public, import it from ``dagster`` here; nothing else changes.
   session through the public ``DagsterInstance.event_log_storage`` (``get_latest_asset_check_execution_by_key``
   and ``get_asset_check_partition_info``), but the status enum of the records they return
   (``AssetCheckExecutionRecordStatus``) is only in ``dagster._core``.
+- **The materialisation a check verdict was about.** A range run records each session's check verdicts as
+  ``AssetCheckEvaluation`` events (``AssetCheckResult`` would attribute them to the run's single partition key)
+  and points each at the session's materialisation, as Dagster does for a single-session run; the record type
+  (``AssetCheckEvaluationTargetMaterializationData``) is only in ``dagster._core``.
 - **A sensor-launched Dagster backfill** (``RunRequest.for_asset_graph_subset`` with an ``AssetGraphSubset``,
   one entry on the Backfills page) would belong here too: ``AssetGraphSubset`` is only in ``dagster._core``.
 """
 
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-__all__ = ["CheckExecutionStatus"]
+__all__ = ["CheckExecutionStatus", "CheckTarget"]
 
 #: Status of an asset-check execution record (planned, succeeded, failed, skipped).
 CheckExecutionStatus = AssetCheckExecutionRecordStatus
+
+#: The materialisation a check evaluation judged (storage id, run id, timestamp).
+CheckTarget = AssetCheckEvaluationTargetMaterializationData

@@ -8,9 +8,12 @@ skips promotion, and the failure sensor opens the incident and quarantines the b
 import datetime as dt
 import functools
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import dagster as dg
 
+from tradepulse_assets.defs.dagster_internals import CheckTarget
 from tradepulse_assets.defs.assets.vendor_manifests import vendor_manifests_key
 from tradepulse_assets.defs.partitions import session_of_key, session_partitions
 from tradepulse_assets.defs.resources import (
@@ -130,14 +133,119 @@ def health_markdown(results: list[GateResult]) -> str:
     return "\n".join(lines) + "\n\nQuery every session: `observability/catalog/data_health` (docs/quality-gates.md)."
 
 
-def check_result(result: GateResult) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
+def _check_fields(result: GateResult) -> dict:
+    return dict(
         check_name=result.gate,
         passed=result.passed,
         severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
         description=result.summary,
         metadata=result.to_metadata(),
     )
+
+
+def check_result(result: GateResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(**_check_fields(result))
+
+
+def check_evaluation(asset: dg.AssetKey, result: GateResult, partition_key: str,
+                     target: dg.EventLogRecord | None) -> dg.AssetCheckEvaluation:
+    """A gate's verdict on one session of a range run, as Dagster records an ``AssetCheckResult`` of a
+    single-session run (``AssetCheckResult`` would attribute it to the run's one partition key)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=asset, blocking=result.blocking, partition=partition_key, **_check_fields(result),
+        target_materialization_data=target and CheckTarget(
+            storage_id=target.storage_id, run_id=target.run_id, timestamp=target.timestamp),
+    )
+
+
+#: Sessions per run when many sessions move at once (a UI or daemon backfill): one run's fixed cost
+#: (about a second of event-log writes) is then shared by this many sessions instead of paid by each.
+RANGE_SESSIONS = 25
+SESSION_RANGE_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=RANGE_SESSIONS)
+
+
+@dataclass
+class StageOutcome:
+    """What one bar stage did to one session: the materialisation's metadata (None: nothing to record, e.g.
+    another run landed the delivery) and the gate verdicts it evaluated."""
+
+    metadata: dict | None
+    results: list[GateResult] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return any(r.blocking and not r.passed for r in self.results)
+
+    @property
+    def proceeds(self) -> bool:
+        """Whether the session goes on to the next stage (what Dagster decides between the steps of a
+        single-session run: an output was recorded and no blocking check failed)."""
+        return self.metadata is not None and not self.blocked
+
+    def single_session_events(self):
+        """The step's events in a single-session run: Dagster attributes them to the run's partition."""
+        if self.metadata is None:
+            yield from (check_result(r) for r in self.results)  # nothing recorded: the steps after are skipped
+        else:
+            yield dg.MaterializeResult(metadata=self.metadata, check_results=[check_result(r) for r in self.results])
+
+
+def run_session_range(context: dg.AssetExecutionContext, market_id: str, ledger: SessionLedger,
+                      stages: list[tuple[dg.AssetKey, Callable[[dt.date], StageOutcome]]]):
+    """A range run's work, done by its first bar step: each session of the range goes through ``stages`` (the
+    run's selected bar stages from this step on, each ``session -> StageOutcome``) on its own, and its
+    materialisations and check verdicts are recorded for that session alone.
+
+    Why one step does every stage: a range step's output is recorded as a materialisation of *every* session
+    in the range (a session that failed its gate too), and a step that records none makes Dagster skip every
+    step after it for the whole range. So this step yields no asset output (the later bar steps are skipped)
+    and records per-session events instead; a bad session stops only itself. When any session stopped on a
+    failed blocking gate or a refusal, the step fails after the whole range, so the run is failed (the
+    quality-failure sensor reads the failed checks per session) and the UI shows those sessions as failed
+    and the others as materialised.
+    """
+    stopped = {}
+    for partition_key in context.partition_keys:
+        session = session_of_key(partition_key)
+        try:
+            for asset, stage in stages:
+                outcome = stage(session)
+                target = None
+                if outcome.metadata is not None:
+                    yield dg.AssetMaterialization(asset_key=asset, partition=partition_key,
+                                                  metadata=outcome.metadata)
+                    target = _latest_materialization(context.instance, asset, partition_key)  # the one just stored
+                yield from (check_evaluation(asset, r, partition_key, target) for r in outcome.results)
+                if outcome.blocked:
+                    stopped[partition_key] = ", ".join(r.gate for r in outcome.results
+                                                       if r.blocking and not r.passed)
+                if not outcome.proceeds:
+                    break
+        except Exception as exc:  # noqa: BLE001 - a refusal or an error of this session, not of its neighbours
+            why = exc.description if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
+            stopped[partition_key] = why
+            context.log.error(f"{market_id} {partition_key}: {why}")
+        finally:  # a session that stopped early gives its lease back now, not when the range ends
+            ledger.release(market_id, session, run_holder(context.run.run_id))
+    for check in context.selected_asset_check_keys:  # their verdicts went out per session above
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check))
+    if stopped:
+        raise dg.Failure(
+            description=f"{len(stopped)} of {len(context.partition_keys)} sessions stopped: "
+            + "; ".join(f"{k}: {why}" for k, why in stopped.items()),
+            metadata={"stopped_sessions": dg.MetadataValue.json(stopped)},
+        )
+
+
+def _latest_materialization(instance: dg.DagsterInstance, asset: dg.AssetKey, partition_key: str):
+    found = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition_key]), limit=1
+    ).records
+    return found[0] if found else None
+
+
+def is_range_run(context: dg.AssetExecutionContext) -> bool:
+    return context.has_partition_key_range and len(context.partition_keys) > 1
 
 
 def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
@@ -154,33 +262,13 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         metadata={"dagster/column_schema": bar_column_schema()},
         kinds={"polars", "parquet"},
         op_tags={MARKET_TAG: market.market_id},
+        # Many sessions at once run as ranges (run_session_range); a step that records nothing for its session
+        # (landing overtaken by another run, every step of a range but the first) yields no output.
+        backfill_policy=SESSION_RANGE_POLICY,
+        output_required=False,
     )
 
-    @dg.asset(
-        key=landed_key,
-        deps=[vendor_manifests_key(market)],
-        **common,
-        description=(
-            f"{market.market_id} one-minute bars as the vendor delivered them for a session: original bytes kept "
-            "under landing/raw/, each file verified against the manifest (size, sha256, record count)."
-        ),
-        check_specs=[
-            session_check_spec(
-                ingest.LANDING_GATE, landed_key, partitions, blocking=True,
-                description="Every file matches the vendor manifest and parses; failures are quarantined.",
-            )
-        ],
-        output_required=False,  # a run overtaken by another landing of the same delivery lands nothing
-    )
-    def landed_bars(
-        context: dg.AssetExecutionContext,
-        vendor: VendorResource,
-        object_store: ObjectStoreResource,
-        clock: ClockResource,
-        state: StateResource,
-        notifications: NotificationsResource,
-    ):
-        session = session_of_key(context.partition_key)
+    def land(context, session, vendor, object_store, clock, state, notifications) -> StageOutcome:
         store = object_store.store()
         connector = vendor.connector()
         if market.is_streaming:  # built from what the streaming ingestor landed, reconciled with the vendor
@@ -209,8 +297,7 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         except AlreadyLanded as exc:  # two launches at once: the other run landed it; no second landing
             ledger.release(market.market_id, session, holder)
             context.log.info(f"nothing to land: {exc}")
-            yield check_result(ingest.already_landed_gate(str(exc)))  # its steps downstream are skipped
-            return
+            return StageOutcome(None, [ingest.already_landed_gate(str(exc))])  # its stages after are skipped
         except ingest.NotPublished as exc:
             ledger.release(market.market_id, session, holder)
             raise dg.Failure(description=str(exc), metadata=where) from None
@@ -220,25 +307,9 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         gate = ingest.landing_gate(outcome)
         if not gate.passed:
             context.log.error(f"{market.market_id} {session}: {gate.summary}")
-        yield dg.MaterializeResult(metadata=outcome.to_metadata(), check_results=[check_result(gate)])
+        return StageOutcome(outcome.to_metadata(), [gate])
 
-    @dg.asset(
-        key=staging_key,
-        deps=[landed_key],
-        **common,
-        description=f"{market.market_id} bars normalised and sorted, with every quality gate evaluated.",
-        check_specs=[
-            session_check_spec(
-                gate, staging_key, partitions, blocking=gate_is_blocking(gate, gate_config),
-                description=f"Quality gate {gate} (docs/quality-gates.md)",
-            )
-            for gate in GATE_NAMES
-        ],
-    )
-    def staging_bars(
-        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, clock: ClockResource
-    ) -> dg.MaterializeResult:
-        session = session_of_key(context.partition_key)
+    def stage(context, session, object_store, clock) -> StageOutcome:
         store = object_store.store()
         outcome = ingest.stage_session(
             store, market, session, is_backfill=not is_delivery_run(context.run.tags), config=gate_config
@@ -246,32 +317,16 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         health_catalog_for(store).write(
             market.market_id, session, outcome.results, evaluated_at=clock.clock().now(), run_id=context.run.run_id
         )
-        failures = outcome.blocking_failures
-        return dg.MaterializeResult(
-            metadata={
-                "data_health": dg.MetadataValue.md(health_markdown(outcome.results)),
-                "rows": outcome.bars.height,
-                "symbols": outcome.bars.get_column("symbol").n_unique() if "symbol" in outcome.bars.columns else 0,
-                "blocking_failures": [r.gate for r in failures],
-                "promotable": outcome.promotable,
-            },
-            check_results=[check_result(r) for r in outcome.results],
-        )
+        metadata = {
+            "data_health": dg.MetadataValue.md(health_markdown(outcome.results)),
+            "rows": outcome.bars.height,
+            "symbols": outcome.bars.get_column("symbol").n_unique() if "symbol" in outcome.bars.columns else 0,
+            "blocking_failures": [r.gate for r in outcome.blocking_failures],
+            "promotable": outcome.promotable,
+        }
+        return StageOutcome(metadata, outcome.results)
 
-    @dg.asset(
-        key=production_key,
-        deps=[staging_key],
-        **common,
-        description=(
-            f"{market.market_id} production bars (the lake): promoted from staging only when every blocking gate "
-            "passed. Readable by DuckDB and polars under lake/production/."
-        ),
-    )
-    def production_bars(
-        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
-        clock: ClockResource,
-    ) -> dg.MaterializeResult:
-        session = session_of_key(context.partition_key)
+    def promote(context, session, object_store, state, clock) -> StageOutcome:
         store = object_store.store()
         db = state.db()
         audit = audit_log_for(store, db, clock=clock.clock().now)
@@ -302,6 +357,89 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
                 details={"revision": receipt.get("revision"), "raw_prefix": receipt.get("raw_prefix")},
             )
             metadata.update(incident=incident_id, reconciliation=record.verdict)
-        return dg.MaterializeResult(metadata=metadata)
+        return StageOutcome(metadata)
+
+    def in_run(context, stages):
+        """The bar stages (from the calling step on) that the run selected."""
+        selected = context.run.asset_selection
+        return [(key, stage) for key, stage in stages if selected is None or key in selected]
+
+    @dg.asset(
+        key=landed_key,
+        deps=[vendor_manifests_key(market)],
+        **common,
+        description=(
+            f"{market.market_id} one-minute bars as the vendor delivered them for a session: original bytes kept "
+            "under landing/raw/, each file verified against the manifest (size, sha256, record count)."
+        ),
+        check_specs=[
+            session_check_spec(
+                ingest.LANDING_GATE, landed_key, partitions, blocking=True,
+                description="Every file matches the vendor manifest and parses; failures are quarantined.",
+            )
+        ],
+    )
+    def landed_bars(
+        context: dg.AssetExecutionContext,
+        vendor: VendorResource,
+        object_store: ObjectStoreResource,
+        clock: ClockResource,
+        state: StateResource,
+        notifications: NotificationsResource,
+    ):
+        if is_range_run(context):
+            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), in_run(context, [
+                (landed_key, lambda s: land(context, s, vendor, object_store, clock, state, notifications)),
+                (staging_key, lambda s: stage(context, s, object_store, clock)),
+                (production_key, lambda s: promote(context, s, object_store, state, clock)),
+            ]))
+            return
+        session = session_of_key(context.partition_key)
+        yield from land(context, session, vendor, object_store, clock, state, notifications).single_session_events()
+
+    @dg.asset(
+        key=staging_key,
+        deps=[landed_key],
+        **common,
+        description=f"{market.market_id} bars normalised and sorted, with every quality gate evaluated.",
+        check_specs=[
+            session_check_spec(
+                gate, staging_key, partitions, blocking=gate_is_blocking(gate, gate_config),
+                description=f"Quality gate {gate} (docs/quality-gates.md)",
+            )
+            for gate in GATE_NAMES
+        ],
+    )
+    def staging_bars(
+        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, clock: ClockResource,
+        state: StateResource,
+    ):
+        if is_range_run(context):  # a range run without landed_bars (re-staging): this step is its first
+            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), in_run(context, [
+                (staging_key, lambda s: stage(context, s, object_store, clock)),
+                (production_key, lambda s: promote(context, s, object_store, state, clock)),
+            ]))
+            return
+        yield from stage(context, session_of_key(context.partition_key), object_store, clock).single_session_events()
+
+    @dg.asset(
+        key=production_key,
+        deps=[staging_key],
+        **common,
+        description=(
+            f"{market.market_id} production bars (the lake): promoted from staging only when every blocking gate "
+            "passed. Readable by DuckDB and polars under lake/production/."
+        ),
+    )
+    def production_bars(
+        context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
+        clock: ClockResource,
+    ):
+        stages = [(production_key, lambda s: promote(context, s, object_store, state, clock))]
+        if is_range_run(context):  # a range run of production alone (re-promotion)
+            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
+            return
+        yield from promote(context, session_of_key(context.partition_key), object_store, state, clock
+                           ).single_session_events()
 
     return [landed_bars, staging_bars, production_bars]

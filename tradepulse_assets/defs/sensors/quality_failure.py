@@ -8,6 +8,8 @@ The delivery the failed run judged (its digest and revision, from the run's own 
 the session's latest receipt: the vendor may have fixed the file in place and a later run landed it before
 this tick) is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the same bytes
 failing again add no batch and no run.
+A range run (many sessions in one run, ``bars.run_session_range``) is answered session by session: each failed
+check names its session, and each failed session gets its own incident decision and quarantine.
 """
 
 import dagster as dg
@@ -34,11 +36,26 @@ def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg
     return [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
 
 
-def delivery_of_run(instance: dg.DagsterInstance, run_id: str, receipt: dict) -> tuple[str | None, int]:
-    """(delivery digest, revision) the run landed, from its ``landed_bars`` materialisation; a run that did
-    not land (a re-run of staging alone) judged the session's latest landing: its receipt."""
+def failed_checks_by_session(instance: dg.DagsterInstance, run: dg.DagsterRun
+                             ) -> dict[str, list[dg.AssetCheckEvaluation]]:
+    """The run's failed blocking checks by session key: a check verdict names its session (a range run's
+    verdicts each name their own); without one, the run's partition is the session."""
+    by_session: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    for evaluation in failed_blocking_checks(instance, run.run_id):
+        key = evaluation.partition or run.tags.get("dagster/partition")
+        if key:
+            by_session.setdefault(key, []).append(evaluation)
+    return by_session
+
+
+def delivery_of_run(instance: dg.DagsterInstance, run_id: str, receipt: dict, partition_key: str
+                    ) -> tuple[str | None, int]:
+    """(delivery digest, revision) the run landed for the session, from its ``landed_bars`` materialisation;
+    a run that did not land (a re-run of staging alone) judged the session's latest landing: its receipt."""
     records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     for record in records:
+        if record.dagster_event.partition != partition_key:
+            continue  # another session of a range run
         materialization = record.dagster_event.event_specific_data.materialization
         metadata = materialization.metadata
         if materialization.asset_key.path[-1] == "landed_bars" and "delivery" in metadata:
@@ -85,6 +102,40 @@ def _incident_for(responder, run, cause, market_id, session, description, now, e
     return incident
 
 
+def respond_to_session(instance: dg.DagsterInstance, responder, store, run: dg.DagsterRun, partition_key: str,
+                       failed: list[dg.AssetCheckEvaluation], now) -> dg.RunRequest | dg.SkipReason:
+    """One failed session of a run: open or join its incident and quarantine the delivery it judged."""
+    market_id = failed[0].asset_key.path[0].upper()  # asset keys are <market>/<asset>; UI runs have no tag
+    session = session_of_key(partition_key)
+    receipt = ingest.read_receipt(store, market_id, session) or {}
+    # One failed session is one fault: one incident (named by its most specific cause), one quarantined batch.
+    cause = decisions.strongest_cause(cause_of(e) for e in failed)
+    primary = next(e for e in failed if cause_of(e) == cause)
+    gates = ", ".join(e.check_name for e in failed)
+    summary = primary.description or primary.check_name
+    description = f"{market_id} {session}: blocking gate(s) failed: {gates}. {primary.check_name}: {summary}"
+    evidence_at = receipt.get("landed_at") or now.isoformat()
+    incident = _incident_for(responder, run, cause, market_id, session, description, now, evidence_at)
+    if all(e.check_name == TOLERANCE_CHECK for e in failed):
+        return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
+            f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
+        )
+    digest, revision = delivery_of_run(instance, run.run_id, receipt, partition_key)
+    digest = digest or run.run_id
+    known = [quarantine.digest_of_batch(b.batch_id)
+             for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
+    if not decisions.should_quarantine(digest, known):
+        delivery = decisions.short_digest(digest)
+        return dg.SkipReason(f"{market_id} {session}: delivery {delivery} is already quarantined; "
+                             f"recorded on incident {incident.id}")
+    key = quarantine.record_batch(
+        responder.engine.store, incident.id, market_id, session, revision, digest, f"{gates}: {summary}", now,
+    )
+    instance.add_dynamic_partitions(QUARANTINE_PARTITIONS.name, [key])
+    return dg.RunRequest(partition_key=key, run_key=f"quarantine:{key}",
+                         tags={INCIDENT_TAG: incident.id, MARKET_TAG: market_id})
+
+
 def build_quality_failure_sensor(jobs, quarantine_job, min_interval: int | None = None) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="quality_failure_sensor",
@@ -102,41 +153,19 @@ def build_quality_failure_sensor(jobs, quarantine_job, min_interval: int | None 
         notifications: NotificationsResource,
     ):
         run = context.dagster_run
-        failed = failed_blocking_checks(context.instance, run.run_id)
-        if not failed or not run.tags.get("dagster/partition"):
+        by_session = failed_checks_by_session(context.instance, run)
+        if not by_session:
             return dg.SkipReason(f"run {run.run_id} failed without a failed blocking gate (see the run's logs)")
-        market_id = failed[0].asset_key.path[0].upper()  # asset keys are <market>/<asset>; UI runs have no tag
-        session = session_of_key(run.tags["dagster/partition"])
         now = clock.clock().now()
         responder = build_responder(object_store, state, notifications, clock)
-        receipt = ingest.read_receipt(object_store.store(), market_id, session) or {}
-        # One failed run is one fault: one incident (named by its most specific cause), one quarantined batch.
-        cause = decisions.strongest_cause(cause_of(e) for e in failed)
-        primary = next(e for e in failed if cause_of(e) == cause)
-        gates = ", ".join(e.check_name for e in failed)
-        summary = primary.description or primary.check_name
-        description = f"{market_id} {session}: blocking gate(s) failed: {gates}. {primary.check_name}: {summary}"
-        evidence_at = receipt.get("landed_at") or now.isoformat()
-        incident = _incident_for(responder, run, cause, market_id, session, description, now,
-                                 evidence_at)
-        if all(e.check_name == TOLERANCE_CHECK for e in failed):
-            return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
-                f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
-            )
-        digest, revision = delivery_of_run(context.instance, run.run_id, receipt)
-        digest = digest or run.run_id
-        known = [quarantine.digest_of_batch(b.batch_id)
-                 for b in responder.engine.store.quarantined_for(market_id, session.isoformat())]
-        if not decisions.should_quarantine(digest, known):
-            delivery = decisions.short_digest(digest)
-            return dg.SkipReason(f"{market_id} {session}: delivery {delivery} is already quarantined; "
-                                 f"recorded on incident {incident.id}")
-        key = quarantine.record_batch(
-            responder.engine.store, incident.id, market_id, session, revision, digest, f"{gates}: {summary}",
-            now,
-        )
-        context.instance.add_dynamic_partitions(QUARANTINE_PARTITIONS.name, [key])
-        return [dg.RunRequest(partition_key=key, run_key=f"quarantine:{key}",
-                              tags={INCIDENT_TAG: incident.id, MARKET_TAG: market_id})]
+        answers = [respond_to_session(context.instance, responder, object_store.store(), run, key, failed, now)
+                   for key, failed in by_session.items()]
+        requests = [a for a in answers if isinstance(a, dg.RunRequest)]
+        skipped = "; ".join(a.skip_message for a in answers if isinstance(a, dg.SkipReason))
+        if not requests:
+            return dg.SkipReason(skipped)
+        if skipped:
+            context.log.info(skipped)
+        return requests
 
     return quality_failure_sensor
