@@ -3,6 +3,10 @@
 Wiring only: the steps are ``pipeline.ingest``; the gates are ``quality.gates``. The landing check and the
 blocking quality gates are declared on the assets (``check_specs``), so a failing gate fails the run and
 skips promotion, and the failure sensor opens the incident and quarantines the batch.
+
+Many sessions at once (a backfill) run as ranges of ``RANGE_SESSIONS`` sessions per run: the first bar step of
+a range run takes each session through every stage on its own and records its events per session
+(``run_session_range``; why, in docs/production.md "Backfills as ranges").
 """
 
 import datetime as dt
