@@ -10,8 +10,8 @@ in fresh directories, interleaved round by round so load from other work on the 
 - ``dagster``: the market's ingest job, bar assets only (landed -> staging -> production, with their asset
   checks), one run per session (what a sensor, the CLI or a one-session launch runs) on a persistent SQLite
   Dagster instance, in process: the figure is the platform's, not process start-up's;
-- ``range``: the same job and assets over ranges of ``bars.RANGE_SESSIONS`` sessions, one run per range (what a
-  multi-session backfill launches: the bar assets' ``BackfillPolicy``), each session still leased, gated,
+- ``range``: the same job and assets over ranges of ``bars.RANGE_SESSIONS`` sessions, one run per range (what
+  a multi-session backfill launches: the bar assets' ``BackfillPolicy``), each session still leased, gated,
   checked and promoted on its own (``bars.run_session_range``); a range's seconds are shared by its sessions.
 
 Indicator features are left out of both (they are their own benchmark, ``make bench-indicators``). Both modes
@@ -148,7 +148,7 @@ def run_ranges(vendor: Path, work: Path, sessions: list[dt.date], market):
     from tradepulse_assets.defs.assets.bars import RANGE_SESSIONS
 
     # Dagster's plan logs one line per staging check each range run ("emitted no result in step ...": the
-    # staging step is skipped, the first bar step did its work); a deployed run keeps it in the run worker's log.
+    # staging step is skipped, the first bar step did its work); a deployed run keeps it in its worker's log.
     logging.getLogger("dagster._core.execution.plan.active").setLevel(logging.ERROR)
 
     return run_dagster(vendor, work, sessions, market, sessions_per_run=RANGE_SESSIONS)

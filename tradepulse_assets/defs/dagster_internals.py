@@ -9,7 +9,7 @@ public, import it from ``dagster`` here; nothing else changes.
   and ``get_asset_check_partition_info``), but the status enum of the records they return
   (``AssetCheckExecutionRecordStatus``) is only in ``dagster._core``.
 - **The materialisation a check verdict was about.** A range run records each session's check verdicts as
-  ``AssetCheckEvaluation`` events (``AssetCheckResult`` would attribute them to the run's single partition key)
+  ``AssetCheckEvaluation`` events (``AssetCheckResult`` would attribute them to the run's one partition key)
   and points each at the session's materialisation, as Dagster does for a single-session run; the record type
   (``AssetCheckEvaluationTargetMaterializationData``) is only in ``dagster._core``.
 - **A sensor-launched Dagster backfill** (``RunRequest.for_asset_graph_subset`` with an ``AssetGraphSubset``,

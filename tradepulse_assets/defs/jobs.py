@@ -10,10 +10,12 @@ from tradepulse_assets.defs.assets.bars import MARKET_TAG
 from tradepulse_assets.markets import Market
 
 
-# The bar assets run many sessions as ranges (bars.SESSION_RANGE_POLICY); features and consumers stay one run per
-# session (a range run records no bar output for its later steps, so they could not run in it). An ingest job
-# holds both, so Dagster warns at every load and uses one session per run for the job's own backfills: meant.
-warnings.filterwarnings("ignore", message=r"Asset job \w+_ingest materializes assets with varying BackfillPolicies")
+# The bar assets run many sessions as ranges (bars.SESSION_RANGE_POLICY); features and consumers stay one run
+# per session (a range run records no bar output for its later steps, so they could not run in it). An ingest
+# job holds both, so Dagster warns at every load and uses one session per run for the job's own backfills:
+# meant.
+warnings.filterwarnings("ignore",
+                        message=r"Asset job \w+_ingest materializes assets with varying BackfillPolicies")
 
 
 def ingest_job_name(market: Market) -> str:

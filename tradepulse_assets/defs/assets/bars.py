@@ -166,6 +166,10 @@ def check_evaluation(asset: dg.AssetKey, result: GateResult, partition_key: str,
 #: (about a second of event-log writes) is then shared by this many sessions instead of paid by each.
 RANGE_SESSIONS = 25
 SESSION_RANGE_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=RANGE_SESSIONS)
+# ``backfill_policy`` on ``@asset`` is Beta in Dagster 1.13 and warns at every code-location load: used on
+# purpose.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`",
+                        category=dg.BetaWarning)
 
 
 @dataclass
@@ -189,9 +193,10 @@ class StageOutcome:
     def single_session_events(self):
         """The step's events in a single-session run: Dagster attributes them to the run's partition."""
         if self.metadata is None:
-            yield from (check_result(r) for r in self.results)  # nothing recorded: the steps after are skipped
+            yield from (check_result(r) for r in self.results)  # nothing recorded: the steps after skip
         else:
-            yield dg.MaterializeResult(metadata=self.metadata, check_results=[check_result(r) for r in self.results])
+            checks = [check_result(r) for r in self.results]
+            yield dg.MaterializeResult(metadata=self.metadata, check_results=checks)
 
 
 def run_session_range(context: dg.AssetExecutionContext, market_id: str, ledger: SessionLedger,
@@ -218,14 +223,14 @@ def run_session_range(context: dg.AssetExecutionContext, market_id: str, ledger:
                 if outcome.metadata is not None:
                     yield dg.AssetMaterialization(asset_key=asset, partition=partition_key,
                                                   metadata=outcome.metadata)
-                    target = _latest_materialization(context.instance, asset, partition_key)  # the one just stored
+                    target = _latest_materialization(context.instance, asset, partition_key)  # just stored
                 yield from (check_evaluation(asset, r, partition_key, target) for r in outcome.results)
                 if outcome.blocked:
                     stopped[partition_key] = ", ".join(r.gate for r in outcome.results
                                                        if r.blocking and not r.passed)
                 if not outcome.proceeds:
                     break
-        except Exception as exc:  # noqa: BLE001 - a refusal or an error of this session, not of its neighbours
+        except Exception as exc:  # noqa: BLE001 - a refusal or error of this session, not of its neighbours
             why = exc.description if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
             stopped[partition_key] = why
             context.log.error(f"{market_id} {partition_key}: {why}")
@@ -324,7 +329,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         metadata = {
             "data_health": dg.MetadataValue.md(health_markdown(outcome.results)),
             "rows": outcome.bars.height,
-            "symbols": outcome.bars.get_column("symbol").n_unique() if "symbol" in outcome.bars.columns else 0,
+            "symbols": (outcome.bars.get_column("symbol").n_unique()
+                        if "symbol" in outcome.bars.columns else 0),
             "blocking_failures": [r.gate for r in outcome.blocking_failures],
             "promotable": outcome.promotable,
         }
@@ -392,14 +398,16 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         notifications: NotificationsResource,
     ):
         if is_range_run(context):
-            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), in_run(context, [
+            stages = in_run(context, [
                 (landed_key, lambda s: land(context, s, vendor, object_store, clock, state, notifications)),
                 (staging_key, lambda s: stage(context, s, object_store, clock)),
                 (production_key, lambda s: promote(context, s, object_store, state, clock)),
-            ]))
+            ])
+            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
             return
         session = session_of_key(context.partition_key)
-        yield from land(context, session, vendor, object_store, clock, state, notifications).single_session_events()
+        landing = land(context, session, vendor, object_store, clock, state, notifications)
+        yield from landing.single_session_events()
 
     @dg.asset(
         key=staging_key,
@@ -419,12 +427,14 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         state: StateResource,
     ):
         if is_range_run(context):  # a range run without landed_bars (re-staging): this step is its first
-            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), in_run(context, [
+            stages = in_run(context, [
                 (staging_key, lambda s: stage(context, s, object_store, clock)),
                 (production_key, lambda s: promote(context, s, object_store, state, clock)),
-            ]))
+            ])
+            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
             return
-        yield from stage(context, session_of_key(context.partition_key), object_store, clock).single_session_events()
+        staged = stage(context, session_of_key(context.partition_key), object_store, clock)
+        yield from staged.single_session_events()
 
     @dg.asset(
         key=production_key,

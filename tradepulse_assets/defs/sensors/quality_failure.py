@@ -117,7 +117,8 @@ def respond_to_session(instance: dg.DagsterInstance, responder, store, run: dg.D
     evidence_at = receipt.get("landed_at") or now.isoformat()
     incident = _incident_for(responder, run, cause, market_id, session, description, now, evidence_at)
     if all(e.check_name == TOLERANCE_CHECK for e in failed):
-        return dg.SkipReason(  # the bars passed their gates: nothing to quarantine, the incident holds consumers
+        # the bars passed their gates: nothing to quarantine; the incident holds the consumers
+        return dg.SkipReason(
             f"{market_id} {session}: indicator tolerance failed; recorded on incident {incident.id}"
         )
     digest, revision = delivery_of_run(instance, run.run_id, receipt, partition_key)
@@ -158,7 +159,8 @@ def build_quality_failure_sensor(jobs, quarantine_job, min_interval: int | None 
             return dg.SkipReason(f"run {run.run_id} failed without a failed blocking gate (see the run's logs)")
         now = clock.clock().now()
         responder = build_responder(object_store, state, notifications, clock)
-        answers = [respond_to_session(context.instance, responder, object_store.store(), run, key, failed, now)
+        store = object_store.store()
+        answers = [respond_to_session(context.instance, responder, store, run, key, failed, now)
                    for key, failed in by_session.items()]
         requests = [a for a in answers if isinstance(a, dg.RunRequest)]
         skipped = "; ".join(a.skip_message for a in answers if isinstance(a, dg.SkipReason))
