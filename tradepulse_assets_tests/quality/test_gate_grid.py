@@ -119,3 +119,48 @@ def test_the_suite_gives_the_same_results_on_one_thread_and_on_two(monkeypatch):
     assert as_text(two) == as_text(one)
     failed = {r.gate for r in two if not r.passed}
     assert {"duplicate_bars", "monotonic_timestamps", "completeness", "price_scale", "negative_volume"} <= failed
+
+
+def _out_of_order_by_scan(frame: pl.DataFrame) -> list[tuple[int, int]]:
+    """(row, previous row of its symbol) for every bar whose ts is not above that previous bar's: a plain scan."""
+    last: dict[str, tuple[int, dt.datetime]] = {}
+    found = []
+    for row, (symbol, ts) in enumerate(frame.select("symbol", "ts").iter_rows()):
+        if symbol in last and ts <= last[symbol][1]:
+            found.append((row, last[symbol][0]))
+        last[symbol] = (row, ts)
+    return found
+
+
+def test_out_of_order_bars_are_the_ones_a_scan_finds():
+    rng = np.random.default_rng(9)
+    symbols = [f"S{i:02d}" for i in range(40)]
+    clean = clean_session("CRYPTO", DAY, seed=9, symbols=symbols).head(40 * 120)  # 2 hours, minute by minute
+    for trial in range(6):
+        frame = clean.with_row_index("i")
+        i = rng.choice(frame.height - 1, 3, replace=False)
+        order = np.arange(frame.height)
+        order[i], order[i + 40] = order[i + 40], order[i].copy()  # a bar swapped with its next minute
+        resent = int(rng.integers(0, frame.height))
+        order = np.insert(order, resent + 1, order[resent])  # sent twice in a row: equal to the latest time
+        twin = int(rng.integers(0, frame.height - 200))
+        late = int(rng.integers(0, frame.height - 200))
+        parts = [frame[order.tolist()], frame[[twin]], frame[[late]]]  # a repeat, a bar delivered again later
+        if trial % 2:
+            parts.append(frame[[late + 40]].with_columns(pl.col("ts") + dt.timedelta(seconds=20)))  # off grid
+        frame = pl.concat(parts).drop("i")
+        result = suite.run_gate_suite(frame, CRYPTO, DAY)
+        monotonic = next(r for r in result if r.gate == "monotonic_timestamps")
+        expected = _out_of_order_by_scan(frame)
+        assert monotonic.counts["rows_out_of_order"] == len(expected)
+        assert [(e["row"], e["previous_row"]) for e in monotonic.evidence] == expected[:20]
+
+
+def test_a_repeated_key_after_an_earlier_step_back_is_judged_against_the_step_back():
+    t = [_minute(m) for m in range(4)]
+    rows = [("A", t[2], 1.0, 1.0, 1.0, 1.0, 1.0), ("A", t[1], 1.0, 1.0, 1.0, 1.0, 1.0),
+            ("A", t[2], 1.0, 1.0, 1.0, 1.0, 1.0), ("A", t[3], 1.0, 1.0, 1.0, 1.0, 1.0)]
+    rows += [(f"B{i}", m, 1.0, 1.0, 1.0, 1.0, 1.0) for i in range(5) for m in t]  # symbols that are in order
+    result = suite.run_gate_suite(bars(rows), CRYPTO, DAY)
+    monotonic = next(r for r in result if r.gate == "monotonic_timestamps")
+    assert [(e["row"], e["previous_row"]) for e in monotonic.evidence] == [(1, 0)]  # 2 follows 1: in order
