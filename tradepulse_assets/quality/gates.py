@@ -430,9 +430,13 @@ def monotonic_timestamps(p: PreparedBars, config: GateConfig) -> GateResult:
         prev_rows = bad_rows - 1
     else:
         order = np.argsort(codes, kind="stable")  # stable: keeps delivery order within a symbol
-        s, t = codes[order], ts[order]
-        bad = (s[1:] == s[:-1]) & (t[1:] <= t[:-1])
-        bad_rows, prev_rows = order[1:][bad], order[:-1][bad]
+        bad_rows, prev_rows = [], []
+        for pairs in row_chunks((p.n_rows - 1, 1)):  # neighbours in that order, a chunk at a time
+            row, prev = order[pairs.start + 1 : pairs.stop + 1], order[pairs]
+            bad = (codes[row] == codes[prev]) & (ts[row] <= ts[prev])
+            bad_rows.append(row[bad])
+            prev_rows.append(prev[bad])
+        bad_rows, prev_rows = np.concatenate(bad_rows), np.concatenate(prev_rows)
         sort = np.argsort(bad_rows, kind="stable")
         bad_rows, prev_rows = bad_rows[sort], prev_rows[sort]
     n_bad = int(bad_rows.size)
@@ -464,7 +468,7 @@ def duplicate_bars(p: PreparedBars, config: GateConfig) -> GateResult:
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
     counts_grid = p.cell_counts
-    extra = int(p.aligned_cells.size - np.count_nonzero(counts_grid))  # rows beyond the first of their cell
+    extra = p.n_aligned - int(np.count_nonzero(counts_grid))  # rows beyond the first of their cell
     keys = int(np.count_nonzero(counts_grid > 1)) if extra else 0
     rows = p.duplicated_aligned_rows
     if not p.all_aligned:  # bars off the grid can be duplicated too: hash them (a small subset)

@@ -168,14 +168,19 @@ class PreparedBars:
         exp = spec.expected_us
         first = int(exp[0])
         span = int((exp[-1] - first) // MINUTE_US) + 1
-        minute, remainder = np.divmod(self.ts_us - first, MINUTE_US)
-        ok = (remainder == 0) & (minute >= 0) & (minute < span)
+        lookup = None
         if span != exp.size:  # a break or a closed night inside: minutes since the first open -> positions
             lookup = np.full(span, -1, dtype=np.int64)
             lookup[(exp - first) // MINUTE_US] = np.arange(exp.size)
-            minute = lookup[np.clip(minute, 0, span - 1, out=minute)]
-        np.putmask(minute, ~ok, -1)
-        return minute
+        out = np.empty(self.n_rows, dtype=np.int32)  # grids are < 2**31 cells (MAX_GRID_CELLS)
+        for rows in row_chunks((self.n_rows, 1)):  # small temporaries, reused: fresh pages are dear
+            minute, remainder = np.divmod(self.ts_us[rows] - first, MINUTE_US)
+            ok = (remainder == 0) & (minute >= 0) & (minute < span)
+            if lookup is not None:
+                minute = lookup[np.clip(minute, 0, span - 1, out=minute)]
+            np.putmask(minute, ~ok, -1)
+            out[rows] = minute
+        return out
 
     @cached_property
     def aligned(self) -> np.ndarray:
@@ -191,36 +196,43 @@ class PreparedBars:
 
     @cached_property
     def cell(self) -> np.ndarray:
-        """Grid cell (symbol code x minutes + minute) of each aligned bar, -1 for the others."""
+        """Grid cell (symbol code x minutes + minute) of each aligned bar; for the others, the slot just past
+        the grid (``n_cells``), so scatters and counts take every row without a masked copy."""
         n_sym, n_min = self.grid_shape
         if n_sym * n_min > MAX_GRID_CELLS:
             raise GateInputError(
                 f"{self.require_spec().label}: {n_sym} symbols x {n_min} minutes exceeds the gate grid limit "
                 f"of {MAX_GRID_CELLS} cells; validate fewer sessions at a time"
             )
-        cell = self.sym_code.astype(np.int64)  # in place from here: the arrays are as long as the frame
+        cell = self.sym_code.astype(np.int32)  # in place from here: the arrays are as long as the frame
         cell *= n_min
         cell += self.minute_idx
         if not self.all_aligned:
-            np.putmask(cell, ~self.aligned, -1)
+            np.putmask(cell, ~self.aligned, n_sym * n_min)
         return cell
 
     @cached_property
-    def aligned_cells(self) -> np.ndarray:
-        return self.cell if self.all_aligned else self.cell[self.aligned]
+    def n_aligned(self) -> int:
+        return int(np.count_nonzero(self.aligned))
 
     @cached_property
-    def cell_counts(self) -> np.ndarray:
+    def _counts_with_off_grid(self) -> np.ndarray:
         n_sym, n_min = self.grid_shape
-        return np.bincount(self.aligned_cells, minlength=n_sym * n_min)
+        return np.bincount(self.cell, minlength=n_sym * n_min + 1)
+
+    @property
+    def cell_counts(self) -> np.ndarray:
+        """Aligned bars per grid cell (flat)."""
+        return self._counts_with_off_grid[:-1]
 
     @cached_property
     def duplicated_aligned_rows(self) -> np.ndarray:
         """Rows (delivery order) of aligned bars whose (symbol, minute) occurs more than once."""
         if self.n_rows == 0 or self.cell_counts.max(initial=0) <= 1:
             return np.zeros(0, dtype=np.int64)
-        repeated = self.cell_counts > 1  # a byte per cell: the gather below stays in cache, unlike the counts
-        return np.flatnonzero(self.aligned & repeated[self.cell])  # cell -1 reads the last cell: masked
+        repeated = np.zeros(self.cell_counts.size + 1, dtype=bool)  # a byte per cell: the gather stays in
+        np.greater(self.cell_counts, 1, out=repeated[:-1])  # cache, unlike the counts; off the grid: False
+        return np.flatnonzero(repeated[self.cell])
 
     @cached_property
     def presence(self) -> np.ndarray:
@@ -229,16 +241,15 @@ class PreparedBars:
     def _last_delivered(self, values: np.ndarray, fill) -> np.ndarray:
         """Scatter per-row ``values`` into the grid; for a duplicated cell the last delivered row wins."""
         n_sym, n_min = self.grid_shape
-        grid = np.full(n_sym * n_min, fill, dtype=values.dtype)
-        rows_values = values if self.all_aligned else values[self.aligned]
-        grid[self.aligned_cells] = rows_values
+        grid = np.full(n_sym * n_min + 1, fill, dtype=values.dtype)  # + the slot of the rows off the grid
+        grid[self.cell] = values
         dup = self.duplicated_aligned_rows
         if dup.size:  # deterministic resolution: last occurrence of each duplicated cell
             cells = self.cell[dup][::-1]
             _, first_in_reversed = np.unique(cells, return_index=True)
             last_rows = dup[::-1][first_in_reversed]
             grid[self.cell[last_rows]] = values[last_rows]
-        return grid.reshape(n_sym, n_min)
+        return grid[:-1].reshape(n_sym, n_min)
 
     @cached_property
     def close_grid(self) -> np.ndarray:
@@ -247,11 +258,15 @@ class PreparedBars:
     @cached_property
     def frozen_grid(self) -> np.ndarray:
         """True where the (deduplicated) bar has open = high = low = close, a finite price."""
-        o, h, lo, c = (self.column_values(x) for x in ("open", "high", "low", "close"))
-        flat = o == h
-        flat &= h == lo
-        flat &= lo == c
-        flat &= np.isfinite(c)
+        prices = [self.column_values(x) for x in ("open", "high", "low", "close")]
+        flat = np.empty(self.n_rows, dtype=bool)
+        for rows in row_chunks((self.n_rows, 1)):
+            o, h, lo, c = (x[rows] for x in prices)
+            frozen = flat[rows]
+            np.equal(o, h, out=frozen)
+            frozen &= h == lo
+            frozen &= lo == c
+            frozen &= np.isfinite(c)
         return self._last_delivered(flat, False)
 
     @cached_property
