@@ -259,10 +259,8 @@ def ohlc_consistency(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = OHLC_CONSISTENCY
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    prices = [p.column_values(x) for x in ("open", "high", "low", "close")]
-
     def flags(rows: slice) -> dict[str, np.ndarray]:
-        o, h, lo, c = (x[rows] for x in prices)
+        o, h, lo, c = (p.column_rows(x, rows) for x in ("open", "high", "low", "close"))
         finite_positive = np.ones(o.size, dtype=bool)
         for x in (o, h, lo, c):
             finite_positive &= x > 0
@@ -292,10 +290,11 @@ def negative_volume(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = NEGATIVE_VOLUME
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    volume = p.column_values("volume")
-    counts, rows, _ = _flag_counts(
-        p, lambda rows: {"negative": volume[rows] < 0, "non_finite": ~np.isfinite(volume[rows])}, config
-    )
+    def flags(rows: slice) -> dict[str, np.ndarray]:
+        volume = p.column_rows("volume", rows)
+        return {"negative": volume < 0, "non_finite": ~np.isfinite(volume)}
+
+    counts, rows, _ = _flag_counts(p, flags, config)
     counts["rows"] = p.n_rows
     n_bad = counts["rows_violating"]
     if n_bad == 0:
@@ -780,10 +779,11 @@ def stale_prices(p: PreparedBars, config: GateConfig) -> GateResult:
     gate = STALE_PRICES
     if reason := p.unusable(REQUIRED[gate]):
         return not_evaluated(gate, reason)
-    close, frozen = p.close_grid, p.frozen_grid
-    sym, minute = np.nonzero(frozen[:, 1:] & frozen[:, :-1])  # frozen bars are few: compare only those
-    link = close[sym, minute + 1] == close[sym, minute]  # link between minute and minute + 1
-    sym, first_link, last_link = runs_of_cells(sym[link], minute[link])
+    close, frozen = p.close_grid.ravel(), p.frozen_cells
+    n_min = p.close_grid.shape[1]
+    linked = frozen[:-1][(frozen[1:] == frozen[:-1] + 1) & (frozen[:-1] % n_min != n_min - 1)]  # same symbol
+    linked = linked[close[linked + 1] == close[linked]]  # a link: minute and minute + 1 frozen at one close
+    sym, first_link, last_link = runs_of_cells(*np.divmod(linked, n_min))
     length = last_link - first_link + 2  # a run of k links covers k + 1 bars
     keep = length >= config.stale_min_minutes
     sym, start, end, length = sym[keep], first_link[keep], last_link[keep] + 1, length[keep]

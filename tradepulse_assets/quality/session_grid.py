@@ -111,7 +111,6 @@ class PreparedBars:
         self.expected_symbols = tuple(expected_symbols or ())
         self.n_rows = self.df.height
         self.problems = self._column_problems()
-        self._values: dict[str, np.ndarray] = {}
 
     # --- usability ----------------------------------------------------------------------------
     def _column_problems(self) -> dict[str, str]:
@@ -138,11 +137,11 @@ class PreparedBars:
         return self.spec
 
     # --- per-row arrays -----------------------------------------------------------------------
-    def column_values(self, name: str) -> np.ndarray:
-        """A numeric column as a NumPy array (no copy for one chunk without nulls), read once per frame."""
-        if name not in self._values:
-            self._values[name] = self.df[name].to_numpy()
-        return self._values[name]
+    def column_rows(self, name: str, rows: slice) -> np.ndarray:
+        """``rows`` of a numeric column as a NumPy array: a view of polars' memory unless the slice spans two
+        of its chunks (a frame read from Parquet has one per row group; ``to_numpy`` on the whole column would
+        copy it, and fresh pages are dear)."""
+        return self.df[name].slice(rows.start, rows.stop - rows.start).to_numpy()
 
     @cached_property
     def symbols(self) -> np.ndarray:
@@ -154,8 +153,8 @@ class PreparedBars:
     def sym_code(self) -> np.ndarray:
         if self.n_rows == 0:
             return np.zeros(0, dtype=np.uint32)
-        codes = self.df["symbol"].cast(pl.Enum(self.symbols.tolist())).to_physical().to_numpy()
-        return codes.astype(np.uint16 if len(self.symbols) < 65_536 else np.uint32, copy=False)
+        codes = self.df["symbol"].cast(pl.Enum(self.symbols.tolist())).to_physical()
+        return codes.cast(pl.UInt16 if len(self.symbols) < 65_536 else pl.UInt32).to_numpy()
 
     @cached_property
     def ts_us(self) -> np.ndarray:
@@ -238,36 +237,44 @@ class PreparedBars:
     def presence(self) -> np.ndarray:
         return (self.cell_counts > 0).reshape(self.grid_shape)
 
-    def _last_delivered(self, values: np.ndarray, fill) -> np.ndarray:
-        """Scatter per-row ``values`` into the grid; for a duplicated cell the last delivered row wins."""
+    @cached_property
+    def close_grid(self) -> np.ndarray:
+        """Close per cell, NaN where no bar; for a repeated cell, the last delivered bar's."""
         n_sym, n_min = self.grid_shape
-        grid = np.full(n_sym * n_min + 1, fill, dtype=values.dtype)  # + the slot of the rows off the grid
-        grid[self.cell] = values
-        dup = self.duplicated_aligned_rows
-        if dup.size:  # deterministic resolution: last occurrence of each duplicated cell
-            cells = self.cell[dup][::-1]
-            _, first_in_reversed = np.unique(cells, return_index=True)
-            last_rows = dup[::-1][first_in_reversed]
-            grid[self.cell[last_rows]] = values[last_rows]
+        grid = np.full(n_sym * n_min + 1, np.nan)  # + the slot of the rows off the grid
+        for rows in row_chunks((self.n_rows, 1)):
+            grid[self.cell[rows]] = self.column_rows("close", rows)
+        last_rows = self.last_of_repeated_cells
+        grid[self.cell[last_rows]] = self.df["close"].gather(last_rows).to_numpy()  # deterministic
         return grid[:-1].reshape(n_sym, n_min)
 
     @cached_property
-    def close_grid(self) -> np.ndarray:
-        return self._last_delivered(self.column_values("close"), np.nan)
+    def last_of_repeated_cells(self) -> np.ndarray:
+        """The last delivered row of each repeated (symbol, minute), in cell order."""
+        dup = self.duplicated_aligned_rows
+        _, first_in_reversed = np.unique(self.cell[dup][::-1], return_index=True)
+        return dup[::-1][first_in_reversed]
 
     @cached_property
-    def frozen_grid(self) -> np.ndarray:
-        """True where the (deduplicated) bar has open = high = low = close, a finite price."""
-        prices = [self.column_values(x) for x in ("open", "high", "low", "close")]
-        flat = np.empty(self.n_rows, dtype=bool)
+    def frozen_cells(self) -> np.ndarray:
+        """Flat grid cells, ascending, whose bar (the last delivered, for a repeated cell) has open = high =
+        low = close, a finite price. Frozen bars are few: no grid of them is built."""
+        found = [np.zeros(0, dtype=np.int64)]
         for rows in row_chunks((self.n_rows, 1)):
-            o, h, lo, c = (x[rows] for x in prices)
-            frozen = flat[rows]
-            np.equal(o, h, out=frozen)
+            o, h, lo, c = (self.column_rows(x, rows) for x in ("open", "high", "low", "close"))
+            frozen = o == h
             frozen &= h == lo
             frozen &= lo == c
             frozen &= np.isfinite(c)
-        return self._last_delivered(flat, False)
+            found.append(np.flatnonzero(frozen) + rows.start)
+        frozen_rows = np.concatenate(found)
+        frozen_rows = frozen_rows[self.aligned[frozen_rows]]
+        cells = self.cell[frozen_rows]
+        repeated = self.cell_counts[cells] > 1
+        if repeated.any():  # a repeated cell is frozen when its last delivered bar is
+            superseded = ~np.isin(frozen_rows, self.last_of_repeated_cells)
+            cells = cells[~(repeated & superseded)]
+        return np.unique(cells)
 
     @cached_property
     def returns(self) -> np.ndarray:
