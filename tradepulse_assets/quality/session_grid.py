@@ -3,9 +3,13 @@
 Why a dense grid: a session has a known, bounded set of expected bar minutes (390 for XNYS, 1,440 for a
 24/7 day) and a known symbol universe, so every (symbol, minute) pair has a fixed cell. Scattering the bars
 into that grid (one ``bincount``/assignment, O(rows)) answers duplicates, completeness, gap windows, returns
-and frozen runs without ever sorting the frame; the delivered frame itself is only read column-wise (polars
-for the per-row predicates, zero-copy NumPy views for integer arithmetic). Only the delivery-order check
-needs a stable sort by symbol code, and it skips it when the file is already grouped by symbol.
+and frozen runs without ever sorting the frame. Only the delivery-order check needs a stable sort by symbol
+code, and it skips it when the file is already grouped by symbol.
+
+Why chunks: the frame is read a slice of rows at a time as NumPy views of polars' memory, and the passes over
+the grid work a slice of symbols at a time, so temporaries are small, stay in cache and reuse the same pages.
+Whole-grid temporaries cost more in fresh pages and memory bandwidth than in arithmetic (measured in
+benchmarks/README.md, gates section).
 """
 
 import datetime as dt
