@@ -58,10 +58,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def write_instance_yaml(dagster_home: Path) -> Path:
-    """Write the embedded instance's dagster.yaml (telemetry and welcome modal off, queued runs)."""
-    template = resources.files("tradepulse_assets.config").joinpath("dagster.local.yaml").read_bytes()
-    return atomic_write(dagster_home / "dagster.yaml", template, fsync=False)  # regenerated on every start
+def write_instance_yaml(dagster_home: Path, env: dict[str, str] | None = None) -> Path:
+    """Write the embedded instance's dagster.yaml (telemetry and welcome modal off, queued runs, checked
+    every ``TRADEPULSE_RUN_QUEUE_INTERVAL_SECONDS``)."""
+    template = resources.files("tradepulse_assets.config").joinpath("dagster.local.yaml").read_text()
+    interval = read("TRADEPULSE_RUN_QUEUE_INTERVAL_SECONDS", env)
+    if not interval.isdigit() or int(interval) < 1:
+        raise SystemExit(f"TRADEPULSE_RUN_QUEUE_INTERVAL_SECONDS must be whole seconds >= 1: {interval!r}")
+    text = template.replace("{run_queue_interval_seconds}", str(int(interval)))
+    return atomic_write(dagster_home / "dagster.yaml", text.encode(), fsync=False)  # rewritten on every start
 
 
 def write_code_server_workspace(dagster_home: Path, host: str, port: int) -> Path:
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(read("TRADEPULSE_HOME")).resolve()
     env = environment(home)
     dagster_home = Path(env["DAGSTER_HOME"])
-    write_instance_yaml(dagster_home)
+    write_instance_yaml(dagster_home, env)
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 

@@ -93,6 +93,11 @@ VARIABLES: dict[str, Variable] = _table(
     Variable(
         "TRADEPULSE_SENSOR_INTERVAL_SECONDS", "minimum seconds between two ticks of every sensor (unset: 15-30 s)"
     ),
+    Variable(
+        "TRADEPULSE_RUN_QUEUE_INTERVAL_SECONDS",
+        "seconds between two looks of the `make run` daemon at its run queue (Dagster's default)",
+        "5",
+    ),
     Variable("TRADEPULSE_UI_PORT", "port of the Dagster UI started by `make run`", "3000"),
     # -- notification channels (docs/notifications.md)
     Variable("TRADEPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key", secret=True),
