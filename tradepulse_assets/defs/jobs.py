@@ -1,6 +1,7 @@
 """Jobs: one partitioned ingestion job per market (landing -> staging -> production -> features -> consumers),
 and the quarantine job. Sensors and the UI launch these; the market tag feeds the run coordinator's
-per-market concurrency limit."""
+per-market concurrency limit. Periodic work (the incident review here, the drills' chaos follow-ups) is a job
+of one op on a schedule: ``scheduled_op``."""
 
 import warnings
 
@@ -36,3 +37,25 @@ quarantine_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(["quarantine", "quarantine_batches"]),
     description="Copy a quarantined batch's original bytes under quarantine/<incident>/<batch>/ with tags.",
 )
+
+
+def scheduled_op(
+    op: dg.OpDefinition, *, job_name: str, job_description: str, schedule_name: str, cron_schedule: str,
+    schedule_description: str,
+) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+    """A job running ``op`` alone and its schedule: on UTC time and running from the first start, so periodic
+    work needs no one to switch it on."""
+
+    @dg.job(name=job_name, description=job_description)
+    def job():
+        op()
+
+    schedule = dg.ScheduleDefinition(
+        name=schedule_name,
+        job=job,
+        cron_schedule=cron_schedule,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=schedule_description,
+    )
+    return job, schedule

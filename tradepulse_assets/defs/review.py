@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
+from tradepulse_assets.defs.jobs import scheduled_op
 from tradepulse_assets.defs.resources import ClockResource, ObjectStoreResource, StateResource
 from tradepulse_assets.incidents.followups import FollowupActions
 from tradepulse_assets.incidents.lifecycle import IncidentEngine
@@ -31,16 +32,12 @@ def write_incident_review(
     return path
 
 
-@dg.job(description="The periodic incident review (runbook: review after each incident and quarterly).")
-def incident_review_job():
-    write_incident_review()
-
-
-incident_review_schedule = dg.ScheduleDefinition(
-    name="incident_review_weekly",
-    job=incident_review_job,
+incident_review_job, incident_review_schedule = scheduled_op(
+    write_incident_review,
+    job_name="incident_review_job",
+    job_description="The periodic incident review (runbook: review after each incident and quarterly).",
+    schedule_name="incident_review_weekly",
     cron_schedule="0 7 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Mondays 07:00 UTC: incidents of the last 90 days, stage times and open follow-ups (overdue flagged).",
+    schedule_description="Mondays 07:00 UTC: incidents of the last 90 days, stage times and open follow-ups "
+    "(overdue flagged).",
 )

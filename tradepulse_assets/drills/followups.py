@@ -4,6 +4,7 @@ fast the platform detected and recovered this time."""
 
 import dagster as dg
 
+from tradepulse_assets.defs.jobs import scheduled_op
 from tradepulse_assets.defs.resources import ClockResource, StateResource
 from tradepulse_assets.drills.chaos import followup_scenario, replay_scenario
 from tradepulse_assets.incidents.store import IncidentStore
@@ -34,16 +35,12 @@ def run_due_followups(context: dg.OpExecutionContext, state: StateResource, cloc
     return len(due)
 
 
-@dg.job(description="Chaos replays that resolved incidents scheduled (runbook 6.3).")
-def chaos_followups_job():
-    run_due_followups()
-
-
-chaos_followups_schedule = dg.ScheduleDefinition(
-    name="chaos_followups_daily",
-    job=chaos_followups_job,
+chaos_followups_job, chaos_followups_schedule = scheduled_op(
+    run_due_followups,
+    job_name="chaos_followups_job",
+    job_description="Chaos replays that resolved incidents scheduled (runbook 6.3).",
+    schedule_name="chaos_followups_daily",
     cron_schedule="0 6 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 06:00 UTC: run the chaos replays whose follow-up is due (scheduled at resolution, due within 30 days).",
+    schedule_description="Daily at 06:00 UTC: run the chaos replays whose follow-up is due (scheduled at "
+    "resolution, due within 30 days).",
 )

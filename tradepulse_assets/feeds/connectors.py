@@ -205,6 +205,10 @@ def _refusal_of(body: bytes) -> str | None:
     return str(doc.get("error")) if isinstance(doc, dict) and doc.get("refused") else None
 
 
+#: The variable holding the bearer token of the vendor HTTP API: this connector's and ``vendor serve``'s.
+TOKEN_ENV = "TRADEPULSE_VENDOR_TOKEN"
+
+
 class HttpConnector:
     """The vendor HTTP API served by ``vendor serve`` (bearer token): GET /v1/<market>/... .
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 from tradepulse_assets.core.environment import read
 from tradepulse_assets.feeds.confined import ConfinementError, EntryNotFound, list_dirs_confined, read_confined
+from tradepulse_assets.feeds.connectors import TOKEN_ENV
 from tradepulse_assets.feeds.manifest import MANIFEST_NAME
 
 MARKET_RE = re.compile(r"^[A-Z0-9]+$")
 SESSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-TOKEN_ENV = "TRADEPULSE_VENDOR_TOKEN"
 BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 

@@ -22,6 +22,7 @@ from tradepulse_assets.core.io import S3Settings
 from tradepulse_assets.core.io import s3_client as build_s3_client
 from tradepulse_assets.feeds.blobs import blobs_from_url
 from tradepulse_assets.feeds.connectors import (
+    TOKEN_ENV,
     Connector,
     DirectoryConnector,
     HttpConnector,
@@ -36,7 +37,6 @@ from tradepulse_assets.feeds.mapping import decode_mapped, parse_mapping
 from tradepulse_assets.markets import MarketRegistry, load_registry
 from tradepulse_assets.markets.registry import RegistryError, VendorSpec
 
-TOKEN_ENV = "TRADEPULSE_VENDOR_TOKEN"
 CONNECTION_OPTIONS = ("token_env",)  # options of any vendor table, not of its format
 
 
