@@ -179,15 +179,15 @@ class Timing:
         return self.startup + self.per_session * YEAR_SESSIONS
 
 
-def measure(size: tuple[int, int], rounds: int, keep: Path) -> dict[str, list[Timing]]:
+def measure(size: tuple[int, int], rounds: int, keep: Path, modes: list[str]) -> dict[str, list[Timing]]:
     count, symbols = size
     sessions = sessions_of(count)
     vendor = keep / f"vendor-{count}x{symbols}"
     published = publish(vendor, sessions, symbols)
     market = market_of(symbols)
-    times: dict[str, list[Timing]] = {mode: [] for mode in MODES}
+    times: dict[str, list[Timing]] = {mode: [] for mode in modes}
     for r in range(rounds):
-        order = list(MODES)[r % len(MODES):] + list(MODES)[:r % len(MODES)]  # each mode leads a round in turn
+        order = modes[r % len(modes):] + modes[:r % len(modes)]  # each mode leads a round in turn
         for mode in order:
             work = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{mode}-", dir=keep))
             os.environ["TRADEPULSE_HOME"] = str(work)
@@ -210,7 +210,10 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="5x500,25x500,250x500",
                         help="comma-separated SESSIONSxSYMBOLS (default 5x500,25x500,250x500: a year last)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds per size (default 1)")
+    parser.add_argument("--skip-per-session", action="store_true",
+                        help="direct and range only (a year of one run per session takes long)")
     args = parser.parse_args(argv)
+    modes = [m for m in MODES if not (args.skip_per_session and m == "dagster")]
     sizes = [tuple(int(p) for p in s.split("x")) for s in args.sizes.split(",")]
     print(f"bench-pipeline on {os.cpu_count()} cores, load {load()} at start; medians of {args.rounds} round(s)")
     header = ("sessions x symbols", "direct s", "dagster s", "range s", "direct s/session",
@@ -220,13 +223,15 @@ def main(argv=None) -> int:
     judged = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as keep:
         for size in sizes:
-            times = measure(size, args.rounds, Path(keep))
-            direct, dagster, ranges = (median_timing(times[mode]) for mode in MODES)
+            times = measure(size, args.rounds, Path(keep), modes)
+            direct, ranges = median_timing(times["direct"]), median_timing(times["range"])
+            dagster = median_timing(times["dagster"]) if "dagster" in times else None
             ratio = ranges.per_session / direct.per_session
             year = ranges.total if size[0] == YEAR_SESSIONS else ranges.year()
-            row = (f"{size[0]} x {size[1]}", *(f"{t.total:.1f}" for t in (direct, dagster, ranges)),
-                   f"{direct.per_session:.2f}", f"{dagster.per_session:.2f}", f"{ranges.per_session:.2f}",
-                   f"{dagster.per_session / direct.per_session:.2f}", f"{ratio:.2f}",
+            timed = (direct, dagster, ranges)
+            row = (f"{size[0]} x {size[1]}", *(f"{t.total:.1f}" if t else "-" for t in timed),
+                   *(f"{t.per_session:.2f}" if t else "-" for t in timed),
+                   f"{dagster.per_session / direct.per_session:.2f}" if dagster else "-", f"{ratio:.2f}",
                    f"{year:.0f}{'' if size[0] == YEAR_SESSIONS else ' (est.)'}", load())
             print("".join(f"{c:<19}" for c in row), flush=True)
             if size[1] >= 500:
