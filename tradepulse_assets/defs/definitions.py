@@ -74,7 +74,7 @@ def build_definitions(registry: MarketRegistry | None = None, settings: Settings
     consumer_jobs = [build_consumer_job(market) for market in registry]
     tick = settings.sensor_interval_seconds  # None: each sensor's own cadence
     sensors: list = [
-        build_quality_failure_sensor(list(ingest_jobs.values()), quarantine_job, tick),
+        build_quality_failure_sensor(quarantine_job, tick),
         build_exit_criteria_sensor(registry, tick),
         build_catchup_sensor(registry, consumer_jobs, tick),
         build_notification_delivery_sensor(tick),

@@ -34,9 +34,11 @@ def publish_with_corrupt_middle(platform) -> None:
         platform.publish("XNYS", session, *([corrupt] if session == CORRUPT else []))
 
 
-def run_range(platform, defs, assets=BARS):
-    """The ingest job's bar assets over SESSIONS in one run, as a BackfillPolicy range run is launched."""
-    return defs.resolve_job_def("xnys_ingest").execute_in_process(
+def run_range(platform, defs, assets=BARS, job: str = "xnys_ingest"):
+    """The bar assets over SESSIONS in one run, as a BackfillPolicy range run is launched."""
+    asset_job = job == "__ASSET_JOB"
+    job_def = defs.resolve_implicit_global_asset_job_def() if asset_job else defs.resolve_job_def(job)
+    return job_def.execute_in_process(
         instance=platform.instance, asset_selection=assets, raise_on_error=False,
         tags={"dagster/asset_partition_range_start": SESSIONS[0].isoformat(),
               "dagster/asset_partition_range_end": SESSIONS[-1].isoformat()},
@@ -97,7 +99,7 @@ def test_the_quality_failure_sensor_answers_the_corrupt_session_of_a_range_alone
     publish_with_corrupt_middle(platform)
     defs = platform.definitions
     _, cursor = tick(defs, platform.instance, platform.resources)  # the first tick only sets the cursor
-    run_range(platform, defs)
+    run_range(platform, defs, job="__ASSET_JOB")  # the job Dagster's backfill daemon launches ranges as
     requests, _ = tick(defs, platform.instance, platform.resources, cursor)
 
     assert len(requests) == 1  # one quarantine, of the corrupt session's delivery

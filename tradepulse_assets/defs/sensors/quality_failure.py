@@ -1,7 +1,7 @@
 """Quality-failure sensor: a failed blocking gate -> incident (contained) + the delivery quarantined.
 
-It watches failed runs of the ingestion jobs, reads the asset-check evaluations of the run, and opens or joins
-the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
+It watches failed runs (of the ingestion jobs, and of the asset job the UI and backfills launch), reads the
+asset-check evaluations of the run, and opens or joins the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
 corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats
 lag).
 The delivery the failed run judged (its digest and revision, from the run's own landing materialisation, not
@@ -137,10 +137,12 @@ def respond_to_session(instance: dg.DagsterInstance, responder, store, run: dg.D
                          tags={INCIDENT_TAG: incident.id, MARKET_TAG: market_id})
 
 
-def build_quality_failure_sensor(jobs, quarantine_job, min_interval: int | None = None) -> dg.SensorDefinition:
+def build_quality_failure_sensor(quarantine_job, min_interval: int | None = None) -> dg.SensorDefinition:
+    # Every job of the code location, not only the ingest jobs: runs launched from the UI and Dagster's
+    # backfills (the bar assets' session ranges) run as the implicit ``__ASSET_JOB``. A failed run without a
+    # failed blocking check (a consumer, the quarantine job) is skipped below.
     @dg.run_failure_sensor(
         name="quality_failure_sensor",
-        monitored_jobs=jobs,
         request_job=quarantine_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=min_interval or 15,
