@@ -1,9 +1,9 @@
 """Quality-failure sensor: a failed blocking gate -> incident (contained) + the delivery quarantined.
 
 It watches failed runs (of the ingestion jobs, and of the asset job the UI and backfills launch), reads the
-asset-check evaluations of the run, and opens or joins the incident of the session: an open incident covering the session (e.g. the lag incident of the same late,
-corrupt delivery) is renamed by the strongest evidence (``decisions.reclassify``: checksum mismatch beats
-lag).
+asset-check evaluations of the run, and opens or joins the incident of the session: an open incident covering
+the session (e.g. the lag incident of the same late, corrupt delivery) is renamed by the strongest evidence
+(``decisions.reclassify``: checksum mismatch beats lag).
 The delivery the failed run judged (its digest and revision, from the run's own landing materialisation, not
 the session's latest receipt: the vendor may have fixed the file in place and a later run landed it before
 this tick) is quarantined once per distinct delivery digest (``decisions.should_quarantine``); the same bytes
