@@ -369,10 +369,26 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             metadata.update(incident=incident_id, reconciliation=record.verdict)
         return StageOutcome(metadata)
 
-    def in_run(context, stages):
-        """The bar stages (from the calling step on) that the run selected."""
+    def bar_stages(context, object_store, clock, state, vendor=None, notifications=None):
+        """Every bar stage of a session in order, each ``session -> StageOutcome`` (only landing needs the
+        vendor and notifications, so the steps after it pass none)."""
+        return [
+            (landed_key, lambda s: land(context, s, vendor, object_store, clock, state, notifications)),
+            (staging_key, lambda s: stage(context, s, object_store, clock)),
+            (production_key, lambda s: promote(context, s, object_store, state, clock)),
+        ]
+
+    def step_events(key, context, state, stages):
+        """The events of ``key``'s step: in a range run, each session through every stage from ``key`` on that
+        the run selected (``run_session_range``); otherwise ``key``'s stage on the run's one session."""
+        stages = stages[[k for k, _ in stages].index(key):]
+        if not is_range_run(context):
+            _, first = stages[0]
+            yield from first(session_of_key(context.partition_key)).single_session_events()
+            return
         selected = context.run.asset_selection
-        return [(key, stage) for key, stage in stages if selected is None or key in selected]
+        stages = [(k, stage) for k, stage in stages if selected is None or k in selected]
+        yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
 
     @dg.asset(
         key=landed_key,
@@ -397,17 +413,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         state: StateResource,
         notifications: NotificationsResource,
     ):
-        if is_range_run(context):
-            stages = in_run(context, [
-                (landed_key, lambda s: land(context, s, vendor, object_store, clock, state, notifications)),
-                (staging_key, lambda s: stage(context, s, object_store, clock)),
-                (production_key, lambda s: promote(context, s, object_store, state, clock)),
-            ])
-            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
-            return
-        session = session_of_key(context.partition_key)
-        landing = land(context, session, vendor, object_store, clock, state, notifications)
-        yield from landing.single_session_events()
+        stages = bar_stages(context, object_store, clock, state, vendor, notifications)
+        yield from step_events(landed_key, context, state, stages)
 
     @dg.asset(
         key=staging_key,
@@ -426,15 +433,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, object_store: ObjectStoreResource, clock: ClockResource,
         state: StateResource,
     ):
-        if is_range_run(context):  # a range run without landed_bars (re-staging): this step is its first
-            stages = in_run(context, [
-                (staging_key, lambda s: stage(context, s, object_store, clock)),
-                (production_key, lambda s: promote(context, s, object_store, state, clock)),
-            ])
-            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
-            return
-        staged = stage(context, session_of_key(context.partition_key), object_store, clock)
-        yield from staged.single_session_events()
+        # in a range run without landed_bars (re-staging) this step is the first and takes the range
+        yield from step_events(staging_key, context, state, bar_stages(context, object_store, clock, state))
 
     @dg.asset(
         key=production_key,
@@ -449,11 +449,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, object_store: ObjectStoreResource, state: StateResource,
         clock: ClockResource,
     ):
-        stages = [(production_key, lambda s: promote(context, s, object_store, state, clock))]
-        if is_range_run(context):  # a range run of production alone (re-promotion)
-            yield from run_session_range(context, market.market_id, SessionLedger(state.db()), stages)
-            return
-        yield from promote(context, session_of_key(context.partition_key), object_store, state, clock
-                           ).single_session_events()
+        # in a range run of production alone (re-promotion) this step takes the range
+        stages = bar_stages(context, object_store, clock, state)
+        yield from step_events(production_key, context, state, stages)
 
     return [landed_bars, staging_bars, production_bars]
