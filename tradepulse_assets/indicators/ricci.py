@@ -295,14 +295,20 @@ def _dijkstra(src: int, indptr: np.ndarray, indices: np.ndarray, weights: np.nda
 
 
 @kernel
+def _dijkstra_workspace(n: int, n_edges: int) -> tuple:
+    """The arrays ``_dijkstra`` works in, for one thread's sources on a graph of ``n`` nodes: the heap (at
+    most ``n_edges + 1`` entries), ``mark`` stamped with no source yet, the ball queue and the labelled list."""
+    heap_d = np.empty(n_edges + 1)
+    heap_v = np.empty(n_edges + 1, dtype=np.int64)
+    mark = np.full(n, -1, dtype=np.int64)
+    return heap_d, heap_v, mark, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+
+
+@kernel
 def _all_pairs_rows(lo: int, hi: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
                     dist: np.ndarray) -> None:
     n = dist.shape[0]
-    heap_d = np.empty(indices.size + 1)
-    heap_v = np.empty(indices.size + 1, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    labelled = np.empty(n, dtype=np.int64)
+    heap_d, heap_v, mark, queue, labelled = _dijkstra_workspace(n, indices.size)
     for src in range(lo, hi):
         _dijkstra(src, indptr, indices, weights, np.inf, n, dist[src], heap_d, heap_v, mark, queue, labelled)
 
@@ -334,11 +340,7 @@ def _ball_rows(lo: int, hi: int, indptr: np.ndarray, indices: np.ndarray, weight
     """Rows ``lo..hi`` of the ball distances: one Dijkstra each, its ball written sorted by node."""
     n = indptr.size - 1
     dist = np.full(n, np.inf)
-    heap_d = np.empty(indices.size + 1)
-    heap_v = np.empty(indices.size + 1, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    labelled = np.empty(n, dtype=np.int64)
+    heap_d, heap_v, mark, queue, labelled = _dijkstra_workspace(n, indices.size)
     for src in range(lo, hi):
         size, n_labelled = _dijkstra(src, indptr, indices, weights, radius[src], hops, dist, heap_d, heap_v, mark,
                                      queue, labelled)
