@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TRADEPULSE_HOME ?= $(CURDIR)/var
 export DAGSTER_HOME ?= $(TRADEPULSE_HOME)/dagster
 
-.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator bench-stream bench-ticks bench-pipeline peers clean
+.PHONY: install run test test-fast test-production test-ui bench-gates bench-indicators bench-simulator bench-stream bench-ticks bench-pipeline bench-startup peers clean
 
 # uv installs the same pins as pip in half the time (29 s against 64 s from a cold cache on 2 cores)
 $(VENV)/.installed: pyproject.toml
@@ -60,6 +60,9 @@ bench-ticks: install
 
 bench-pipeline: install
 	$(PY) benchmarks/bench_pipeline.py
+
+bench-startup: install
+	$(PY) benchmarks/bench_startup.py
 
 ## make peers: the separate environment of benchmark peers (they pin old scipy/numpy)
 $(VENV)-peers/.installed: benchmarks/requirements-peers.txt
