@@ -9,11 +9,13 @@ counts, the session's condition and a revision number. The ingestion side calls 
 
 import dataclasses
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import io
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
@@ -102,10 +104,18 @@ class Manifest:
         return sum(f.record_count for f in self.files)
 
     def file(self, name: str) -> ManifestFile:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise KeyError(f"manifest {self.market}/{self.session} r{self.revision} lists no file {name!r}")
+        return entry
+
+    @functools.cached_property
+    def _entries(self) -> dict[str, ManifestFile]:
+        """The first entry of each name: ``file`` is asked once per file (1,440 of a streamed session)."""
+        entries: dict[str, ManifestFile] = {}
         for entry in self.files:
-            if entry.name == name:
-                return entry
-        raise KeyError(f"manifest {self.market}/{self.session} r{self.revision} lists no file {name!r}")
+            entries.setdefault(entry.name, entry)
+        return entries
 
     def to_dict(self) -> dict:
         return {
@@ -265,6 +275,67 @@ def parse_bar_file(name: str, data: bytes) -> pl.DataFrame:
     raise BarFileError(name, f"unsupported extension; expected one of {', '.join(BAR_FILE_SUFFIXES)}")
 
 
+def parse_bar_files(files: Sequence[tuple[str, bytes]]) -> list[pl.DataFrame | BarFileError]:
+    """``parse_bar_file`` of each ``(name, bytes)``, in order: a frame, or the error naming the file.
+
+    Why: a streamed session is 1,440 one-minute Parquet files of a dozen rows each, and polars' fixed cost per
+    read made parsing them one by one 0.33-0.46 s of CPU; one read of them all takes 0.08 s. So Parquet files
+    whose footers declare the same schema are read in one polars call and split by the row counts their
+    footers give: each frame equals the file parsed alone. A file whose footer cannot be read, every file of a
+    group whose joint read fails (a corrupt page), and CSV files are parsed one by one, so a bad file gets
+    the same error, naming it, as it would alone.
+    """
+    results: list[pl.DataFrame | BarFileError | None] = [None] * len(files)
+    groups: dict[tuple, list[tuple[int, int]]] = {}  # footer schema -> [(index in files, rows)]
+    for index, (name, data) in enumerate(files):
+        footer = _parquet_footer(name, data)
+        if footer is None:
+            results[index] = _parsed_alone(name, data)
+        else:
+            schema, rows = footer
+            groups.setdefault(schema, []).append((index, rows))
+    for members in groups.values():
+        together = _read_parquet_together([files[i][1] for i, _ in members]) if len(members) > 1 else None
+        if together is None or together.height != sum(rows for _, rows in members):
+            for index, _ in members:
+                results[index] = _parsed_alone(*files[index])
+            continue
+        offset = 0
+        for index, rows in members:
+            results[index] = together.slice(offset, rows)
+            offset += rows
+    return results
+
+
+def _parsed_alone(name: str, data: bytes) -> pl.DataFrame | BarFileError:
+    try:
+        return parse_bar_file(name, data)
+    except BarFileError as exc:
+        return exc
+
+
+def _parquet_footer(name: str, data: bytes) -> tuple[tuple, int] | None:
+    """``(schema, rows)`` from a Parquet file's footer (the Parquet schema and the Arrow schema polars
+    reads types from), or None: not Parquet by name, or no readable footer."""
+    if not name.lower().endswith(".parquet"):
+        return None
+    import pyarrow as pa  # lazy: only landing parses bar files, and pyarrow costs start-up time
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(pa.BufferReader(data))
+    except Exception:  # noqa: BLE001 - the file is then parsed alone, which names what is wrong with it
+        return None
+    return (meta.schema.to_arrow_schema(), (meta.metadata or {}).get(b"ARROW:schema")), meta.num_rows
+
+
+def _read_parquet_together(datas: list[bytes]) -> pl.DataFrame | None:
+    try:
+        return pl.read_parquet(datas)
+    except Exception:  # noqa: BLE001 - one bad file spoils a joint read: its group is parsed file by file
+        return None
+
+
 def gunzip_bounded(name: str, data: bytes) -> bytes:
     """gzip-decompress ``data``, refusing to inflate past ``MAX_INFLATE_RATIO`` x its size (at least
     ``MAX_INFLATED_FLOOR``): bar CSV compresses about 5x, a decompression bomb thousands of times."""
@@ -333,6 +404,28 @@ def verify_and_parse(
     entry: ManifestFile, data: bytes, parse=parse_bar_file
 ) -> tuple[list[Fault], pl.DataFrame | None]:
     """``verify_file`` plus the parsed frame (None when it does not parse), so a caller parses once."""
+    try:
+        parsed = parse(entry.name, data)
+    except BarFileError as exc:
+        parsed = exc
+    return _verified(entry, data, parsed)
+
+
+def verify_and_parse_many(
+    files: Sequence[tuple[ManifestFile, bytes]], parse=parse_bar_file
+) -> list[tuple[list[Fault], pl.DataFrame | None]]:
+    """``verify_and_parse`` of each file, in order; the drop format's files are parsed together
+    (``parse_bar_files``), a vendor format's ``parse`` one file at a time."""
+    if parse is not parse_bar_file:
+        return [verify_and_parse(entry, data, parse) for entry, data in files]
+    parsed = parse_bar_files([(entry.name, data) for entry, data in files])
+    return [_verified(entry, data, result) for (entry, data), result in zip(files, parsed)]
+
+
+def _verified(
+    entry: ManifestFile, data: bytes, parsed: pl.DataFrame | BarFileError
+) -> tuple[list[Fault], pl.DataFrame | None]:
+    """The faults of one file against its entry (size, sha256, then parse or record count) and its frame."""
     faults = []
     if len(data) != entry.size:
         faults.append(
@@ -355,12 +448,10 @@ def verify_and_parse(
                 digest,
             )
         )
-    try:
-        bars = parse(entry.name, data)
-    except BarFileError as exc:
-        faults.append(Fault("parse", entry.name, str(exc)))
+    if isinstance(parsed, BarFileError):
+        faults.append(Fault("parse", entry.name, str(parsed)))
         return faults, None
-    rows = bars.height
+    rows = parsed.height
     if rows != entry.record_count:
         faults.append(
             Fault(
@@ -371,4 +462,4 @@ def verify_and_parse(
                 rows,
             )
         )
-    return faults, bars
+    return faults, parsed

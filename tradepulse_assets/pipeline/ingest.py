@@ -37,7 +37,7 @@ from tradepulse_assets.feeds.manifest import (
     parse_bar_file,
     readable_names,
     sha256_hex,
-    verify_and_parse,
+    verify_and_parse_many,
 )
 
 RAW_PREFIX = "landing/raw"
@@ -201,11 +201,15 @@ def fetch_delivery(connector: Connector, market_id: str, session: dt.date) -> Ve
     # faults of the delivery (landing fails, the batch is quarantined), never "not published".
     problems = manifest_faults(manifest, market_id, session, drop_format=parse is parse_bar_file)
     readable = readable_names(manifest, problems)
-    files = [_fetch_file(connector, market_id, session, e, parse) for e in manifest.files if e.name in readable]
+    read = [_read_file(connector, market_id, session, e) for e in manifest.files if e.name in readable]
+    delivered = [(f.entry, f.data) for f in read if f.data is not None]
+    verified = iter(verify_and_parse_many(delivered, parse))  # the drop's files parsed in one read
+    files = [f if f.data is None else _verified_file(f, *next(verified)) for f in read]
     return VendorDelivery(manifest, tuple(dict((f.entry.name, f) for f in files).values()), tuple(problems))
 
 
-def _fetch_file(connector: Connector, market_id: str, session: dt.date, entry: ManifestFile, parse) -> DeliveredFile:
+def _read_file(connector: Connector, market_id: str, session: dt.date, entry: ManifestFile) -> DeliveredFile:
+    """The file as read, not yet verified (no faults), or the fault that it could not be read."""
     try:
         data = connector.read_file(market_id, session, entry.name)
     except VendorRefused as exc:
@@ -213,8 +217,11 @@ def _fetch_file(connector: Connector, market_id: str, session: dt.date, entry: M
     except VendorNotFound as exc:
         message = f"{entry.name}: listed in the manifest but not in the drop ({exc})"
         return DeliveredFile(entry, None, (Fault("missing_file", entry.name, message),), None)
-    faults, bars = verify_and_parse(entry, data, parse)
-    return DeliveredFile(entry, data, tuple(faults), None if faults else bars)
+    return DeliveredFile(entry, data, (), None)
+
+
+def _verified_file(read: DeliveredFile, faults: list[Fault], bars: pl.DataFrame | None) -> DeliveredFile:
+    return DeliveredFile(read.entry, read.data, tuple(faults), None if faults else bars)
 
 
 def served_digest(connector: Connector, manifest: Manifest) -> str:

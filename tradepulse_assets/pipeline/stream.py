@@ -23,7 +23,7 @@ from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.connectors import Connector
-from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_and_parse
+from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_and_parse_many
 
 STREAM_PREFIX = "landing/stream"
 COMPACTED_NAME = "_compacted.zip"
@@ -57,12 +57,10 @@ def poll_stream(
     prefix = stream_prefix(market.market_id, session)
     have = set(held_batches(store, market.market_id, session, names_only=True))
     watermark = db.get_watermark(stream_watermark_name(market.market_id))
+    fresh = [(entry, connector.read_file(market.market_id, session, entry.name))
+             for entry in manifest.files if entry.name not in have]
     batches, events = {}, []
-    for entry in manifest.files:
-        if entry.name in have:
-            continue
-        data = connector.read_file(market.market_id, session, entry.name)
-        faults, bars = verify_and_parse(entry, data)
+    for (entry, data), (faults, bars) in zip(fresh, verify_and_parse_many(fresh)):  # parsed in one read
         batches[f"{prefix}/{entry.name}"] = data
         rows = 0
         if not faults:

@@ -11,6 +11,8 @@ from tradepulse_assets.feeds.manifest import (
     describe_file,
     parse_bar_file,
     sha256_hex,
+    verify_and_parse,
+    verify_and_parse_many,
     verify_file,
     write_bar_file,
 )
@@ -95,3 +97,30 @@ def test_csv_keeps_a_non_numeric_column_visible_for_the_schema_gate():
     frame = parse_bar_file("v.csv", text)
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
     assert frame.schema["open"] == pl.Float64 and frame.schema["volume"] == pl.String
+
+
+def test_many_files_verify_as_each_would_alone_whatever_is_wrong_with_some(bars):
+    """A streamed session's files are parsed in one read; each verdict and frame is the file's own."""
+    minutes = bars.partition_by("ts", maintain_order=True)[:40]
+    files = [(f"bars-{i:04d}.parquet", write_bar_file("bars.parquet", m)) for i, m in enumerate(minutes)]
+    pages_damaged = bytearray(files[3][1])
+    pages_damaged[4:60] = bytes(56)  # the footer (schema, row counts) intact, the data pages not
+    files[3] = (files[3][0], bytes(pages_damaged))
+    files[7] = (files[7][0], files[7][1][:-30])  # no readable footer
+    files[11] = (files[11][0], write_bar_file("x.parquet", minutes[11].rename({"close": "last"})))
+    files[12] = (files[12][0], write_bar_file("x.parquet", minutes[12].head(0)))  # no rows
+    files.append(("bars-late.csv", write_bar_file("bars.csv", minutes[0])))
+    entries = [describe_file(name, data) if i not in (3, 7) else ManifestFile(name, 1, "0" * 64, 3)
+               for i, (name, data) in enumerate(files)]
+    entries[20] = ManifestFile(entries[20].name, entries[20].size, entries[20].sha256, 99)  # miscounted
+
+    together = verify_and_parse_many(list(zip(entries, (data for _, data in files))))
+
+    alone = [verify_and_parse(entry, data) for entry, (_, data) in zip(entries, files)]
+    assert [faults for faults, _ in together] == [faults for faults, _ in alone]
+    for (_, frame), (_, expected) in zip(together, alone):
+        assert (frame is None and expected is None) or (frame.schema == expected.schema and frame.equals(expected))
+    assert {f.check for f in together[3][0]} >= {"parse"} and together[3][0][-1].file == "bars-0003.parquet"
+    assert {f.check for f in together[7][0]} >= {"parse"}
+    assert [f.check for f in together[20][0]] == ["record_count"]
+    assert "last" in together[11][1].columns and together[12][1].height == 0
