@@ -133,8 +133,9 @@ def atomic_write_many(writes: list[tuple[Path, bytes]], *, anchor: Path, fsync: 
     """
     staged: list[tuple[str, Path]] = []
     try:
+        for directory in {path.parent for path, _ in writes}:  # once each, not once per file
+            directory.mkdir(parents=True, exist_ok=True)
         for path, data in writes:
-            path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.{os.getpid()}.", dir=path.parent)
             staged.append((tmp_name, path))
             with os.fdopen(fd, "wb") as handle:
