@@ -243,19 +243,27 @@ def expected_rs(n: int) -> float:
 
 
 @kernel
-def _rs_prefix(x: np.ndarray, scale: float, mean: float) -> np.ndarray:
-    """``prefix[i] = sum(x[:i] - mean)``: every subseries' cumulative deviations are differences of it.
+def _rs_sums(x: np.ndarray, scale: float) -> tuple:
+    """The mean of ``x * scale`` and the prefix sums of ``y = x * scale - mean`` and of ``y**2``.
 
-    Centring on the series' mean keeps the prefix of the order of the series' own wandering, so the
-    differences lose nothing to the level of the series.
+    A subseries' sum and sum of squares are differences of them. Centring on the series' mean keeps
+    the prefixes of the order of the series' own wandering, so the differences lose nothing to the
+    level of the series.
     """
+    mean = _mean(x, scale)
     prefix = np.empty(x.size + 1)
+    squares = np.empty(x.size + 1)
     prefix[0] = 0.0
+    squares[0] = 0.0
     acc = 0.0
+    acc2 = 0.0
     for i in range(x.size):
-        acc += x[i] * scale - mean
+        y = x[i] * scale - mean
+        acc += y
+        acc2 += y * y
         prefix[i + 1] = acc
-    return prefix
+        squares[i + 1] = acc2
+    return mean, prefix, squares
 
 
 @kernel
@@ -266,47 +274,86 @@ def _is_constant(x: np.ndarray, start: int, n: int) -> bool:
     return True
 
 
-# A subseries whose sum of squared deviations is below this (times its length; inputs are scaled so
-# that max |x| lies in [0.5, 1)) is checked value by value: a constant run leaves ~ n * 1e-32 of rounding.
+# The sum of squared deviations of a subseries comes from the prefix sums as ``S_yy - n mean^2`` when
+# that keeps enough digits: the subtraction and the prefix's own rounding cost about eps * S_yy(0..end)
+# in absolute terms, so below this fraction of the prefix a subseries (nearly constant, or far from
+# the series' mean) is summed directly instead (error then eps relative, as a two-pass variance).
+RS_DIRECT_BELOW = 1e-6
+# A directly summed subseries below this (times its length; inputs are scaled so that max |x| lies in
+# [0.5, 1)) is checked value by value: a constant run leaves ~ n * 1e-32 of rounding.
 RS_CONSTANT_SUSPECT = 1e-20
 
 
 @kernel
-def _rs_length(x: np.ndarray, scale: float, prefix: np.ndarray, series_mean: float, n: int) -> float:
+def _squared_deviations(x: np.ndarray, scale: float, start: int, n: int, mean: float) -> float:
+    """Sum of ``(x * scale - mean)**2`` over the subseries, element by element (``mean`` of ``x * scale``)."""
+    total = 0.0
+    for i in range(start, start + n):
+        d = x[i] * scale - mean
+        total += d * d
+    return total
+
+
+@kernel
+def _rs_length(x: np.ndarray, scale: float, series_mean: float, prefix: np.ndarray, squares: np.ndarray,
+               n: int) -> float:
     """(R/S)_n: mean over the subseries of length ``n`` cut from the start of R / S (ddof = 1).
 
-    The cumulative deviations of a subseries come from the prefix, so no running sum chains one
-    element to the next. Constant subseries are excluded, tested on the values: the mean of a
-    constant non-zero run carries a rounding residue that leaves a tiny non-zero R and S (R/S ~ 1).
+    Sums from ``_rs_sums``. Per subseries the mean and S come from the prefix sums in O(1) (directly
+    from the values when the difference would lose digits); one pass gives R, the range of the
+    cumulative deviations ``prefix[start + i + 1] - (i + 1) * mean`` (prefix differences, so no
+    running sum chains one element to the next; the constant ``prefix[start]`` drops out of the
+    range). The pass keeps four independent max/min pairs, each over a fixed quarter of the elements:
+    the latency chains overlap, and max/min are exact in any order, so the result is the same bits
+    wherever the kernel runs (no ``fastmath``). Constant subseries are excluded, tested on the values:
+    the mean of a constant non-zero run carries a rounding residue that would leave a tiny non-zero R
+    and S (R/S ~ 1); their prefix difference is all rounding, so they always take the direct sum.
     """
     m = x.size // n
-    ranges = np.empty(m)
-    squares = np.empty(m)
-    for seg in range(m):
-        start = seg * n
-        base = prefix[start]
-        mean = (prefix[start + n] - base) / n  # of the centred values
-        mean_x = mean + series_mean  # S is insensitive to the rounding of this mean (second order)
-        hi = -np.inf
-        lo = np.inf
-        ss = 0.0
-        for i in range(n):
-            d = x[start + i] * scale - mean_x
-            ss += d * d
-            c = prefix[start + i + 1] - base - (i + 1) * mean
-            hi = max(hi, c)
-            lo = min(lo, c)
-        if ss <= RS_CONSTANT_SUSPECT * n and _is_constant(x, start, n):
-            ss = 0.0
-        ranges[seg] = hi - lo
-        squares[seg] = ss
-    # the divisions and square roots in a loop of their own, which vectorises (the short subseries
-    # spent most of their time on them)
     acc = 0.0
     cnt = 0
     for seg in range(m):
-        if ranges[seg] > 0.0 and squares[seg] > 0.0:
-            acc += ranges[seg] / math.sqrt(squares[seg] / (n - 1))
+        start = seg * n
+        mean = (prefix[start + n] - prefix[start]) / n  # of y, the centred values
+        ss = (squares[start + n] - squares[start]) - n * mean * mean
+        if ss < RS_DIRECT_BELOW * squares[start + n]:
+            ss = _squared_deviations(x, scale, start, n, mean + series_mean)
+            if ss <= RS_CONSTANT_SUSPECT * n and _is_constant(x, start, n):
+                continue
+        hi0 = -np.inf
+        hi1 = -np.inf
+        hi2 = -np.inf
+        hi3 = -np.inf
+        lo0 = np.inf
+        lo1 = np.inf
+        lo2 = np.inf
+        lo3 = np.inf
+        fi = 0.0  # i as a float (whole numbers are exact): no int-to-float conversion per element
+        i = start + 1
+        while i + 4 <= start + n + 1:
+            c0 = prefix[i] - (fi + 1.0) * mean
+            c1 = prefix[i + 1] - (fi + 2.0) * mean
+            c2 = prefix[i + 2] - (fi + 3.0) * mean
+            c3 = prefix[i + 3] - (fi + 4.0) * mean
+            hi0 = max(hi0, c0)
+            hi1 = max(hi1, c1)
+            hi2 = max(hi2, c2)
+            hi3 = max(hi3, c3)
+            lo0 = min(lo0, c0)
+            lo1 = min(lo1, c1)
+            lo2 = min(lo2, c2)
+            lo3 = min(lo3, c3)
+            fi += 4.0
+            i += 4
+        while i <= start + n:
+            c0 = prefix[i] - (fi + 1.0) * mean
+            hi0 = max(hi0, c0)
+            lo0 = min(lo0, c0)
+            fi += 1.0
+            i += 1
+        r = max(max(hi0, hi1), max(hi2, hi3)) - min(min(lo0, lo1), min(lo2, lo3))
+        if r > 0.0 and ss > 0.0:
+            acc += r / math.sqrt(ss / (n - 1))
             cnt += 1
     return acc / cnt if cnt > 0 else np.nan
 
@@ -323,10 +370,9 @@ def _rs_fit(rsvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray, corr
 @kernel
 def _rs_row(x: np.ndarray, scale: float, nvals: np.ndarray, logn: np.ndarray, log_expected: np.ndarray,
             corrected: bool, rsvals: np.ndarray) -> float:
-    mean = _mean(x, scale)
-    prefix = _rs_prefix(x, scale, mean)
+    mean, prefix, squares = _rs_sums(x, scale)
     for k in range(nvals.size):
-        rsvals[k] = _rs_length(x, scale, prefix, mean, nvals[k])
+        rsvals[k] = _rs_length(x, scale, mean, prefix, squares, nvals[k])
     return _rs_fit(rsvals, logn, log_expected, corrected)
 
 
@@ -349,10 +395,9 @@ def _rs_parallel(x: np.ndarray, scale: np.ndarray, nvals: np.ndarray, logn: np.n
 def _rs_lengths_parallel(x: np.ndarray, scale: np.ndarray, nvals: np.ndarray, logn: np.ndarray,
                          log_expected: np.ndarray, corrected: bool, rsvals: np.ndarray, hurst: np.ndarray) -> None:
     """One long series: its subseries lengths split between the threads (each is a full pass)."""
-    mean = _mean(x[0], scale[0])
-    prefix = _rs_prefix(x[0], scale[0], mean)
+    mean, prefix, squares = _rs_sums(x[0], scale[0])
     for k in prange(nvals.size):
-        rsvals[0, k] = _rs_length(x[0], scale[0], prefix, mean, nvals[k])
+        rsvals[0, k] = _rs_length(x[0], scale[0], mean, prefix, squares, nvals[k])
     hurst[0] = _rs_fit(rsvals[0], logn, log_expected, corrected)
 
 

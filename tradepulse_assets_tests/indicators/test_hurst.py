@@ -80,6 +80,7 @@ def test_two_dimensional_input_equals_row_by_row(fgn_batches):
     batch_rs = hurst_rs(windows)
     assert batch_rs.shape == (windows.shape[0],)
     assert np.all(np.isfinite(batch_rs))
+    np.testing.assert_array_equal(batch_rs, [hurst_rs(w) for w in windows])  # a window alone: same bits
 
 
 @pytest.mark.parametrize(
@@ -116,6 +117,18 @@ def test_rs_accuracy_on_exact_fgn_is_as_documented(fgn_batches, h, max_bias):
     print(f"R/S H={h}: mean={np.mean(est):.4f} bias={bias:+.4f} std={np.std(est, ddof=1):.4f}")
     assert abs(bias) <= max_bias
     assert (bias > 0) == (h < 0.5) or h == 0.5  # the pull is towards 0.5, as documented
+
+
+def test_rs_keeps_its_precision_on_subseries_far_from_the_series_mean(fgn_batches):
+    # S comes from prefix sums of squares unless the subtraction would lose digits: a level shift puts
+    # every subseries far from the series' mean, and they must still match the two-pass reference
+    x = fgn_batches[0.5][4][:2048].copy()
+    x[1024:] += 50.0
+    nvals = np.array([8, 16, 32, 64, 128, 256])
+    h, _, rs = rescaled_range(x, nvals)
+    ref_h, ref_rs = rs_hurst_reference(x, nvals)
+    np.testing.assert_allclose(rs, ref_rs, rtol=1e-11)
+    assert h == pytest.approx(ref_h, abs=1e-12)
 
 
 def test_rs_excludes_constant_nonzero_subseries_despite_rounding_residue(fgn_batches):
