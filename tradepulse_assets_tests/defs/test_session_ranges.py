@@ -6,6 +6,8 @@ it does after a single-session run (to the exit criteria, the UI and the quality
 """
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -121,3 +123,22 @@ def test_a_range_run_of_staging_and_production_restages_each_session_on_its_own(
     assert promoted == [True, False, True]
     stages = {e.asset_key.path[-1] for e in again.get_asset_materialization_events()}
     assert stages == {"staging_bars", "production_bars"}
+
+
+def test_a_range_run_leaves_no_event_log_file_open_and_its_events_in_the_database(platform):
+    """The range step keeps the event log's SQLite files open while it writes (``bars.run_session_range``): after
+    the run none of them is open any more, and the write-ahead logs are folded into the database files."""
+    publish_with_corrupt_middle(platform)
+    result = run_range(platform, platform.definitions)
+    storage = platform.instance.event_log_storage
+    shards = [Path(storage.path_for_shard(shard)) for shard in ("index", result.run_id)]
+    assert all(shard.exists() for shard in shards)
+    open_files = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            open_files.add(os.path.realpath(f"/proc/self/fd/{fd}"))
+        except OSError:  # closed meanwhile
+            pass
+    assert not [f for f in open_files if f.startswith(str(shards[0].parent))]
+    assert not [s for s in shards if Path(f"{s}-wal").exists()]
+    assert materialised(platform.instance, BARS[0]) == [s.isoformat() for s in SESSIONS]  # read anew
