@@ -281,7 +281,8 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
         output_required=False,
     )
 
-    def land(context, session, vendor, object_store, clock, state, notifications) -> StageOutcome:
+    def land(context, session, vendor, object_store, clock, state, notifications,
+             launched_at: Callable[[], dt.datetime]) -> StageOutcome:
         store = object_store.store()
         connector = vendor.connector()
         if market.is_streaming:  # built from what the streaming ingestor landed, reconciled with the vendor
@@ -301,11 +302,10 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
             responder = Responder(db, store, notifications.notifications(db, clock.clock().now), clock.clock().now)
             announce_recovery_start(responder, incident_id, market.market_id, session, clock.clock().now(),
                                     run_id=context.run.run_id)
-        launched_at = context.instance.get_run_record_by_id(context.run.run_id).create_timestamp
         try:
             outcome = ingest.land_session(
                 connector, store, audit, market, session, clock.clock().now(),
-                guard=ingest.ledger_guard(ledger, market.market_id, session, launched_at=launched_at),
+                guard=ingest.ledger_guard(ledger, market.market_id, session, launched_at=launched_at()),
             )
         except AlreadyLanded as exc:  # two launches at once: the other run landed it; no second landing
             ledger.release(market.market_id, session, holder)
@@ -376,8 +376,12 @@ def build_bar_assets(market: Market) -> list[dg.AssetsDefinition]:
     def bar_stages(context, object_store, clock, state, vendor=None, notifications=None):
         """Every bar stage of a session in order, each ``session -> StageOutcome`` (only landing needs the
         vendor and notifications, so the steps after it pass none)."""
+        # the run's creation, read once: every session of a range run shares it
+        launched_at = functools.cache(
+            lambda: context.instance.get_run_record_by_id(context.run.run_id).create_timestamp)
         return [
-            (landed_key, lambda s: land(context, s, vendor, object_store, clock, state, notifications)),
+            (landed_key,
+             lambda s: land(context, s, vendor, object_store, clock, state, notifications, launched_at)),
             (staging_key, lambda s: stage(context, s, object_store, clock)),
             (production_key, lambda s: promote(context, s, object_store, state, clock)),
         ]
