@@ -56,7 +56,7 @@ def poll_stream(
         return 0
     prefix = stream_prefix(market.market_id, session)
     have = set(held_batches(store, market.market_id, session, names_only=True))
-    watermark = db.get_watermark(stream_watermark_name(market.market_id))
+    held_watermark = watermark = db.get_watermark(stream_watermark_name(market.market_id))
     fresh = [(entry, connector.read_file(market.market_id, session, entry.name))
              for entry in manifest.files if entry.name not in have]
     batches, events = {}, []
@@ -76,7 +76,7 @@ def poll_stream(
     # (a crash in between re-lands the same bytes on the next poll, which is idempotent).
     store.put_many(batches)
     audit.append_many(events)
-    if watermark:
+    if watermark and watermark != held_watermark:  # a poll that found nothing new writes nothing
         db.advance_watermark(stream_watermark_name(market.market_id), watermark, now=now)
     return len(batches)
 

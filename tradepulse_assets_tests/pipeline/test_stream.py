@@ -50,3 +50,40 @@ def test_session_is_built_from_landed_micro_batches_and_missing_ones_come_from_t
     vendor_file.write_bytes(b"vendor copy damaged after we landed it")  # our landed copy must be used
     outcome = ingest.land_session(LandedStreamConnector(store, vendor), store, audit, XHKG, session, close)
     assert outcome.ok and outcome.rows == XHKG.universe_size * 330
+
+
+def test_a_corrupt_micro_batch_among_good_ones_is_named_and_quarantined_with_its_original_bytes(tmp_path):
+    """Micro-batches are parsed together; one damaged file still fails alone, by name, bytes kept verbatim."""
+    from tradepulse_assets.incidents.store import IncidentStore
+    from tradepulse_assets.pipeline import ingest, quarantine
+    from tradepulse_assets.pipeline.stream import LandedStreamConnector, held_batches
+
+    session, close = dt.date(2026, 3, 10), dt.datetime(2026, 3, 10, 8, 1, tzinfo=UTC)
+    Publisher(drop_store(str(tmp_path / "vendor")), seed=1).publish_due("XHKG", session, close)
+    damaged = tmp_path / "vendor" / "XHKG" / "2026-03-10" / "bars-0230.parquet"
+    original = bytearray(damaged.read_bytes())
+    original[4:64] = bytes(60)  # same size, data pages zeroed, footer intact
+    damaged.write_bytes(bytes(original))
+    store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
+    audit = AuditLog(tmp_path / "home", clock=lambda: close)
+    vendor = DirectoryConnector(tmp_path / "vendor")
+
+    assert poll_stream(XHKG, vendor, store, db, audit, close) == 330
+    outcomes = {e["batch"]: e["outcome"] for e in audit.read(event="stream")}
+    assert outcomes.pop("bars-0230.parquet").startswith("fault:sha256")
+    assert set(outcomes.values()) == {"ok"}
+    assert held_batches(store, "XHKG", session)["bars-0230.parquet"] == bytes(original)
+
+    outcome = ingest.land_session(LandedStreamConnector(store, vendor), store, audit, XHKG, session, close)
+    assert not outcome.ok and outcome.bars is None
+    assert {f.file for f in outcome.faults} == {"bars-0230.parquet"}
+    assert "sha256" in {f.check for f in outcome.faults}
+    assert all(f.rows == XHKG.universe_size for f in outcome.files if f.name != "bars-0230.parquet")
+
+    incidents = IncidentStore(db)
+    incident, _ = incidents.open_or_join("checksum_mismatch", "XHKG", now=close)
+    key = quarantine.record_batch(incidents, incident.id, "XHKG", session, outcome.manifest.revision,
+                                  outcome.digest, "sha256 mismatch", close)
+    batch = quarantine.quarantine_batch(store, db, key)
+    [kept] = [k for k in batch["keys"] if k.endswith("/bars-0230.parquet")]
+    assert batch["files"] == 331 and store.get_bytes(kept) == bytes(original)  # the manifest and every file
