@@ -7,10 +7,12 @@ cost one query and one SQLite connection per partition: 9 s per tick at 200 inci
 - one query for the latest execution of *every* check key (no partition filter): its row id, status and
   creation time are the key's change signature (an execution row is updated in place when a planned check
   finishes, hence the status too);
-- for each key whose signature changed, that is asked about sessions it has not seen, or that has a wanted
-  session whose latest execution is still planned (running: its row may complete in place while a newer
-  row of another session is the key's latest), one bulk query over all the sessions wanted
-  (``get_asset_check_partition_info``).
+- for the keys whose signature changed, that are asked about sessions they have not seen, or that have a
+  wanted session whose latest execution is still planned (running: its row may complete in place while a
+  newer row of another session is the key's latest), one ``get_asset_check_partition_info`` call over all of
+  them and every session any of them is wanted on. One call, not one per key: each call first reads the
+  latest materialisation of every asset it names (``get_asset_records``); with a call per key, those reads
+  were 0.87 s of a 1.55 s first tick (64 keys, 25 incidents, under cProfile).
 
 The answers are kept per process (the code server evaluates every tick of a sensor) and keyed by the event
 storage, so a steady tick, when no check ran, is one query whatever the number of incidents. A new process
@@ -65,6 +67,7 @@ class TickStats:
     """What one call read: for tests and the tick benchmark (queries are what a tick costs)."""
 
     signature_queries: int = 0
+    refresh_calls: int = 0  # get_asset_check_partition_info calls (at most one a tick)
     refreshed_keys: int = 0
 
 
@@ -91,20 +94,22 @@ def latest_check_results(
             if state.signature != signature or not sessions <= state.sessions or running:
                 state.signature = signature
                 stale.append(key)
-        for key in stale:
-            state, sessions = cache[key], wanted[key] | cache[key].sessions
-            infos = storage.get_asset_check_partition_info([key], partition_keys=sorted(sessions))
-            stats.refreshed_keys += 1
-            state.sessions = sessions
-            state.results = {
-                info.partition_key: CheckResult(
-                    _passed(info.latest_execution_status),
-                    info.latest_planned_run_id,
-                    running=info.latest_execution_status is Status.PLANNED,
-                )
-                for info in infos
-                if info.partition_key is not None
-            }
+        if stale:
+            # every stale key is asked about every session asked of any of them: what a key answers about a
+            # session it was not asked about is as true, and one call costs less than one per key
+            sessions = set().union(*(wanted[key] | cache[key].sessions for key in stale))
+            infos = storage.get_asset_check_partition_info(stale, partition_keys=sorted(sessions))
+            stats.refresh_calls += 1
+            stats.refreshed_keys += len(stale)
+            for key in stale:
+                cache[key].sessions, cache[key].results = set(sessions), {}
+            for info in infos:
+                if info.partition_key is not None:
+                    cache[info.check_key].results[info.partition_key] = CheckResult(
+                        _passed(info.latest_execution_status),
+                        info.latest_planned_run_id,
+                        running=info.latest_execution_status is Status.PLANNED,
+                    )
         return {
             (key, session): cache[key].results.get(session, CheckResult(None, None))
             for key, sessions in wanted.items()
