@@ -16,7 +16,8 @@ Guarantees both implementations give:
   object: locally every temporary file is written, then one ``syncfs`` flushes them all before the renames
   and one fsync per directory makes the renames durable (falling back to per-file fsyncs where ``syncfs`` is
   missing); on S3 the puts run concurrently. Each object is still replaced atomically; the group is not a
-  transaction (a crash leaves a prefix of it, which an idempotent retry completes).
+  transaction (a crash leaves a prefix of it, which an idempotent retry completes). An object given as a
+  :class:`Put` carries its tags and content type, as ``put_bytes`` would give them.
 - **Tags.** S3 object tags on S3; locally a sidecar ``<key>.tags.json`` (written atomically, hidden from
   ``list``). Tags follow S3 semantics on both: ``put_bytes`` replaces the tag set (no tags = none),
   ``put_tags`` replaces it, ``copy`` copies it. Tag keys/values are validated against S3's rules on both
@@ -77,6 +78,19 @@ class ObjectNotFound(StorageError, LookupError):
         super().__init__(f"object {key!r} not found in {store}")
         self.key = key
         self.store = store
+
+
+@dataclass(frozen=True)
+class Put:
+    """One object of a ``put_many`` with what ``put_bytes`` would also set: its tag set and content type."""
+
+    data: bytes
+    tags: Mapping[str, str] | None = None
+    content_type: str | None = None
+
+
+def as_put(value: "bytes | Put") -> Put:
+    return value if isinstance(value, Put) else Put(value)
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,7 @@ class ObjectStore(Protocol):
         self, key: str, data: bytes, tags: Mapping[str, str] | None = None, content_type: str | None = None
     ) -> None: ...
 
-    def put_many(self, objects: Mapping[str, bytes]) -> None: ...
+    def put_many(self, objects: Mapping[str, bytes | Put]) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -315,16 +329,26 @@ class LocalObjectStore:
         atomic_write(path, bytes(data), fsync=self.fsync)
         self._write_tags(key, clean)
 
-    def put_many(self, objects: Mapping[str, bytes]) -> None:
-        """Atomically replace each key (no tags) with one group commit: see the module docstring."""
-        writes = [(self.path(key), bytes(data)) for key, data in objects.items()]
+    def put_many(self, objects: Mapping[str, bytes | Put]) -> None:
+        """Atomically replace each key with one group commit (see the module docstring); its tag set becomes
+        the :class:`Put`'s (plain bytes: none). A sidecar is written in the same group, after its object."""
+        writes, untagged = [], []
+        for key, value in objects.items():
+            put = as_put(value)
+            tags = validate_tags(put.tags)
+            path = self.path(key)
+            writes.append((path, bytes(put.data)))
+            if tags:
+                writes.append((self._tags_path(key), json.dumps(tags, sort_keys=True).encode()))
+            else:
+                untagged.append(path)
         if not writes:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_many(writes, anchor=self.root, fsync=self.fsync)
         # No tags given, none kept: the sidecars that exist are found with one listing per directory, not
         # one failed unlink per object (1,440 of them for a streamed session).
-        for directory, paths in _by_directory(path for path, _ in writes).items():
+        for directory, paths in _by_directory(untagged).items():
             sidecars = {name for name in _names(directory) if name.endswith(TAGS_SUFFIX)}
             for path in paths:
                 if path.name + TAGS_SUFFIX in sidecars:
@@ -479,14 +503,21 @@ class S3ObjectStore:
             kwargs["ContentType"] = content_type
         self.client.put_object(**kwargs)
 
-    def put_many(self, objects: Mapping[str, bytes]) -> None:
-        """One ``put_object`` per key (no tags), eight at a time: S3 has no multi-object put."""
-        if len(objects) <= 1:
-            for key, data in objects.items():
-                self.put_bytes(key, data)
+    def put_many(self, objects: Mapping[str, bytes | Put]) -> None:
+        """One ``put_object`` per key (with a :class:`Put`'s tags and content type), eight at a time: S3
+        has no multi-object put."""
+        puts = [(key, as_put(value)) for key, value in objects.items()]
+
+        def put(item: tuple[str, Put]) -> None:
+            key, one = item
+            self.put_bytes(key, one.data, tags=one.tags, content_type=one.content_type)
+
+        if len(puts) <= 1:
+            for item in puts:
+                put(item)
             return
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-put") as pool:
-            list(pool.map(lambda item: self.put_bytes(*item), objects.items()))
+            list(pool.map(put, puts))
 
     def get_bytes(self, key: str) -> bytes:
         try:

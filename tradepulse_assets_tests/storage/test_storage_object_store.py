@@ -15,6 +15,7 @@ from tradepulse_assets.storage.object_store import (
     InvalidTags,
     LocalObjectStore,
     ObjectNotFound,
+    Put,
     S3ObjectStore,
     StorageError,
     object_store_from_url,
@@ -110,6 +111,23 @@ def test_unsafe_keys_are_refused_on_both_stores(store, key):
         store.put_bytes(key, b"x")
     assert repr(key) in str(caught.value)
     assert store.list_keys() == []
+
+
+def test_put_many_gives_each_object_the_tags_and_content_type_of_its_put(store, s3_endpoint):
+    store.put_bytes("reports/b.csv", b"old", tags={"incident": "INC-0"})
+    store.put_many({
+        "reports/a.md": Put(b"# a", tags={"incident": "INC-1"}, content_type="text/markdown"),
+        "reports/b.csv": b"plain bytes",  # put semantics: no tags given, none kept
+    })
+    assert store.get_bytes("reports/a.md") == b"# a" and store.get_bytes("reports/b.csv") == b"plain bytes"
+    assert (store.get_tags("reports/a.md"), store.get_tags("reports/b.csv")) == ({"incident": "INC-1"}, {})
+    assert store.list_keys("reports/") == ["reports/a.md", "reports/b.csv"]  # sidecars are not objects
+    if isinstance(store, S3ObjectStore):
+        head = s3_endpoint.client().head_object(Bucket=store.bucket, Key="reports/a.md")
+        assert head["ContentType"] == "text/markdown"
+    with pytest.raises(InvalidTags):
+        store.put_many({"reports/c.md": Put(b"c", tags={"aws:x": "1"})})
+    assert not store.exists("reports/c.md")
 
 
 @pytest.mark.parametrize(
