@@ -7,11 +7,12 @@ timeline and in the post-mortem, and the exit criterion ``strategy_signoff`` rea
 """
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tradepulse_assets.incidents.model import IncidentError
-from tradepulse_assets.incidents.store import IncidentStore
+from tradepulse_assets.incidents.store import IncidentStore, rows_by_incident
 from tradepulse_assets.storage.state import StateDB, from_iso, to_iso
 
 SCHEMA_NAME = "strategy_signoffs"
@@ -64,10 +65,18 @@ class Signoffs:
         return Signoff(incident_id, owner, note, now)
 
     def of(self, incident_id: str) -> list[Signoff]:
-        rows = self.db.query(
-            "SELECT * FROM strategy_signoffs WHERE incident_id = ? ORDER BY signed_at, owner", (incident_id,)
+        return self.of_many([incident_id])[incident_id]
+
+    def of_many(self, incident_ids: Iterable[str]) -> dict[str, list[Signoff]]:
+        """Each incident's sign-offs, oldest first."""
+        sql = "SELECT * FROM strategy_signoffs WHERE incident_id IN ({ids}) ORDER BY signed_at, owner"
+        return rows_by_incident(
+            self.db, sql, incident_ids, lambda r: Signoff(r["incident_id"], r["owner"], r["note"],
+                                                          from_iso(r["signed_at"]))
         )
-        return [Signoff(r["incident_id"], r["owner"], r["note"], from_iso(r["signed_at"])) for r in rows]
 
     def owners(self, incident_id: str) -> tuple[str, ...]:
-        return tuple(s.owner for s in self.of(incident_id))
+        return self.owners_of([incident_id])[incident_id]
+
+    def owners_of(self, incident_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        return {i: tuple(s.owner for s in signoffs) for i, signoffs in self.of_many(incident_ids).items()}
