@@ -2,9 +2,10 @@
 per-partition backfill reports.
 
 Why rendering and writing are split: the renderers are pure (incident data in, text out), so tests
-assert the exact content and the CLI can show the same text; the writers put each artefact with a
-single atomic ``ObjectStore.put_bytes`` (temporary file + rename locally, one PUT on S3), so a
-reader never sees half a timeline, and regenerating an artefact simply replaces it.
+assert the exact content and the CLI can show the same text; each artefact is put atomically
+(temporary file + rename locally, one PUT on S3), so a reader never sees half a timeline, and
+regenerating an artefact simply replaces it. ``incident_artefacts`` gives an incident's artefacts as
+objects for ``ObjectStore.put_many``, so the engine writes those of many incidents with one group commit.
 
 Keys are the runbook's paths relative to ``$TRADEPULSE_HOME`` (``storage.home``):
 ``reports/incidents/data/<YYYY-MM-DD>-<id>/{timeline.md,gap.csv,postmortem.md}`` and
@@ -21,7 +22,7 @@ from typing import Any
 from tradepulse_assets.incidents.exit_criteria import ExitEvaluation
 from tradepulse_assets.incidents.model import BackfillRecord, GapWindow, Incident, IncidentEvent
 from tradepulse_assets.storage.home import backfill_report_dir, incident_report_dir
-from tradepulse_assets.storage.object_store import ObjectStore
+from tradepulse_assets.storage.object_store import ObjectStore, Put
 
 GAP_COLUMNS = ("market", "start", "end", "missing_minutes", "status")
 BACKFILL_SUMMARY_COLUMNS = ("market", "session", "rows", "vendor_rows", "checksums_ok", "verdict", "run_id",
@@ -224,23 +225,24 @@ def incident_dir(incident: Incident) -> str:
     return incident_report_dir(incident.opened_date, incident.id)
 
 
-def write_incident_artefacts(
-    store: ObjectStore,
+def incident_artefacts(
     incident: Incident,
     events: Sequence[IncidentEvent],
     gaps: Sequence[GapWindow],
     backfills: Sequence[BackfillRecord] = (),
-) -> list[str]:
-    """Write ``timeline.md`` and ``gap.csv`` (and ``postmortem.md`` once resolved); returns the keys."""
+) -> dict[str, Put]:
+    """``timeline.md`` and ``gap.csv`` (and ``postmortem.md`` once resolved) by key, tagged with the
+    incident."""
     base = incident_dir(incident)
     artefacts = {f"{base}/timeline.md": render_timeline(incident, events),
                  f"{base}/gap.csv": render_gap_csv(gaps)}
     if not incident.is_open:
         artefacts[f"{base}/postmortem.md"] = render_postmortem(incident, events, gaps, backfills)
-    for key, text in artefacts.items():
-        store.put_bytes(key, text.encode("utf-8"), tags={"incident": incident.id},
-                        content_type="text/csv" if key.endswith(".csv") else "text/markdown")
-    return list(artefacts)
+    return {
+        key: Put(text.encode("utf-8"), tags={"incident": incident.id},
+                 content_type="text/csv" if key.endswith(".csv") else "text/markdown")
+        for key, text in artefacts.items()
+    }
 
 
 def write_backfill_reports(store: ObjectStore, incident_id: str, records: Sequence[BackfillRecord]) -> list[str]:

@@ -131,12 +131,18 @@ class Responder:
         self.communicate(Stage.RECOVERY_START, incident, run_id, range_start=start, range_end=end)
         return incident
 
-    def evaluate(self, incident_id: str, evidence: ec.ExitEvidence) -> ec.ExitEvaluation:
-        before = self.engine.store.get(incident_id).state
-        evaluation = self.engine.evaluate(incident_id, evidence)
-        after = self.engine.store.get(incident_id)
-        if before is not IncidentState.VALIDATING and after.state is IncidentState.VALIDATING:
-            self.communicate(Stage.VALIDATION_PASS, after)
+    def evaluate(self, incident_id: str, evidence: ec.ExitEvidence,
+                 incident: Incident | None = None) -> ec.ExitEvaluation:
+        """``IncidentEngine.evaluate`` and the validation-pass message when it moved the incident to
+        ``validating``. ``incident``: as the caller just read it (a sensor's bulk read); by default, read
+        here."""
+        before = incident if incident is not None else self.engine.store.get(incident_id)
+        evaluation = self.engine.evaluate(incident_id, evidence, incident=before)
+        # only an evaluation whose automatic criteria hold moves an incident to validating: no read otherwise
+        if before.state is not IncidentState.VALIDATING and evaluation.automatic_met:
+            after = self.engine.store.get(incident_id)
+            if after.state is IncidentState.VALIDATING:
+                self.communicate(Stage.VALIDATION_PASS, after)
         return evaluation
 
     def resolve(self, incident_id: str, *, now: dt.datetime, root_cause: str, owners, actions, force=False):

@@ -9,6 +9,7 @@ from unittest import mock
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from dagster._core.event_api import PartitionKeyFilter
 
 from tradepulse_assets.defs.definitions import build_definitions, build_resources
@@ -18,6 +19,7 @@ from tradepulse_assets.incidents.lifecycle import IncidentEngine
 from tradepulse_assets.incidents.reports import incident_dir
 from tradepulse_assets.markets import load_registry
 from tradepulse_assets.pipeline.settings import load_settings
+from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
 
 UTC = dt.timezone.utc
@@ -85,22 +87,30 @@ def test_a_new_session_is_read_even_when_no_check_ran_since(instance):
     assert [wider[(key, s)].passed for s in ("2026-03-16", "2026-03-17", "2026-03-18")] == [False, True, None]
 
 
-def test_a_steady_exit_criteria_tick_writes_no_artefact_and_no_observation(tmp_path, monkeypatch, instance):
+def exit_criteria_ticks(tmp_path, monkeypatch, instance):
+    """An incident engine on the code location's state DB and artefact store, and a tick of its
+    exit-criteria sensor (``tick(cursor)``)."""
     monkeypatch.setenv("TRADEPULSE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRADEPULSE_CLOCK", f"simulated:{NOW.isoformat()}:1")
     settings = load_settings()
     defs, resources = build_definitions(REGISTRY, settings), build_resources(settings)
     engine = IncidentEngine(StateDB(settings.state_db_url))  # artefacts where the sensor's engine puts them
-    store = engine.artefacts
-    for i, (market, session) in enumerate(PARTITIONS):
-        engine.detect(f"scale_fault_{i}", market, now=NOW - dt.timedelta(hours=1), sessions=[session])
-        for key in _check_keys(REGISTRY, market).values():
-            report(instance, key, session, passed=True)
     sensor = defs.resolve_sensor_def("exit_criteria_sensor")
 
     def tick(cursor):
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
         return sensor.evaluate_tick(context)
+
+    return engine, tick
+
+
+def test_a_steady_exit_criteria_tick_writes_no_artefact_and_no_observation(tmp_path, monkeypatch, instance):
+    engine, tick = exit_criteria_ticks(tmp_path, monkeypatch, instance)
+    store = engine.artefacts
+    for i, (market, session) in enumerate(PARTITIONS):
+        engine.detect(f"scale_fault_{i}", market, now=NOW - dt.timedelta(hours=1), sessions=[session])
+        for key in _check_keys(REGISTRY, market).values():
+            report(instance, key, session, passed=True)
 
     first = tick(None)
     assert len(first.asset_events) == 1  # the dashboard, once
@@ -126,6 +136,68 @@ def test_a_steady_exit_criteria_tick_writes_no_artefact_and_no_observation(tmp_p
     assert [i.market for i in touched] == [market]
     key = timelines[touched[0].id]
     assert store.path(key).stat().st_mtime_ns != written[key]
+
+
+class Recorder:
+    """What the ticks inside ``with`` wrote to local stores (one list of keys per group commit) and how many
+    SQL statements they ran (the state DB and Dagster's storage alike)."""
+
+    def __enter__(self):
+        self.groups, self.statements = [], 0
+        put_many = LocalObjectStore.put_many
+
+        def recorded(store, objects):
+            self.groups.append(sorted(objects))
+            return put_many(store, objects)
+
+        self._patch = mock.patch.object(LocalObjectStore, "put_many", recorded)
+        self._patch.start()
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._count)
+        return self
+
+    def _count(self, *_args):
+        self.statements += 1
+
+    def __exit__(self, *exc):
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._count)
+        self._patch.stop()
+
+
+def test_incidents_opened_at_once_have_their_artefacts_written_once_together_and_then_never(
+    tmp_path, monkeypatch, instance
+):
+    """A market-wide outage opens an incident per market session at once: the next tick evaluates them all and
+    writes each one's artefacts once, in one group commit; the following tick writes nothing, and it runs as
+    many statements with twice the incidents open (a tick does not query per incident)."""
+    engine, tick = exit_criteria_ticks(tmp_path, monkeypatch, instance)
+    markets = [m.market_id for m in REGISTRY]
+
+    def outage(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            engine.detect(f"outage_{i}", markets[i % len(markets)], now=NOW - dt.timedelta(hours=1),
+                          sessions=["2026-03-16", "2026-03-17"])
+
+    outage(0, 60)
+    cursor = tick(None).cursor
+    with Recorder() as steady:
+        cursor = tick(cursor).cursor
+    assert steady.groups == []
+
+    outage(60, 60)
+    opened = [i for i in engine.store.list(open_only=True) if i.last_evaluation is None]
+    assert len(opened) == 60
+    with Recorder() as first:
+        cursor = tick(cursor).cursor
+    expected = sorted(f"{incident_dir(i)}/{name}" for i in opened for name in ("timeline.md", "gap.csv"))
+    assert first.groups == [expected]
+    for incident in opened:
+        timeline = engine.artefacts.get_bytes(f"{incident_dir(incident)}/timeline.md").decode()
+        assert "| exit_criteria |" in timeline and "_Not evaluated yet._" not in timeline
+
+    with Recorder() as steady_after:
+        tick(cursor)
+    assert steady_after.groups == []
+    assert steady_after.statements == steady.statements
 
 
 def test_lag_sensor_asks_only_about_its_look_back_and_observes_only_changes(tmp_path, monkeypatch, instance):
