@@ -1,8 +1,9 @@
 """Streaming landing of one CRYPTO session from its 1,440 one-minute micro-batches (issue #14).
 
-One command: ``make bench-stream``. It publishes the session once (simulator, seeded), then times, in fresh
-directories each round: ``poll`` (the ingestor catching up on every micro-batch: the worst case after an
-outage, or 24 hourly polls), ``land`` (the session partition built from what the ingestor holds, as the
+One command: ``make bench-stream``. In fresh directories each round, the vendor (simulator, seeded) publishes
+the session minute by minute as far as is due before each poll (outside the timers), and it times: ``poll``
+(the ingestor catching up on every micro-batch: the worst case after an outage; or 24 hourly polls of 60 new
+micro-batches each), ``land`` (the session partition built from what the ingestor holds, as the
 Dagster asset does) and their sum, with process CPU time beside wall time, then the compaction of the
 session's micro-batches into one object (the ingestor's, after promotion: off the landing path), and counts
 the fsyncs (and syncfs group flushes) each makes. The load average is printed beside every figure: the
@@ -29,8 +30,6 @@ from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import LocalObjectStore
 from tradepulse_assets.storage.state import StateDB
 
-UTC = dt.timezone.utc
-
 
 class FsyncCounter:
     """Counts os.fsync calls and core.io's syncfs group flushes while active."""
@@ -55,28 +54,35 @@ class FsyncCounter:
         return counted
 
 
-def one_round(vendor: Path, work: Path, session: dt.date, polls: int) -> dict[str, float]:
+def one_round(work: Path, session: dt.date, polls: int) -> dict[str, float]:
     market = load_registry().get("CRYPTO")
     close = calendar_for(market.market_id, market.calendar).hours(session).close
     store = LocalObjectStore(work / "store")
     db = StateDB(f"sqlite:///{work / 'state.db'}")
     audit = AuditLog(work / "home", clock=lambda: close)
-    connector = DirectoryConnector(vendor)
+    publisher = Publisher(drop_store(str(work / "vendor")), seed=7)
+    connector = DirectoryConnector(work / "vendor")
     counter = FsyncCounter()
-    figures = {}
+    figures = {"poll_s": 0.0, "poll_cpu": 0.0}
+    step = dt.timedelta(minutes=1440 // polls)
+    now = close - step * (polls - 1) + dt.timedelta(seconds=30)
+    for _ in range(polls):
+        publisher.publish_due(market.market_id, session, now)  # what the vendor shows by now: not timed
+        with (
+            mock.patch("os.fsync", counter),
+            mock.patch.object(core_io, "_syncfs_function", counter.syncfs),
+        ):
+            start, cpu = time.perf_counter(), time.process_time()
+            poll_stream(market, connector, store, db, audit, now)
+            figures["poll_s"] += time.perf_counter() - start
+            figures["poll_cpu"] += time.process_time() - cpu
+        now += step
+    figures["poll_fsyncs"] = counter.count
+    counter.count = 0
     with (
         mock.patch("os.fsync", counter),
         mock.patch.object(core_io, "_syncfs_function", counter.syncfs),
     ):
-        start, cpu = time.perf_counter(), time.process_time()
-        step = dt.timedelta(minutes=1440 // polls)
-        now = close - step * (polls - 1) + dt.timedelta(seconds=30)
-        for _ in range(polls):
-            poll_stream(market, connector, store, db, audit, now)
-            now += step
-        figures["poll_s"], figures["poll_cpu"] = time.perf_counter() - start, time.process_time() - cpu
-        figures["poll_fsyncs"] = counter.count
-        counter.count = 0
         start, cpu = time.perf_counter(), time.process_time()
         outcome = ingest.land_session(LandedStreamConnector(store, connector), store, audit, market, session, close)
         figures["land_s"], figures["land_cpu"] = time.perf_counter() - start, time.process_time() - cpu
@@ -100,18 +106,13 @@ def main() -> None:
                         help="how many polls land the session (1: catch-up after an outage)")
     args = parser.parse_args()
     session = dt.date(2026, 3, 10)
+    print(f"CRYPTO {session}: 1,440 micro-batches, load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
-        vendor = Path(tmp) / "vendor"
-        Publisher(drop_store(str(vendor)), seed=7).publish_due(
-            "CRYPTO", session, dt.datetime.combine(session + dt.timedelta(days=1), dt.time(0, 5), tzinfo=UTC)
-        )
-        files = len(list((vendor / "CRYPTO" / session.isoformat()).iterdir()))
-        print(f"CRYPTO {session}: {files} vendor files (micro-batches + manifest), load {os.getloadavg()[0]:.2f}")
         for polls in args.polls:
             rows = []
             for r in range(args.rounds):
                 work = Path(tmp) / f"work-{polls}-{r}"
-                rows.append(one_round(vendor, work, session, polls))
+                rows.append(one_round(work, session, polls))
                 shutil.rmtree(work)
             med = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
             print(
