@@ -6,11 +6,15 @@ sensor reads the watermark; the session partition itself is built by the Dagster
 session drop.
 
 Cost is bounded per poll, not per micro-batch: a poll that finds 1,440 micro-batches (catch-up after an
-outage) writes them as one group commit, one audit append and one watermark update. Once production holds a
-session, the ingestor compacts its micro-batches into one stored (uncompressed) zip, ``_compacted.zip``,
-whose members are the original files byte for byte: one object per session instead of 1,440. The ingestor,
-not the landing run, does it: deleting 1,440 objects took 3.4 s of a 5.6 s landing on 2 cores (2.3 ms an
-unlink on an ext4 disk mounted with online discard), and no run should wait on housekeeping.
+outage) writes them as one object, one audit append and one watermark update. That object, a *pack*
+(``_pack-<digest>.zip``, stored, uncompressed), holds the original files byte for byte as members; its name is
+the digest of its bytes, so pollers that find the same micro-batches write the same object. A poll that finds
+fewer than ``PACK_MIN`` (a live poll finds one a minute) writes them as loose objects, one per file, in one
+group commit, so the names held stay cheap to list. Once production holds a session, the ingestor compacts
+its micro-batches and packs into one stored zip, ``_compacted.zip``, whose members are the original files
+byte for byte: one object per session instead of 1,440. The ingestor, not the landing run, does it: deleting
+1,440 objects took 3.4 s of a 5.6 s landing on 2 cores (2.3 ms an unlink on an ext4 disk mounted with online
+discard), and no run should wait on housekeeping.
 """
 
 import datetime as dt
@@ -27,6 +31,8 @@ from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_
 
 STREAM_PREFIX = "landing/stream"
 COMPACTED_NAME = "_compacted.zip"
+PACK_PREFIX = "_pack-"  # one poll's micro-batches in one object: _pack-<digest of its bytes>.zip
+PACK_MIN = 16  # a poll finding this many micro-batches or more writes them as one pack
 COMPACTION_LEASE = dt.timedelta(minutes=5)  # a session's compaction takes seconds; a crashed one frees it
 
 
@@ -74,7 +80,11 @@ def poll_stream(
                        "outcome": "ok" if not faults else "fault:" + ",".join(f.check for f in faults)})
     # One group commit per poll, however many micro-batches it found: bytes, then audit, then watermark
     # (a crash in between re-lands the same bytes on the next poll, which is idempotent).
-    store.put_many(batches)
+    if len(batches) >= PACK_MIN:  # 1,440 file creations (and 1,440 PUTs on S3) become one
+        pack = pack_bytes({key.rsplit("/", 1)[-1]: data for key, data in batches.items()})
+        store.put_many({f"{prefix}/{PACK_PREFIX}{sha256_hex(pack)[:32]}.zip": pack})
+    else:
+        store.put_many(batches)
     audit.append_many(events)
     if watermark and watermark != held_watermark:  # a poll that found nothing new writes nothing
         db.advance_watermark(stream_watermark_name(market.market_id), watermark, now=now)
@@ -85,45 +95,72 @@ def stream_prefix(market_id: str, session: dt.date | str) -> str:
     return f"{STREAM_PREFIX}/market={market_id}/session={session}"
 
 
-def held_batches(
-    store: ObjectStore, market_id: str, session: dt.date | str, names_only: bool = False
-) -> dict[str, bytes | None]:
-    """The session's micro-batches the ingestor holds, by file name: loose objects and compacted members.
-
-    A loose object wins over a compacted member of the same name (it is newer: compaction deletes loose
-    objects only after the zip is written). With ``names_only`` loose objects are not read (values None).
-    """
-    prefix = stream_prefix(market_id, session)
-    held: dict[str, bytes | None] = {}
-    for key in store.list_keys(prefix + "/"):
-        name = key.rsplit("/", 1)[-1]
-        if name == COMPACTED_NAME:
-            with zipfile.ZipFile(io.BytesIO(store.get_bytes(key))) as pack:
-                for member in pack.namelist():
-                    held.setdefault(member, None if names_only else pack.read(member))
-        else:
-            held[name] = None if names_only else store.get_bytes(key)
-    return held
+def is_pack(name: str) -> bool:
+    """Whether an object of a session's stream prefix holds micro-batches as members (a poll's pack or the
+    session's compaction) rather than being one micro-batch."""
+    return name == COMPACTED_NAME or (name.startswith(PACK_PREFIX) and name.endswith(".zip"))
 
 
-def compact_stream_session(store: ObjectStore, market_id: str, session: dt.date) -> int:
-    """Fold the session's loose micro-batches into ``_compacted.zip`` (members verbatim); returns how many.
-
-    Crash-safe and idempotent: the zip (old members plus new) is written atomically before any loose object
-    is deleted, and readers take a loose object over a member of the same name.
-    """
-    prefix = stream_prefix(market_id, session)
-    loose = [k for k in store.list_keys(prefix + "/") if not k.endswith("/" + COMPACTED_NAME)]
-    if not loose:
-        return 0
-    batches = held_batches(store, market_id, session)
+def pack_bytes(batches: dict[str, bytes]) -> bytes:
+    """A stored zip of ``batches`` (members verbatim, sorted, fixed timestamps): the same batches are always
+    the same bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as pack:
         for name in sorted(batches):
             pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), batches[name])
-    store.put_bytes(f"{prefix}/{COMPACTED_NAME}", buffer.getvalue(), content_type="application/zip")
-    store.delete_many(loose)
-    return len(loose)
+    return buffer.getvalue()
+
+
+def _held_objects(
+    store: ObjectStore, prefix: str, names_only: bool
+) -> list[tuple[str, dict[str, bytes | None]]]:
+    """Each object under the session's prefix and the micro-batches it holds (a pack's members, or itself)."""
+    objects = []
+    for key in store.list_keys(prefix + "/"):
+        name = key.rsplit("/", 1)[-1]
+        if is_pack(name):
+            with zipfile.ZipFile(io.BytesIO(store.get_bytes(key))) as pack:
+                objects.append((key, {m: None if names_only else pack.read(m) for m in pack.namelist()}))
+        else:
+            objects.append((key, {name: None if names_only else store.get_bytes(key)}))
+    return objects
+
+
+def held_batches(
+    store: ObjectStore, market_id: str, session: dt.date | str, names_only: bool = False
+) -> dict[str, bytes | None]:
+    """The session's micro-batches the ingestor holds, by file name: loose objects and members of packs.
+
+    A loose object wins over a member of the same name (it is newer: compaction deletes loose objects only
+    after the zip is written). With ``names_only`` loose objects are not read (values None).
+    """
+    held: dict[str, bytes | None] = {}
+    loose: dict[str, bytes | None] = {}
+    for key, batches in _held_objects(store, stream_prefix(market_id, session), names_only):
+        if is_pack(key.rsplit("/", 1)[-1]):
+            for name, data in batches.items():
+                held.setdefault(name, data)
+        else:
+            loose.update(batches)
+    return held | loose
+
+
+def compact_stream_session(store: ObjectStore, market_id: str, session: dt.date) -> int:
+    """Fold the session's loose micro-batches and packs into ``_compacted.zip`` (members verbatim); returns
+    how many micro-batches were folded.
+
+    Crash-safe and idempotent: the zip (old members plus new) is written atomically before any loose object
+    or pack is deleted, and readers take a loose object over a member of the same name.
+    """
+    prefix = stream_prefix(market_id, session)
+    folded = [(key, batches) for key, batches in _held_objects(store, prefix, names_only=True)
+              if not key.endswith("/" + COMPACTED_NAME)]
+    if not folded:
+        return 0
+    store.put_bytes(f"{prefix}/{COMPACTED_NAME}", pack_bytes(held_batches(store, market_id, session)),
+                    content_type="application/zip")
+    store.delete_many(key for key, _ in folded)
+    return len({name for _, batches in folded for name in batches})
 
 
 def sessions_with_loose_batches(store: ObjectStore, market_id: str) -> set[dt.date]:

@@ -34,7 +34,7 @@ def test_poll_lands_new_micro_batches_once_and_advances_the_watermark(tmp_path):
 
 def test_session_is_built_from_landed_micro_batches_and_missing_ones_come_from_the_vendor(tmp_path):
     from tradepulse_assets.pipeline import ingest
-    from tradepulse_assets.pipeline.stream import LandedStreamConnector
+    from tradepulse_assets.pipeline.stream import LandedStreamConnector, held_batches
 
     session = dt.date(2026, 3, 10)
     vendor = DirectoryConnector(tmp_path / "vendor")
@@ -45,8 +45,9 @@ def test_session_is_built_from_landed_micro_batches_and_missing_ones_come_from_t
     poll_stream(XHKG, vendor, store, db, audit, dt.datetime(2026, 3, 10, 2, 0, 30, tzinfo=UTC))
     close = dt.datetime(2026, 3, 10, 8, 1, tzinfo=UTC)
     publisher.publish_due("XHKG", session, close)  # the rest of the session; the ingestor was down
-    landed_copy = sorted(store.list_keys("landing/stream/market=XHKG/session=2026-03-10/"))[0]
-    vendor_file = tmp_path / "vendor" / "XHKG" / "2026-03-10" / landed_copy.rsplit("/", 1)[-1]
+    landed_copy = sorted(held_batches(store, "XHKG", session))[0]  # a member of the first poll's pack
+    vendor_file = tmp_path / "vendor" / "XHKG" / "2026-03-10" / landed_copy
+    assert vendor_file.is_file()
     vendor_file.write_bytes(b"vendor copy damaged after we landed it")  # our landed copy must be used
     outcome = ingest.land_session(LandedStreamConnector(store, vendor), store, audit, XHKG, session, close)
     assert outcome.ok and outcome.rows == XHKG.universe_size * 330

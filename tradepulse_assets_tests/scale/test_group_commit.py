@@ -19,12 +19,15 @@ from tradepulse_assets.pipeline import ingest
 from tradepulse_assets.pipeline.ownership import SessionLedger
 from tradepulse_assets.pipeline.stream import (
     COMPACTED_NAME,
+    PACK_PREFIX,
+    PACK_MIN,
     LandedStreamConnector,
     compact_promoted_sessions,
     compact_stream_session,
     held_batches,
     poll_stream,
     stream_prefix,
+    stream_watermark_name,
 )
 from tradepulse_assets.core import io as io_module
 from tradepulse_assets.storage.audit import AuditLog
@@ -178,7 +181,8 @@ def test_the_ingestor_compacts_a_session_once_production_holds_it_and_never_unde
     poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE)
     before = held_batches(store, "XHKG", SESSION)
     assert compact_promoted_sessions(store, db, "XHKG", holder="ingestor") == {}  # not promoted yet: loose
-    assert len(store.list_keys(stream_prefix("XHKG", SESSION) + "/")) == 330
+    [pack] = store.list_keys(stream_prefix("XHKG", SESSION) + "/")  # the catch-up poll's one pack
+    assert pack.rsplit("/", 1)[-1].startswith(PACK_PREFIX)
 
     ledger = SessionLedger(db)
     ledger.acquire("XHKG", SESSION, "landing-run")
@@ -215,3 +219,66 @@ def test_the_stream_command_lands_then_compacts_what_production_holds(tmp_path, 
     assert store.list_keys(stream_prefix("XHKG", SESSION) + "/") == [
         f"{stream_prefix('XHKG', SESSION)}/{COMPACTED_NAME}"
     ]
+
+
+def test_a_catch_up_poll_writes_one_pack_of_the_vendor_bytes_and_pollers_write_the_same_one(
+    tmp_path, published
+):
+    vendor_dir = published / "XHKG" / SESSION.isoformat()
+    packs = []
+    for poller in ("a", "b"):  # two pollers that found the same micro-batches
+        (tmp_path / poller).mkdir()
+        store, db, audit = _world(tmp_path / poller)
+        assert poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE) == 330
+        [key] = store.list_keys(stream_prefix("XHKG", SESSION) + "/")
+        packs.append((key, store.get_bytes(key)))
+        held = held_batches(store, "XHKG", SESSION)
+        assert len(held) == 330 and held == {name: (vendor_dir / name).read_bytes() for name in held}
+    assert packs[0] == packs[1]  # same key, same bytes: writing it twice changes nothing
+
+
+def test_a_poll_that_finds_a_few_micro_batches_writes_them_loose(tmp_path):
+    store, db, audit = _world(tmp_path)
+    vendor = Publisher(drop_store(str(tmp_path / "vendor")), seed=3)
+    early = dt.datetime(2026, 3, 10, 1, 30 + PACK_MIN - 1, 30, tzinfo=UTC)  # PACK_MIN - 1 minutes published
+    vendor.publish_due("XHKG", SESSION, early)
+    assert poll_stream(XHKG, DirectoryConnector(tmp_path / "vendor"), store, db, audit, early) == PACK_MIN - 1
+    names = [k.rsplit("/", 1)[-1] for k in store.list_keys(stream_prefix("XHKG", SESSION) + "/")]
+    assert len(names) == PACK_MIN - 1 and not any(n.startswith("_") for n in names)
+    vendor.publish_due("XHKG", SESSION, CLOSE)
+    landed = poll_stream(XHKG, DirectoryConnector(tmp_path / "vendor"), store, db, audit, CLOSE)
+    assert landed == 330 - (PACK_MIN - 1)
+    assert len(held_batches(store, "XHKG", SESSION)) == 330
+    assert compact_stream_session(store, "XHKG", SESSION) == 330  # loose ones and the pack's members
+
+
+def test_a_poll_that_crashes_writing_its_pack_leaves_nothing_and_the_next_poll_lands_everything(
+    tmp_path, published
+):
+    store, db, audit = _world(tmp_path)
+    with mock.patch.object(io_module, "_sync_written", side_effect=OSError("disk gone")):
+        with pytest.raises(OSError):
+            poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE)
+    assert store.list_keys("landing/") == [] and audit.read() == []
+    assert db.get_watermark(stream_watermark_name("XHKG")) is None
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.name.startswith(io_module.TMP_PREFIX)]
+    assert poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE) == 330
+    assert db.get_watermark(stream_watermark_name("XHKG")) == "2026-03-10T07:59:00+00:00"
+    assert len(audit.read(event="stream")) == 330
+
+
+def test_on_s3_a_catch_up_lands_as_one_pack_and_the_session_is_built_from_it(
+    tmp_path, published, s3_endpoint
+):
+    store = s3_store(s3_endpoint)
+    _, db, audit = _world(tmp_path)
+    assert poll_stream(XHKG, DirectoryConnector(published), store, db, audit, CLOSE) == 330
+    [pack] = store.list_keys(stream_prefix("XHKG", SESSION) + "/")
+    assert pack.rsplit("/", 1)[-1].startswith(PACK_PREFIX)
+    vendor_dir = published / "XHKG" / SESSION.isoformat()
+    held = held_batches(store, "XHKG", SESSION)
+    assert held == {name: (vendor_dir / name).read_bytes() for name in held} and len(held) == 330
+    outcome = ingest.land_session(
+        LandedStreamConnector(store, DirectoryConnector(published)), store, audit, XHKG, SESSION, CLOSE
+    )
+    assert outcome.ok and outcome.rows == XHKG.universe_size * 330
