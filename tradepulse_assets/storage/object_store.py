@@ -167,6 +167,8 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]: ...
+
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str = "") -> list[ObjectInfo]: ...
@@ -369,6 +371,10 @@ class LocalObjectStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key, self.describe()) from None
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """``get_bytes`` of each key (:class:`ObjectNotFound` for the first missing one)."""
+        return {key: self.get_bytes(key) for key in keys}
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
@@ -527,6 +533,15 @@ class S3ObjectStore:
                 raise ObjectNotFound(key, self.describe()) from None
             raise
         return bytes(response["Body"].read())
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """``get_bytes`` of each key, eight at a time: a streamed session's landing reads 1,440 objects, one
+        round trip each (:class:`ObjectNotFound` for a missing one)."""
+        wanted = list(keys)
+        if len(wanted) <= 1:
+            return {key: self.get_bytes(key) for key in wanted}
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-get") as pool:
+            return dict(zip(wanted, pool.map(self.get_bytes, wanted)))
 
     def exists(self, key: str) -> bool:
         try:

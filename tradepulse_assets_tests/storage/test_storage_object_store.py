@@ -236,3 +236,12 @@ def test_local_store_cannot_escape_its_root(tmp_path):
     with pytest.raises(InvalidKey):
         store.path("../outside")
     assert store.path("a/b").is_relative_to(tmp_path / "root")
+
+
+def test_get_many_reads_every_object_and_names_a_missing_one(store):
+    objects = {f"landing/stream/b{i:04d}.parquet": bytes([i % 256]) * (i + 1) for i in range(40)}
+    store.put_many(objects)
+    assert store.get_many(list(objects)) == objects
+    assert store.get_many([]) == {}
+    with pytest.raises(ObjectNotFound, match="landing/stream/never-written"):
+        store.get_many([*objects, "landing/stream/never-written"])
