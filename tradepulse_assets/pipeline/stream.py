@@ -21,13 +21,15 @@ import datetime as dt
 import io
 import zipfile
 
+import polars as pl
+
 from tradepulse_assets.markets import Market, calendar_for
 from tradepulse_assets.pipeline.ownership import SessionLedger
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
 from tradepulse_assets.storage.state import StateDB
 from tradepulse_assets.feeds.connectors import Connector
-from tradepulse_assets.feeds.manifest import parse_bar_file, sha256_hex, verify_and_parse_many
+from tradepulse_assets.feeds.manifest import parse_bar_files, sha256_hex, verify_and_parse_many
 
 STREAM_PREFIX = "landing/stream"
 COMPACTED_NAME = "_compacted.zip"
@@ -194,13 +196,16 @@ def compact_promoted_sessions(
 
 
 def landed_watermark(store: ObjectStore, market_id: str) -> str | None:
-    """The last bar actually landed by the stream (from the newest session's micro-batches), or None."""
+    """The last bar actually landed by the stream (from the newest session's micro-batches), or None.
+
+    A micro-batch that does not parse (a corrupt one the poll kept as evidence) landed no bar: it is skipped,
+    as the poll skipped it when it advanced the watermark."""
     keys = store.list_keys(f"{STREAM_PREFIX}/market={market_id}/")
     sessions = sorted({k.split("/session=")[1].split("/")[0] for k in keys})
     if not sessions:
         return None
-    newest = held_batches(store, market_id, sessions[-1])
-    latest = [parse_bar_file(name, data).get_column("ts").max() for name, data in newest.items()]
+    parsed = parse_bar_files(list(held_batches(store, market_id, sessions[-1]).items()))  # one read
+    latest = [bars.get_column("ts").max() for bars in parsed if isinstance(bars, pl.DataFrame) and bars.height]
     latest = [t for t in latest if t is not None]
     return max(latest).isoformat() if latest else None
 

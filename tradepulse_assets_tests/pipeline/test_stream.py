@@ -88,3 +88,18 @@ def test_a_corrupt_micro_batch_among_good_ones_is_named_and_quarantined_with_its
     batch = quarantine.quarantine_batch(store, db, key)
     [kept] = [k for k in batch["keys"] if k.endswith("/bars-0230.parquet")]
     assert batch["files"] == 331 and store.get_bytes(kept) == bytes(original)  # the manifest and every file
+
+
+def test_the_watermark_rebuilt_from_held_micro_batches_skips_one_that_does_not_parse(tmp_path):
+    """``ingest reseed`` rebuilds the watermark from what is held: a corrupt micro-batch kept as evidence
+    landed no bar, as for the poll, and does not stop the rebuild."""
+    from tradepulse_assets.pipeline.stream import landed_watermark
+
+    session, now = dt.date(2026, 3, 10), dt.datetime(2026, 3, 10, 2, 0, 30, tzinfo=UTC)
+    Publisher(drop_store(str(tmp_path / "vendor")), seed=1).publish_due("XHKG", session, now)
+    (tmp_path / "vendor" / "XHKG" / "2026-03-10" / "bars-0159.parquet").write_bytes(b"PAR1 truncated")
+    store, db = LocalObjectStore(tmp_path / "store"), StateDB(f"sqlite:///{tmp_path / 'state.db'}")
+    audit = AuditLog(tmp_path / "home", clock=lambda: now)
+    assert poll_stream(XHKG, DirectoryConnector(tmp_path / "vendor"), store, db, audit, now) == 30
+    assert db.get_watermark(stream_watermark_name("XHKG")) == "2026-03-10T01:58:00+00:00"
+    assert landed_watermark(store, "XHKG") == "2026-03-10T01:58:00+00:00"
