@@ -21,6 +21,7 @@ reads their evidence in bulk (``gather_evidence_of``) and defers the artefact wr
 (``artefacts_deferred``) to one group commit: 200 incidents opened at once cost one flush, not 1,600 fsyncs.
 """
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -252,10 +253,20 @@ class IncidentEngine:
         # Sensors evaluate every open incident every tick: the verdict and the artefacts are written only when
         # their content changed (the verdict's ``evaluated_at`` is then the time of the last change).
         content_changed = _content(incident.last_evaluation) != _content(evaluation.to_dict())
+        # A changed verdict and what it changes (state, holds, timeline) commit in one transaction, and the
+        # artefacts are written after it committed; an unchanged one opens no write transaction.
+        transaction = self.db.transaction() if content_changed else contextlib.nullcontext()
+        with self.artefacts_deferred(), transaction:
+            self._apply_evaluation(incident, evaluation, content_changed, now)
+        return evaluation
+
+    def _apply_evaluation(self, incident: Incident, evaluation: ec.ExitEvaluation, content_changed: bool,
+                          now: dt.datetime) -> None:
+        incident_id = incident.id
         if content_changed:
             self.store.save_evaluation(incident_id, evaluation.to_dict(), now=now)
         if not incident.is_open:
-            return evaluation
+            return
         if evaluation.automatic_met and incident.state in (S.CONTAINED, S.RECOVERING):
             if incident.state is S.CONTAINED:
                 self.store.transition(incident_id, S.RECOVERING, now=now, reason="recovered without intervention")
@@ -271,9 +282,8 @@ class IncidentEngine:
             summary = "; ".join(f"{c.name} {c.status}" for c in evaluation.criteria)
             self.store.add_event(incident_id, "exit_criteria", summary, now=now)
         elif not content_changed:
-            return evaluation  # nothing new: timeline.md and gap.csv already say all of this
+            return  # nothing new: timeline.md and gap.csv already say all of this
         self.write_artefacts(incident_id)
-        return evaluation
 
     # -- resolve and follow up ---------------------------------------------------------------------
     def resolve(
