@@ -16,23 +16,33 @@ public, import it from ``dagster`` here; nothing else changes.
   (a range run writes about 70 per session) and, being the only one open, each close checkpoints the
   write-ahead log into the database and deletes it. A range run keeps one idle connection to its files open
   meanwhile (``event_log_files_held_open``), which needs the storage class and its shard paths.
+- **The latest check execution per (check, session) in one query.** The public
+  ``get_asset_check_partition_info`` runs one query per check key, each joined with the asset's
+  materialisations; on the embedded SQLite storage each also opens a new engine and connection. After a
+  market-wide outage the exit-criteria sensor needs 64 keys at once: those queries were most of its first
+  tick. ``latest_check_executions`` reads Dagster's ``asset_check_executions`` table with the same rule (the
+  row with the highest id per check and partition, among rows with an evaluation event) in one query; any
+  other storage gets the public call.
 - **A sensor-launched Dagster backfill** (``RunRequest.for_asset_graph_subset`` with an ``AssetGraphSubset``,
   one entry on the Backfills page) would belong here too: ``AssetGraphSubset`` is only in ``dagster._core``.
 """
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 
-__all__ = ["CheckExecutionStatus", "CheckTarget", "event_log_files_held_open"]
+__all__ = ["CheckExecutionStatus", "CheckTarget", "event_log_files_held_open", "latest_check_executions"]
 
 #: Status of an asset-check execution record (planned, succeeded, failed, skipped).
 CheckExecutionStatus = AssetCheckExecutionRecordStatus
@@ -62,3 +72,35 @@ def event_log_files_held_open(instance: dg.DagsterInstance, run_id: str) -> Iter
                     connection = held.enter_context(closing(sqlite3.connect(path)))
                     connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the log
         yield
+
+
+def latest_check_executions(
+    instance: dg.DagsterInstance, keys: Sequence[dg.AssetCheckKey], partitions: Sequence[str]
+) -> list[tuple[dg.AssetCheckKey, str, CheckExecutionStatus, str | None]]:
+    """``(key, partition, status, run id)`` of the latest execution of each of ``keys`` on each of
+    ``partitions`` that has one: what ``get_asset_check_partition_info`` says, in one query."""
+    storage = instance.event_log_storage
+    if not keys or not partitions:
+        return []
+    if not isinstance(storage, SqlEventLogStorage):
+        infos = storage.get_asset_check_partition_info(list(keys), partition_keys=list(partitions))
+        return [(info.check_key, info.partition_key, info.latest_execution_status, info.latest_planned_run_id)
+                for info in infos if info.partition_key is not None]
+    table = AssetCheckExecutionsTable
+    wanted = {(key.asset_key.to_string(), key.name): key for key in keys}
+    latest = (
+        sa.select(sa.func.max(table.c.id))
+        .where(
+            table.c.asset_key.in_(sorted({asset for asset, _ in wanted})),
+            table.c.check_name.in_(sorted({name for _, name in wanted})),
+            table.c.partition.in_(list(partitions)),
+            table.c.evaluation_event_storage_id.isnot(None),  # as Dagster: old planned rows may lack it
+        )
+        .group_by(table.c.asset_key, table.c.check_name, table.c.partition)
+    )
+    query = sa.select(table.c.asset_key, table.c.check_name, table.c.partition, table.c.execution_status,
+                      table.c.run_id).where(table.c.id.in_(latest))
+    with storage.index_connection() as connection:
+        rows = connection.execute(query).fetchall()
+    return [(wanted[(asset, name)], partition, CheckExecutionStatus(status), run_id)
+            for asset, name, partition, status, run_id in rows if (asset, name) in wanted]

@@ -9,10 +9,10 @@ cost one query and one SQLite connection per partition: 9 s per tick at 200 inci
   finishes, hence the status too);
 - for the keys whose signature changed, that are asked about sessions they have not seen, or that have a
   wanted session whose latest execution is still planned (running: its row may complete in place while a
-  newer row of another session is the key's latest), one ``get_asset_check_partition_info`` call over all of
-  them and every session any of them is wanted on. One call, not one per key: each call first reads the
-  latest materialisation of every asset it names (``get_asset_records``); with a call per key, those reads
-  were 0.87 s of a 1.55 s first tick (64 keys, 25 incidents, under cProfile).
+  newer row of another session is the key's latest), one query over all of them and every session any of
+  them is wanted on (``dagster_internals.latest_check_executions``: what ``get_asset_check_partition_info``
+  answers, which costs a query per key and, per call, a read of the latest materialisation of every asset it
+  names). Once per key, those reads were 0.87 s of a 1.55 s first tick (64 keys, 25 incidents, cProfile).
 
 The answers are kept per process (the code server evaluates every tick of a sensor) and keyed by the event
 storage, so a steady tick, when no check ran, is one query whatever the number of incidents. A new process
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from tradepulse_assets.defs.dagster_internals import CheckExecutionStatus as Status
+from tradepulse_assets.defs.dagster_internals import latest_check_executions
 
 
 @dataclass(frozen=True)
@@ -98,18 +99,14 @@ def latest_check_results(
             # every stale key is asked about every session asked of any of them: what a key answers about a
             # session it was not asked about is as true, and one call costs less than one per key
             sessions = set().union(*(wanted[key] | cache[key].sessions for key in stale))
-            infos = storage.get_asset_check_partition_info(stale, partition_keys=sorted(sessions))
+            executions = latest_check_executions(instance, stale, sorted(sessions))
             stats.refresh_calls += 1
             stats.refreshed_keys += len(stale)
             for key in stale:
                 cache[key].sessions, cache[key].results = set(sessions), {}
-            for info in infos:
-                if info.partition_key is not None:
-                    cache[info.check_key].results[info.partition_key] = CheckResult(
-                        _passed(info.latest_execution_status),
-                        info.latest_planned_run_id,
-                        running=info.latest_execution_status is Status.PLANNED,
-                    )
+            for key, session, status, run_id in executions:
+                running = status is Status.PLANNED
+                cache[key].results[session] = CheckResult(_passed(status), run_id, running=running)
         return {
             (key, session): cache[key].results.get(session, CheckResult(None, None))
             for key, sessions in wanted.items()
