@@ -2,7 +2,9 @@
 
 - ``land_session`` fetches the vendor's manifest and files, keeps the bytes as delivered (the manifest too,
   not re-serialised) under ``landing/raw/market=<M>/session=<S>/delivery=<digest>/``, one prefix per distinct
-  delivery, verifies each file against the manifest and parses it. Quarantine copies from that prefix, so a
+  delivery (a delivery of ``RAW_PACK_MIN`` files or more, a streamed session's 1,440, as one stored zip,
+  ``_files.zip``, whose members are the files byte for byte: one object to write instead of 1,440), verifies
+  each file against the manifest and parses it. Quarantine copies from that prefix (a pack expanded), so a
   vendor fixing a file in place after a failure can never make the evidence the good bytes. One audit line per
   file and attempt (sha256 of the bytes held, revision, delivery digest).
 - ``stage_session`` runs the quality gates and writes the staging layer.
@@ -12,7 +14,9 @@ Every write replaces the partition atomically, so re-running a step is idempoten
 
 import datetime as dt
 import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +47,8 @@ from tradepulse_assets.feeds.manifest import (
 RAW_PREFIX = "landing/raw"
 LANDING_GATE = "landing_verification"
 RECEIPT_NAME = "_receipt.json"
+RAW_PACK_NAME = "_files.zip"  # a large delivery's files, verbatim, as members of one stored zip
+RAW_PACK_MIN = 16  # deliveries of this many files or more are kept as one pack
 
 
 class NotPublished(RuntimeError):
@@ -278,14 +284,16 @@ def land_session(
             raise
     prefix = delivery_prefix(market.market_id, session, digest)
     previous = read_receipt(store, market.market_id, session) or {}
-    # The bytes as delivered, whatever their verdict, in one group commit (a streamed session: 1,440 files).
-    delivered = {f"{prefix}/{f.entry.name}": f.data for f in delivery.files if f.data is not None}
+    # The bytes as delivered, whatever their verdict, in one group commit (a streamed session: one pack).
+    kept = {f.entry.name: f.data for f in delivery.files if f.data is not None}
+    delivered = raw_objects(prefix, kept)
     if delivery.manifest_bytes is not None:
         delivered[f"{prefix}/{MANIFEST_NAME}"] = delivery.manifest_bytes
     store.put_many(delivered)
+    packed = f"{prefix}/{RAW_PACK_NAME}" in delivered
     landed = []
     for file in delivery.files:
-        key = f"{prefix}/{file.entry.name}" if file.data is not None else ""
+        key = "" if file.data is None else f"{prefix}/{RAW_PACK_NAME if packed else file.entry.name}"
         rows = None if file.bars is None else file.bars.height
         landed.append(LandedFile(file.entry.name, key, len(file.data or b""), file.entry.sha256, rows, file.faults))
     audit.append_many(landing_events(market.market_id, session, delivery))
@@ -300,6 +308,37 @@ def land_session(
     store.put_many({f"{prefix}/{RECEIPT_NAME}": receipt,
                     f"{raw_prefix(market.market_id, session)}/{RECEIPT_NAME}": receipt})
     return outcome
+
+
+def pack_bytes(files: dict[str, bytes]) -> bytes:
+    """A stored zip of ``files`` (members verbatim, sorted, fixed timestamps): the same files are always the
+    same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as pack:
+        for name in sorted(files):
+            pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name])
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, names_only: bool = False) -> dict[str, bytes | None]:
+    """The members of a pack by name (values None with ``names_only``)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as pack:
+        return {name: None if names_only else pack.read(name) for name in pack.namelist()}
+
+
+def raw_objects(prefix: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The objects that keep a delivery's files under ``prefix``: one per file, or one pack of them all
+    (``RAW_PACK_NAME``) when there are ``RAW_PACK_MIN`` or more."""
+    if len(files) >= RAW_PACK_MIN:
+        return {f"{prefix}/{RAW_PACK_NAME}": pack_bytes(files)}
+    return {f"{prefix}/{name}": data for name, data in files.items()}
+
+
+def raw_files(store: ObjectStore, prefix: str) -> dict[str, bytes]:
+    """Every object under a delivery's ``prefix`` by name, a pack's members in place of the pack."""
+    files = {key.rsplit("/", 1)[-1]: store.get_bytes(key) for key in store.list_keys(prefix + "/")}
+    pack = files.pop(RAW_PACK_NAME, None)
+    return files if pack is None else {**unpack(pack), **files}
 
 
 def landing_events(market_id: str, session: dt.date, delivery: VendorDelivery) -> list[dict]:

@@ -20,7 +20,7 @@ import re
 
 from tradepulse_assets.incidents.store import IncidentStore
 from tradepulse_assets.pipeline.decisions import short_digest
-from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, delivery_prefix
+from tradepulse_assets.pipeline.ingest import RECEIPT_NAME, delivery_prefix, raw_files
 from tradepulse_assets.storage import lake
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectNotFound, ObjectStore
@@ -97,7 +97,7 @@ def quarantine_batch(store: ObjectStore, db: StateDB, partition_key: str,
     if existing is not None:
         return _described(batch, incident_id, batch_id, existing, prefix, sorted(store.list_keys(prefix)))
     source = delivery_prefix(batch.market, dt.date.fromisoformat(batch.session), digest_of_batch(batch_id))
-    files = {key.rsplit("/", 1)[-1]: store.get_bytes(key) for key in store.list_keys(source + "/")}
+    files = raw_files(store, source)  # a streamed delivery's pack expanded: the batch lists every file
     receipt = json.loads(files.pop(RECEIPT_NAME, b"{}"))
     if not receipt:
         raise QuarantineError(f"no landed delivery under {source}/ for batch {batch_id} "

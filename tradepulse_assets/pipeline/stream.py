@@ -18,12 +18,11 @@ discard), and no run should wait on housekeeping.
 """
 
 import datetime as dt
-import io
-import zipfile
 
 import polars as pl
 
 from tradepulse_assets.markets import Market, calendar_for
+from tradepulse_assets.pipeline.ingest import pack_bytes, unpack
 from tradepulse_assets.pipeline.ownership import SessionLedger
 from tradepulse_assets.storage.audit import AuditLog
 from tradepulse_assets.storage.object_store import ObjectStore
@@ -103,16 +102,6 @@ def is_pack(name: str) -> bool:
     return name == COMPACTED_NAME or (name.startswith(PACK_PREFIX) and name.endswith(".zip"))
 
 
-def pack_bytes(batches: dict[str, bytes]) -> bytes:
-    """A stored zip of ``batches`` (members verbatim, sorted, fixed timestamps): the same batches are always
-    the same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as pack:
-        for name in sorted(batches):
-            pack.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), batches[name])
-    return buffer.getvalue()
-
-
 def _held_objects(
     store: ObjectStore, prefix: str, names_only: bool
 ) -> list[tuple[str, dict[str, bytes | None]]]:
@@ -124,8 +113,7 @@ def _held_objects(
     for key in keys:
         name = key.rsplit("/", 1)[-1]
         if is_pack(name):
-            with zipfile.ZipFile(io.BytesIO(store.get_bytes(key))) as pack:
-                objects.append((key, {m: None if names_only else pack.read(m) for m in pack.namelist()}))
+            objects.append((key, unpack(store.get_bytes(key), names_only)))
         else:
             objects.append((key, {name: read.get(key)}))
     return objects

@@ -80,6 +80,10 @@ def test_a_corrupt_micro_batch_among_good_ones_is_named_and_quarantined_with_its
     assert {f.file for f in outcome.faults} == {"bars-0230.parquet"}
     assert "sha256" in {f.check for f in outcome.faults}
     assert all(f.rows == XHKG.universe_size for f in outcome.files if f.name != "bars-0230.parquet")
+    raw = ingest.delivery_prefix("XHKG", session, outcome.digest)  # the delivery kept as one pack of 330
+    kept_as = ("_files.zip", "_receipt.json", "manifest.json")
+    assert store.list_keys(raw + "/") == [f"{raw}/{name}" for name in kept_as]
+    assert ingest.raw_files(store, raw)["bars-0230.parquet"] == bytes(original)
 
     incidents = IncidentStore(db)
     incident, _ = incidents.open_or_join("checksum_mismatch", "XHKG", now=close)
