@@ -4,12 +4,14 @@ here.
 The Docker and Kubernetes examples cannot run here (no Docker engine, no cluster), so what can drift silently
 is checked without them, each validator also shown to reject a broken file:
 
-- every instance file (``dagster.yaml``, ``docker/``, ``k8s/``): Dagster's instance schema; each differs from
+- every instance file (``dagster.yaml``, ``docker/``, the chart's): Dagster's instance schema; each differs
+  from
   the tested ``deploy/dagster.yaml`` only by its launcher;
-- ``k8s/dagster.yaml``'s ``K8sRunLauncher``: dagster-k8s's own config schema for that class;
-- ``helm/tradepulse-celery`` (our chart of the Celery workers and broker): ``helm lint --strict``, then
-  ``helm template`` (the chart's values schema refuses unknown keys and wrong types) and every rendered
-  resource through kubernetes-validate, strict, against the Kubernetes 1.33 schemas the package bundles;
+- ``helm/tradepulse/files/dagster.yaml``'s ``K8sRunLauncher``: dagster-k8s's own config schema for that class;
+- ``helm/tradepulse`` (our chart: code location, webserver, daemon, RBAC of the run launcher, optional Celery
+  workers and broker): ``helm lint --strict``, then ``helm template`` (the chart's values schema refuses
+  unknown keys and wrong types; the chart refuses a release its instance file disagrees with) and every
+  rendered resource through kubernetes-validate, strict, against the Kubernetes 1.33 schemas it bundles;
 - ``docker/docker-compose.yaml`` with ``docker-compose.celery.yaml``: rendered by Debian's docker-compose 1.29
   (``config``: interpolation, overlay merge, the Compose schema; no engine needed);
 - ``helm/values.yaml``: only statically (the same queue as the instance file, the launcher, the profile).
@@ -91,7 +93,8 @@ def test_helm_values_queue_like_the_instance_file(pg_env):
 
 # --- rendered and validated by tools that run here (#14) ------------------------------------------------
 
-CELERY_CHART = DEPLOY / "helm" / "tradepulse-celery"
+CHART = DEPLOY / "helm" / "tradepulse"
+CHART_INSTANCE = CHART / "files"  # the chart's dagster.yaml, rendered into the instance ConfigMap
 KUBERNETES_VERSION = "1.33"  # the schemas kubernetes-validate bundles for it; offline
 COMPOSE_FILES = (DEPLOY / "docker" / "docker-compose.yaml", DEPLOY / "docker" / "docker-compose.celery.yaml")
 COMPOSE_ENV = {"TRADEPULSE_PG_PASSWORD": "pg-secret", "AWS_SECRET_ACCESS_KEY": "s3-secret"}
@@ -108,70 +111,104 @@ def require_tool(name: str, how: str) -> str:
     return found
 
 
-def helm(*args: str) -> subprocess.CompletedProcess:
-    command = [require_tool("helm", "rendering the chart needs helm"), *args]
+def helm_template(*overrides: str, release: str = "tradepulse", namespace: str = "tradepulse"
+                  ) -> subprocess.CompletedProcess:
+    command = [require_tool("helm", "rendering the chart needs helm"), "template", release, str(CHART),
+               "--namespace", namespace, *(a for o in overrides for a in ("--set", o))]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 def rendered_chart(*overrides: str) -> dict[tuple[str, str], dict]:
-    done = helm("template", "tradepulse", str(CELERY_CHART), *(a for o in overrides for a in ("--set", o)))
+    done = helm_template(*overrides)
     assert done.returncode == 0, done.stderr
     resources = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     return {(r["kind"], r["metadata"]["name"]): r for r in resources}
 
 
-def worker_container(resources: dict) -> dict:
-    return resources[("Deployment", "tradepulse-celery-worker")]["spec"]["template"]["spec"]["containers"][0]
+def pod_of(resources: dict, name: str) -> dict:
+    return resources[("Deployment", name)]["spec"]["template"]["spec"]
 
 
-def test_celery_chart_lints_and_renders_what_kubernetes_accepts_strictly_and_a_typo_does_not():
+def test_chart_lints_and_renders_what_kubernetes_accepts_strictly_and_a_typo_does_not():
     import kubernetes_validate
 
-    linted = helm("lint", "--strict", str(CELERY_CHART))
+    lint = [require_tool("helm", "linting the chart needs helm"), "lint", "--strict", str(CHART)]
+    linted = subprocess.run(lint, capture_output=True, text=True, timeout=60)
     assert linted.returncode == 0, linted.stdout + linted.stderr
-    resources = rendered_chart()
+    resources = rendered_chart("celery.enabled=true")
     assert set(resources) == {
+        ("ServiceAccount", "tradepulse"), ("Role", "tradepulse-run-launcher"),
+        ("RoleBinding", "tradepulse-run-launcher"), ("ConfigMap", "tradepulse-instance"),
+        ("ConfigMap", "tradepulse-profile"), ("Deployment", "tradepulse-user-code"),
+        ("Service", "tradepulse-user-code"), ("Deployment", "tradepulse-webserver"),
+        ("Service", "tradepulse-webserver"), ("Deployment", "tradepulse-daemon"),
         ("Deployment", "tradepulse-redis"), ("Service", "tradepulse-redis"),
         ("Deployment", "tradepulse-celery-worker"),
     }
     for resource in resources.values():
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
     worker = resources[("Deployment", "tradepulse-celery-worker")]
-    pod = worker["spec"]["template"]["spec"]
-    assert "volumes" not in pod  # nothing shared on local disk: a worker's home is its own cache
-    container = worker_container(resources)
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["TRADEPULSE_EXECUTOR"] == "celery"
-    assert env["TRADEPULSE_CELERY_BROKER_URL"] == "redis://tradepulse-redis:6379/0"  # the release's Service
-    assert container["envFrom"] == [{"secretRef": {"name": "tradepulse-env"}}]
-    assert container["command"][container["command"].index("-Q") + 1] == "dagster"  # dagster-celery's queue
-
-    container["imagePullPolcy"] = "Always"  # a typo strict validation must name
+    worker["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"  # strict names a typo
     with pytest.raises(kubernetes_validate.ValidationError, match="imagePullPolcy"):
         kubernetes_validate.validate(worker, KUBERNETES_VERSION, strict=True)
 
 
-def test_celery_chart_with_an_existing_broker_renders_no_redis_and_points_workers_at_it():
-    resources = rendered_chart("broker.enabled=false", "broker.url=redis://broker.internal:6379/1",
-                               "workers.replicas=4", "workers.concurrency=2")
-    assert set(resources) == {("Deployment", "tradepulse-celery-worker")}
-    assert resources[("Deployment", "tradepulse-celery-worker")]["spec"]["replicas"] == 4
-    container = worker_container(resources)
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["TRADEPULSE_CELERY_BROKER_URL"] == "redis://broker.internal:6379/1"
-    assert container["command"][container["command"].index("--concurrency") + 1] == "2"
+def test_every_pod_sees_what_run_pods_see_and_only_the_instance_is_mounted():
+    resources = rendered_chart("celery.enabled=true")
+    instance = yaml.safe_load((CHART_INSTANCE / "dagster.yaml").read_text())["run_launcher"]["config"]
+    assert yaml.safe_load(resources[("ConfigMap", "tradepulse-instance")]["data"]["dagster.yaml"]) == \
+        yaml.safe_load((CHART_INSTANCE / "dagster.yaml").read_text())  # the tested file, verbatim
+    profile = resources[("ConfigMap", "tradepulse-profile")]["data"]
+    assert instance["env_config_maps"] == ["tradepulse-profile"]
+    assert instance["env_secrets"] == ["tradepulse-env"]
+    for component in ("user-code", "webserver", "daemon", "celery-worker"):
+        name = f"tradepulse-{component}"
+        pod = pod_of(resources, name)
+        (container,) = pod["containers"]
+        assert container["envFrom"] == [{"configMapRef": {"name": "tradepulse-profile"}},
+                                        {"secretRef": {"name": "tradepulse-env"}}], name
+        mounted = {v["configMap"]["name"] for v in pod.get("volumes", [])}
+        assert mounted <= {"tradepulse-instance"}, name  # nothing shared on disk; the instance is config
+        assert pod["serviceAccountName"] == instance["service_account_name"], name
+    assert profile["TRADEPULSE_EXECUTOR"] == "celery"
+    assert profile["TRADEPULSE_CELERY_BROKER_URL"] == "redis://tradepulse-redis:6379/0"  # release's broker
+    workspace = yaml.safe_load(resources[("ConfigMap", "tradepulse-instance")]["data"]["workspace.yaml"])
+    (server,) = workspace["load_from"]
+    command = pod_of(resources, "tradepulse-user-code")["containers"][0]["command"]
+    assert server["grpc_server"]["host"] == "tradepulse-user-code"
+    assert command[:5] == ["dagster", "api", "grpc", "--module-name", "tradepulse_assets.location"]
+    assert str(server["grpc_server"]["port"]) == command[command.index("--port") + 1]
+    worker = pod_of(resources, "tradepulse-celery-worker")["containers"][0]
+    assert worker["command"][worker["command"].index("-Q") + 1] == "dagster"  # dagster-celery's queue
+
+
+def test_chart_without_celery_runs_steps_in_the_run_pod_and_with_an_existing_broker_renders_no_redis():
+    plain = rendered_chart()
+    assert not {name for kind, name in plain if "redis" in name or "celery" in name}
+    assert plain[("ConfigMap", "tradepulse-profile")]["data"]["TRADEPULSE_EXECUTOR"] == "multiprocess"
+    external = rendered_chart("celery.enabled=true", "celery.broker.enabled=false",
+                              "celery.broker.url=redis://broker.internal:6379/1", "celery.workers.replicas=4")
+    assert ("Deployment", "tradepulse-redis") not in external
+    assert external[("Deployment", "tradepulse-celery-worker")]["spec"]["replicas"] == 4
+    profile = external[("ConfigMap", "tradepulse-profile")]["data"]
+    assert profile["TRADEPULSE_CELERY_BROKER_URL"] == "redis://broker.internal:6379/1"
 
 
 @pytest.mark.parametrize(
-    ("override", "named"),
+    ("override", "release", "namespace", "named"),
     [
-        ("workers.replicas=two", "/workers/replicas"),  # the chart's values schema: a wrong type
-        ("workers.concurency=2", "concurency"),  # a misspelt key is refused, not ignored
-        ("broker.enabled=false", "broker.url is required"),  # no broker at all
+        ("celery.workers.replicas=two", "tradepulse", "tradepulse", "/celery/workers/replicas"),  # wrong type
+        ("celery.workers.concurency=2", "tradepulse", "tradepulse", "concurency"),  # misspelt: refused
+        ("celery.enabled=true,celery.broker.enabled=false", "tradepulse", "tradepulse",
+         "celery.broker.url is required"),  # no broker at all
+        ("envSecret=other-env", "tradepulse", "tradepulse", "env_secrets must name envSecret"),
+        ("webserver.port=80", "tradepulse", "default", "launches runs in namespace tradepulse"),
+        ("webserver.port=80", "prod", "tradepulse", "install the release as tradepulse"),
     ],
 )
-def test_celery_chart_refuses_bad_values_naming_them(override, named):
-    done = helm("template", "tradepulse", str(CELERY_CHART), "--set", override)
+def test_chart_refuses_bad_values_and_releases_its_instance_disagrees_with(override, release, namespace,
+                                                                           named):
+    done = helm_template(override, release=release, namespace=namespace)
     assert done.returncode != 0 and named in done.stderr, done.stderr
 
 
@@ -179,7 +216,7 @@ def test_k8s_instance_launcher_passes_dagster_k8s_schema_and_the_rest_is_the_tes
     from dagster._config import process_config
     from dagster_k8s import K8sRunLauncher
 
-    base, k8s = instance_config(DEPLOY), instance_config(DEPLOY / "k8s")
+    base, k8s = instance_config(DEPLOY), instance_config(CHART_INSTANCE)
     launcher = k8s.pop("run_launcher")
     assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
     checked = process_config(K8sRunLauncher.config_type(), launcher["config"])
