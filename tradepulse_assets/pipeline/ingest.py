@@ -336,7 +336,8 @@ def raw_objects(prefix: str, files: dict[str, bytes]) -> dict[str, bytes]:
 
 def raw_files(store: ObjectStore, prefix: str) -> dict[str, bytes]:
     """Every object under a delivery's ``prefix`` by name, a pack's members in place of the pack."""
-    files = {key.rsplit("/", 1)[-1]: store.get_bytes(key) for key in store.list_keys(prefix + "/")}
+    read = store.get_many(store.list_keys(prefix + "/"))  # on S3, concurrent GETs (a batch is one per file)
+    files = {key.rsplit("/", 1)[-1]: data for key, data in read.items()}
     pack = files.pop(RAW_PACK_NAME, None)
     return files if pack is None else {**unpack(pack), **files}
 
