@@ -127,9 +127,14 @@ def held_batches(
     A loose object wins over a member of the same name (it is newer: compaction deletes loose objects only
     after the zip is written). With ``names_only`` loose objects are not read (values None).
     """
+    return _merged(_held_objects(store, stream_prefix(market_id, session), names_only))
+
+
+def _merged(objects: list[tuple[str, dict[str, bytes | None]]]) -> dict[str, bytes | None]:
+    """The micro-batches of ``_held_objects`` by name; a loose object wins over a member of its name."""
     held: dict[str, bytes | None] = {}
     loose: dict[str, bytes | None] = {}
-    for key, batches in _held_objects(store, stream_prefix(market_id, session), names_only):
+    for key, batches in objects:
         if is_pack(key.rsplit("/", 1)[-1]):
             for name, data in batches.items():
                 held.setdefault(name, data)
@@ -143,15 +148,16 @@ def compact_stream_session(store: ObjectStore, market_id: str, session: dt.date)
     how many micro-batches were folded.
 
     Crash-safe and idempotent: the zip (old members plus new) is written atomically before any loose object
-    or pack is deleted, and readers take a loose object over a member of the same name.
+    or pack is deleted, and readers take a loose object over a member of the same name. What it deletes is
+    what it read: a micro-batch landed meanwhile stays loose for the next pass.
     """
     prefix = stream_prefix(market_id, session)
-    folded = [(key, batches) for key, batches in _held_objects(store, prefix, names_only=True)
-              if not key.endswith("/" + COMPACTED_NAME)]
+    objects = _held_objects(store, prefix, names_only=False)  # read once: folded and deleted alike
+    folded = [(key, batches) for key, batches in objects if not key.endswith("/" + COMPACTED_NAME)]
     if not folded:
         return 0
-    store.put_bytes(f"{prefix}/{COMPACTED_NAME}", pack_bytes(held_batches(store, market_id, session)),
-                    content_type="application/zip")
+    compacted = pack_bytes(_merged(objects))
+    store.put_bytes(f"{prefix}/{COMPACTED_NAME}", compacted, content_type="application/zip")
     store.delete_many(key for key, _ in folded)
     return len({name for _, batches in folded for name in batches})
 
