@@ -68,7 +68,7 @@ class TickStats:
     """What one call read: for tests and the tick benchmark (queries are what a tick costs)."""
 
     signature_queries: int = 0
-    refresh_calls: int = 0  # get_asset_check_partition_info calls (at most one a tick)
+    refresh_calls: int = 0  # latest_check_executions calls (at most one a tick)
     refreshed_keys: int = 0
 
 
