@@ -12,9 +12,11 @@ Method (rows 0..m-1 and columns m..m+n-1 are the nodes of the basis tree):
   one scan of the open rows.
 * pricing: partial Dantzig over blocks of rows (most negative reduced cost), the row minimum of
   ``cost[r, :] - v`` taken as a branch-free min reduction and the column found only for the best row.
-* pivot: the cycle through the entering cell is found by climbing from both ends with the node
-  depths; the cut-off subtree is re-hung on the entering cell (parent pointers and doubly linked
-  sibling lists) and only its potentials and depths are shifted.
+* pivot: the cycle through the entering cell is found by climbing from both ends with the subtree
+  sizes (the end with the smaller subtree cannot be the common ancestor); the cut-off subtree is
+  re-hung on the entering cell (parent pointers and doubly linked sibling lists), sizes change only
+  on the cycle, and the potentials are shifted on the smaller side of the cut: the subtree, or the
+  rest of the tree the other way (reduced costs see only differences across the cut).
 * exactness: potentials are re-derived from the tree every ``REFRESH_EVERY`` pivots and always
   before optimality is declared, so incremental rounding never decides the answer.
 * termination: after ``BLAND_AFTER`` pivots the entering rule switches to Bland's (first negative
@@ -37,7 +39,7 @@ REFRESH_EVERY = 64  # pivots between full recomputations of the potentials (no d
 # ones: every array handed to a numba function costs an atomic reference-count update or two, which
 # with one call per pivot was a third of the solve time.
 BI, BJ = 0, 1  # basic cell k is (t[BI, k], t[BJ, k]) with flow f[FLOW, k]
-PARENT, PCELL, DEPTH = 2, 3, 4  # tree node -> parent node, basic cell joining it to the parent, depth
+PARENT, PCELL, SIZE = 2, 3, 4  # tree node -> parent node, basic cell joining it to the parent, subtree size
 FIRST, NEXT, PREV = 5, 6, 7  # children as doubly linked sibling lists (a re-hung subtree is walked in O(size))
 STACK = 8
 ROW_CELLS, ROW_NODES, COL_CELLS, COL_NODES = 9, 10, 11, 12  # the pivot cycle's two sides
@@ -200,13 +202,16 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
                 t[PCELL, other] = c
                 t[STACK, tail] = other
                 tail += 1
+    for k in range(nn):
+        t[SIZE, k] = 1
+    for k in range(nn - 1, 0, -1):  # children before parents: the reverse of the breadth-first order
+        t[SIZE, t[PARENT, t[STACK, k]]] += t[SIZE, t[STACK, k]]
 
 
 @kernel
 def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
-    """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells) and depths, top-down from the root."""
+    """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells), top-down from the root."""
     f[U, 0] = 0.0
-    t[DEPTH, 0] = 0
     sp = 1
     t[STACK, 0] = 0
     while sp > 0:
@@ -215,7 +220,6 @@ def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
         if node != 0:
             p = t[PARENT, node]
             c = t[PCELL, node]
-            t[DEPTH, node] = t[DEPTH, p] + 1
             if node < m:
                 f[U, node] = cost[t[BI, c], t[BJ, c]] - f[V, p - m]
             else:
@@ -295,108 +299,120 @@ def _price_bland(cost: np.ndarray, f: np.ndarray, tol: float) -> tuple:
 def _cycle(m: int, ei: int, ej: int, t: np.ndarray) -> tuple:
     """Tree paths from row ``ei`` and column ``ej`` up to their common ancestor (cells and lower nodes).
 
-    With the entering cell '+', the cell next to it on each side is '-' and the signs alternate.
-    Returns the lengths of the row side and the column side.
+    The end with the smaller subtree climbs (an ancestor's subtree is strictly larger, so that end is
+    not the common ancestor). With the entering cell '+', the cell next to it on each side is '-' and
+    the signs alternate. Returns the lengths of the row side and the column side.
     """
     lr = 0
     lc = 0
     p = ei
     q = m + ej
-    while t[DEPTH, p] > t[DEPTH, q]:
-        t[ROW_CELLS, lr] = t[PCELL, p]
-        t[ROW_NODES, lr] = p
-        lr += 1
-        p = t[PARENT, p]
-    while t[DEPTH, q] > t[DEPTH, p]:
-        t[COL_CELLS, lc] = t[PCELL, q]
-        t[COL_NODES, lc] = q
-        lc += 1
-        q = t[PARENT, q]
     while p != q:
-        t[ROW_CELLS, lr] = t[PCELL, p]
-        t[ROW_NODES, lr] = p
-        lr += 1
-        p = t[PARENT, p]
-        t[COL_CELLS, lc] = t[PCELL, q]
-        t[COL_NODES, lc] = q
-        lc += 1
-        q = t[PARENT, q]
+        if t[SIZE, p] < t[SIZE, q]:
+            t[ROW_CELLS, lr] = t[PCELL, p]
+            t[ROW_NODES, lr] = p
+            lr += 1
+            p = t[PARENT, p]
+        else:
+            t[COL_CELLS, lc] = t[PCELL, q]
+            t[COL_NODES, lc] = q
+            lc += 1
+            q = t[PARENT, q]
     return lr, lc
 
 
 @kernel(inline="always")
-def _shift_node(m: int, node: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
-    """Depth from the parent's; potential moved by ``delta`` (row u - delta, column v + delta), no branch."""
-    t[DEPTH, node] = t[DEPTH, t[PARENT, node]] + 1
+def _shift_potential(m: int, node: int, delta: float, f: np.ndarray) -> None:
+    """Row potential u - ``delta`` or column potential v + ``delta``, without a branch."""
     col = node >= m
     f[U + col, node - m * col] += (2 * col - 1) * delta
 
 
 @kernel(inline="always")
-def _rehang(m: int, top: int, bottom: int, attach_to: int, cell: int, delta: float, t: np.ndarray,
-            f: np.ndarray) -> None:
-    """Cut the tree above ``bottom``, hang the cut-off subtree by ``top`` below ``attach_to`` via ``cell``.
+def _shift_subtree(m: int, top: int, skip: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
+    """``_shift_potential`` on the subtree of ``top``, except the subtree of ``skip`` (-1: none).
 
-    The path top -> ... -> bottom reverses (each node takes over the cell that joined its old child
-    to it); the subtree's row potentials move by ``-delta``, its column potentials by ``+delta``, and
-    its depths are re-derived (parents before children).
+    Depth first without a branch per child: popping a node pushes its next sibling and its first
+    child, each written unconditionally and kept by advancing the stack pointer only when it exists
+    (a loop over a variable number of children mispredicted about once per node). The top's own
+    siblings are outside the subtree, so the top is handled before the loop.
     """
-    lp = 0
-    node = top
-    while True:
-        t[STACK, lp] = node
-        lp += 1
-        if node == bottom:
-            break
-        node = t[PARENT, node]
-    for k in range(lp):
-        _detach(t, t[STACK, k])
-    _attach(t, top, attach_to)
-    for k in range(1, lp):
-        _attach(t, t[STACK, k], t[STACK, k - 1])
-    for k in range(lp):
-        old = t[PCELL, t[STACK, k]]
-        t[PCELL, t[STACK, k]] = cell
-        cell = old
-    # Depth first without a branch per node: popping a node pushes its next sibling and its first
-    # child, each written unconditionally and kept by advancing the stack pointer only when it exists
-    # (a loop over a variable number of children mispredicted about once per node). The top's own
-    # siblings are outside the subtree, so the top is handled before the loop.
-    _shift_node(m, top, delta, t, f)
+    _shift_potential(m, top, delta, f)
     sp = 0
     t[STACK, 0] = t[FIRST, top]
     sp += t[STACK, 0] != -1
     while sp > 0:
         sp -= 1
         node = t[STACK, sp]
-        _shift_node(m, node, delta, t, f)
         t[STACK, sp] = t[NEXT, node]
         sp += t[STACK, sp] != -1
+        if node == skip:
+            continue
+        _shift_potential(m, node, delta, f)
         t[STACK, sp] = t[FIRST, node]
         sp += t[STACK, sp] != -1
 
 
 @kernel(inline="always")
-def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) -> None:
+def _rehang(m: int, nn: int, side: int, kl: int, side_len: int, other: int, other_len: int, attach_to: int,
+            cell: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
+    """Cut the leaving cell (parent cell of ``bottom = t[side, kl]``) and hang the cut-off subtree by
+    ``top = t[side, 0]`` below ``attach_to`` via ``cell``.
+
+    ``side`` and ``other`` are the cycle's node lists (``_cycle``), ``side`` the one holding the
+    leaving cell. The path top -> ... -> bottom reverses (each node takes over the cell that joined
+    its old child to it). Sizes change on the cycle only: the bottom's old ancestors below the
+    common ancestor lose the subtree, the new ones (``other``) gain it, the reversed path is
+    re-derived. Potentials: the subtree's rows move by ``-delta`` and its columns by ``+delta``; when
+    the subtree is the larger side, the rest of the tree moves the other way instead.
+    """
+    top = t[side, 0]
+    moved = t[SIZE, t[side, kl]]
+    for k in range(kl + 1, side_len):
+        t[SIZE, t[side, k]] -= moved
+    for k in range(other_len):
+        t[SIZE, t[other, k]] += moved
+    below = 0  # new size of the path node under the one being re-derived
+    for k in range(kl, 0, -1):
+        below += t[SIZE, t[side, k]] - t[SIZE, t[side, k - 1]]
+        t[SIZE, t[side, k]] = below
+    t[SIZE, top] = moved
+    for k in range(kl + 1):
+        _detach(t, t[side, k])
+    _attach(t, top, attach_to)
+    for k in range(1, kl + 1):
+        _attach(t, t[side, k], t[side, k - 1])
+    for k in range(kl + 1):
+        old = t[PCELL, t[side, k]]
+        t[PCELL, t[side, k]] = cell
+        cell = old
+    if 2 * moved <= nn:
+        _shift_subtree(m, top, -1, delta, t, f)
+    else:
+        _shift_subtree(m, 0, top, -delta, t, f)
+
+
+@kernel(inline="always")
+def _pivot(m: int, n: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) -> None:
     """Bring cell (ei, ej) with reduced cost ``rc`` < 0 into the basis (ratio test on the cycle)."""
     lr, lc = _cycle(m, ei, ej, t)
     theta = np.inf
     leave = -1
-    bottom = -1
+    kl = -1
     leave_on_col = False
     for k in range(0, lc, 2):
         c = t[COL_CELLS, k]
         if f[FLOW, c] < theta:
             theta = f[FLOW, c]
             leave = c
-            bottom = t[COL_NODES, k]
+            kl = k
             leave_on_col = True
     for k in range(0, lr, 2):
         c = t[ROW_CELLS, k]
         if f[FLOW, c] < theta:
             theta = f[FLOW, c]
             leave = c
-            bottom = t[ROW_NODES, k]
+            kl = k
             leave_on_col = False
     for k in range(lc):
         f[FLOW, t[COL_CELLS, k]] += -theta if k % 2 == 0 else theta
@@ -408,17 +424,20 @@ def _pivot(m: int, ei: int, ej: int, rc: float, t: np.ndarray, f: np.ndarray) ->
     t[BJ, leave] = ej
     f[FLOW, leave] = theta
     if leave_on_col:
-        _rehang(m, m + ej, bottom, ei, leave, rc, t, f)
+        _rehang(m, m + n, COL_NODES, kl, lc, ROW_NODES, lr, ei, leave, rc, t, f)
     else:
-        _rehang(m, ei, bottom, m + ej, leave, -rc, t, f)
+        _rehang(m, m + n, ROW_NODES, kl, lr, COL_NODES, lc, m + ej, leave, -rc, t, f)
 
 
 # ------------------------------------------------------------------------------------------ solve
 @kernel
-def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_after: int = BLAND_AFTER) -> float:
+def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_after: int = BLAND_AFTER,
+             cost_scale: float = -1.0) -> float:
     """``emd`` using the scratch arrays ``ws`` of ``new_workspace`` (at least len(a) x len(b)).
 
     ``bland_after``: pivots before the entering rule falls back to Bland's (tests set 0 to run it).
+    ``cost_scale``: ``max |cost|`` when the caller has it (it sets the optimality tolerance), else
+    negative and it is computed here.
     """
     m = a.size
     n = b.size
@@ -426,10 +445,12 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_af
     _least_cost_start(a, b, cost, t, f)
     _build_tree(m, n, t)
     _refresh(m, cost, t, f)
-    scale = 0.0
-    for i in range(m):
-        for j in range(n):
-            scale = max(scale, abs(cost[i, j]))
+    scale = cost_scale
+    if scale < 0.0:
+        scale = 0.0
+        for i in range(m):
+            for j in range(n):
+                scale = max(scale, abs(cost[i, j]))
     tol = 1e-13 * max(scale, 1e-300)
     want = max(1, m // CANDIDATE_DIV)
     cursor = 0
@@ -451,7 +472,7 @@ def emd_with(a: np.ndarray, b: np.ndarray, cost: np.ndarray, ws: tuple, bland_af
             fresh = True
             continue
         it += 1
-        _pivot(m, ei, ej, cost[ei, ej] - f[V, ej] - f[U, ei], t, f)
+        _pivot(m, n, ei, ej, cost[ei, ej] - f[V, ej] - f[U, ei], t, f)
         fresh = False
         if it % REFRESH_EVERY == 0:
             _refresh(m, cost, t, f)
