@@ -35,7 +35,7 @@ from numba import prange
 
 from ._jit import kernel, parallel_kernel, use_threads
 from ._validate import as_float_array, require_finite, require_length
-from .transport import emd_with, new_workspace
+from .transport import BLAND_AFTER, emd_with, new_workspace
 
 DISTANCE_EPSILON = 1e-7  # GraphRicciCurvature returns curvature 0 below this endpoint distance
 MASS_EPSILON = 1e-14  # |m_x - m_y| below this is rounding of equal masses
@@ -496,11 +496,21 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, bal
         fb[j] = 0.5 * (row[sb[j]] - fb[j])
         offset -= b[j] * fb[j]
     cost = cost_buf[: na * nb].reshape((na, nb))
+    n = row.size
+    scale = 0.0
     for i in range(na):
-        _scatter_row(sa[i], ball_ptr, ball_node, ball_dist, row)
+        u = sa[i]
+        start = ball_ptr[u]
+        if ball_ptr[u + 1] - start == n:  # the ball is every node (dense graphs): its row is indexed by node
+            for j in range(nb):
+                cost[i, j] = ball_dist[start + sb[j]] - fa[i] + fb[j]
+        else:
+            _scatter_row(u, ball_ptr, ball_node, ball_dist, row)
+            for j in range(nb):
+                cost[i, j] = row[sb[j]] - fa[i] + fb[j]
         for j in range(nb):
-            cost[i, j] = row[sb[j]] - fa[i] + fb[j]
-    return 1.0 - (emd_with(a[:na], b[:nb], cost, ws) + offset) / dxy
+            scale = max(scale, abs(cost[i, j]))
+    return 1.0 - (emd_with(a[:na], b[:nb], cost, ws, BLAND_AFTER, scale) + offset) / dxy
 
 
 @kernel
