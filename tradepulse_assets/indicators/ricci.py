@@ -41,6 +41,11 @@ DISTANCE_EPSILON = 1e-7  # GraphRicciCurvature returns curvature 0 below this en
 MASS_EPSILON = 1e-14  # |m_x - m_y| below this is rounding of equal masses
 EDGE_BLOCK = 32  # edges per parallel work item (one workspace each); per-edge cost varies with the degrees
 NODE_BLOCK = 32  # Dijkstra sources per parallel work item (one set of scratch arrays each)
+# Weight of the cost shift f(z) = w (d(z, y) - d(z, x)) before the transport solve (any w gives the same
+# W1). Pivots per dense neighbourhood (200 nodes, degree 99): 252 at w = 0, 243 at 0.5, 230-233 from
+# 0.1 to 0.25; on 100 nodes (degree 76) 100 at 0.5, 89 at 0.2. Below 0.5, f stays 1-Lipschitz and the
+# shifted costs stay non-negative.
+SHIFT_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -480,9 +485,9 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, bal
         mass[v] = 0.0  # a node touched twice is taken once: its mass is zero on the second visit
     if na == 0 or nb == 0:
         return 1.0
-    # shift the cost by the 1-Lipschitz potential f(z) = (d(z, y) - d(z, x)) / 2: the optimal plan is
+    # shift the cost by the potential f(z) = SHIFT_WEIGHT (d(z, y) - d(z, x)): the optimal plan is
     # unchanged (row/column constants), W1 = emd(shifted) + sum a f - sum b f, and the least-cost start
-    # on the shifted cost is closer to optimal (about 20% fewer pivots)
+    # on the shifted cost is closer to optimal
     for i in range(na):
         fa[i] = row[sa[i]]  # d(x, .) while row holds x's ball
     for j in range(nb):
@@ -490,10 +495,10 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, bal
     _scatter_row(y, ball_ptr, ball_node, ball_dist, row)
     offset = 0.0
     for i in range(na):
-        fa[i] = 0.5 * (row[sa[i]] - fa[i])
+        fa[i] = SHIFT_WEIGHT * (row[sa[i]] - fa[i])
         offset += a[i] * fa[i]
     for j in range(nb):
-        fb[j] = 0.5 * (row[sb[j]] - fb[j])
+        fb[j] = SHIFT_WEIGHT * (row[sb[j]] - fb[j])
         offset -= b[j] * fb[j]
     cost = cost_buf[: na * nb].reshape((na, nb))
     n = row.size
