@@ -241,9 +241,16 @@ def _scan_candidates(cost: np.ndarray, t: np.ndarray, f: np.ndarray, tol: float,
     m = cost.shape[0]
     nc = 0
     r = start
+    n = cost.shape[1]
     for _ in range(m):
-        row_best = _row_min(cost, r, f, V, -1.0, cost.shape[1])
-        if row_best - f[U, r] < -tol:
+        # a count of the cells below the bar first (no min reduction, so LLVM vectorises it): about
+        # 60% of the scanned rows have no entering candidate and cost only this
+        below = f[U, r] - tol
+        hits = 0
+        for j in range(n):
+            hits += cost[r, j] - f[V, j] < below
+        if hits > 0:
+            row_best = _row_min(cost, r, f, V, -1.0, n)
             j = 0
             while cost[r, j] + -1.0 * f[V, j] != row_best:
                 j += 1
