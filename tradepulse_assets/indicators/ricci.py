@@ -43,7 +43,7 @@ EDGE_BLOCK = 32  # edges per parallel work item (one workspace each); per-edge c
 NODE_BLOCK = 32  # Dijkstra sources per parallel work item (one set of scratch arrays each)
 # Weight of the cost shift f(z) = w (d(z, y) - d(z, x)) before the transport solve (any w gives the same
 # W1). Pivots per dense neighbourhood (200 nodes, degree 99): 252 at w = 0, 243 at 0.5, 230-233 from
-# 0.1 to 0.25; on 100 nodes (degree 76) 100 at 0.5, 89 at 0.2. Below 0.5, f stays 1-Lipschitz and the
+# 0.1 to 0.25; on 100 nodes (degree 76) 100 at 0.5, 89 at 0.2. Up to 0.5, f is 1-Lipschitz, so the
 # shifted costs stay non-negative.
 SHIFT_WEIGHT = 0.25
 
