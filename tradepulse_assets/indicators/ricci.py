@@ -35,7 +35,7 @@ from numba import prange
 
 from ._jit import kernel, parallel_kernel, use_threads
 from ._validate import as_float_array, require_finite, require_length
-from .transport import BLAND_AFTER, emd_with, new_workspace
+from .transport import emd_with, new_workspace
 
 DISTANCE_EPSILON = 1e-7  # GraphRicciCurvature returns curvature 0 below this endpoint distance
 MASS_EPSILON = 1e-14  # |m_x - m_y| below this is rounding of equal masses
@@ -515,7 +515,7 @@ def _edge_curvature(x: int, y: int, indptr: np.ndarray, indices: np.ndarray, bal
                 cost[i, j] = row[sb[j]] - fa[i] + fb[j]
         for j in range(nb):
             scale = max(scale, abs(cost[i, j]))
-    return 1.0 - (emd_with(a[:na], b[:nb], cost, ws, BLAND_AFTER, scale) + offset) / dxy
+    return 1.0 - (emd_with(a[:na], b[:nb], cost, ws, cost_scale=scale) + offset) / dxy
 
 
 @kernel
