@@ -10,8 +10,11 @@ Method (rows 0..m-1 and columns m..m+n-1 are the nodes of the basis tree):
 * start: least-cost (matrix-minimum) rule, a spanning-tree basis of m + n - 1 cells with degenerate
   zero-flow cells kept; row minima are refreshed eagerly when their column closes, so each pick is
   one scan of the open rows.
-* pricing: partial Dantzig over blocks of rows (most negative reduced cost), the row minimum of
-  ``cost[r, :] - v`` taken as a branch-free min reduction and the column found only for the best row.
+* pricing: partial Dantzig over blocks of rows (most negative reduced cost), candidate cells listed
+  by a scan and re-priced until none is left.
+* every argmin (the start's cheapest open cell and row, a row's most negative reduced cost) is one
+  vectorised pass: the float's bits as an order-preserving int64 with the index in the low bits, so
+  the minimum is an integer min reduction (LLVM vectorises those, not float ones) that also says where.
 * pivot: the cycle through the entering cell is found by climbing from both ends with the subtree
   sizes (the end with the smaller subtree cannot be the common ancestor); the cut-off subtree is
   re-hung on the entering cell (parent pointers and doubly linked sibling lists), sizes change only
@@ -28,6 +31,10 @@ The optimum value is exact up to floating-point rounding.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from ._jit import kernel
 from ._validate import as_float_array, require_finite
 
@@ -51,6 +58,19 @@ ROW_BAR = 5  # start only: 0 on open rows, +inf on closed ones (as f[V] on colum
 N_FLOAT = 6
 
 
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE-754 bits of a float64 as an int64: a bit cast, free and vectorisable (``np.float64(x).view``
+    compiles to a call per element)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
 @kernel
 def new_workspace(m_max: int, n_max: int) -> tuple:
     """Scratch arrays for problems up to ``m_max`` x ``n_max``; reusable, never shared between threads."""
@@ -60,37 +80,44 @@ def new_workspace(m_max: int, n_max: int) -> tuple:
 
 # ------------------------------------------------------------------------------------------ start
 @kernel(inline="always")
-def _row_min(x: np.ndarray, i: int, y: np.ndarray, k: int, sign: float, n: int) -> float:
-    """``min_{j < n} x[i, j] + sign * y[k, j]``, branch-free with four independent accumulators.
-
-    One accumulator would chain every element behind the previous min's latency; four let the
-    scalar mins overlap (LLVM does not vectorise a floating-point min reduction here).
-    """
-    m0 = np.inf
-    m1 = np.inf
-    m2 = np.inf
-    m3 = np.inf
-    j = 0
-    while j + 4 <= n:
-        m0 = min(m0, x[i, j] + sign * y[k, j])
-        m1 = min(m1, x[i, j + 1] + sign * y[k, j + 1])
-        m2 = min(m2, x[i, j + 2] + sign * y[k, j + 2])
-        m3 = min(m3, x[i, j + 3] + sign * y[k, j + 3])
-        j += 4
-    while j < n:
-        m0 = min(m0, x[i, j] + sign * y[k, j])
-        j += 1
-    return min(min(m0, m1), min(m2, m3))
+def _order_key(x: float) -> int:
+    """An int64 ordered as the float64 ``x`` (NaN aside): its bits, with a negative's magnitude bits flipped
+    (sign and magnitude to two's complement order; -0.0 sorts just below 0.0)."""
+    bits = _bits(x)
+    return bits ^ ((bits >> 63) & 0x7FFFFFFFFFFFFFFF)
 
 
 @kernel(inline="always")
-def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray) -> tuple:
-    """Cheapest open cell of row ``i`` (a closed column j has ``f[V, j] = inf``): min, then search."""
-    best = _row_min(cost, i, f, V, 1.0, cost.shape[1])
-    arg = 0
-    while cost[i, arg] + f[V, arg] != best:
-        arg += 1
-    return best, arg
+def _index_mask(n: int) -> int:
+    """Low bits enough to hold an index below ``n``."""
+    mask = 1
+    while mask < n:
+        mask *= 2
+    return mask - 1
+
+
+@kernel(inline="always")
+def _row_argmin(x: np.ndarray, i: int, y: np.ndarray, k: int, sign: float, n: int, mask: int) -> int:
+    """A ``j < n`` minimising ``x[i, j] + sign * y[k, j]``, up to ``mask`` ulps (then the lowest index wins).
+
+    The value's order key with ``j`` in its low bits (``mask`` from ``_index_mask(n)``): one integer min
+    reduction gives the minimum and its place, in a pass LLVM vectorises (it does not vectorise a
+    float min reduction, and a separate search for the place cost another pass). A start cell or an
+    entering cell need only be near-cheapest; for the optimality test, a cell cheaper by at most
+    ``mask`` ulps of the row's values can hide behind the one found, which widens the 1e-13 relative
+    tolerance by about as much (for Ollivier's supports, mask < 256: 6e-14).
+    """
+    best = np.iinfo(np.int64).max
+    for j in range(n):
+        best = min(best, (_order_key(x[i, j] + sign * y[k, j]) & ~mask) | j)
+    return best & mask
+
+
+@kernel(inline="always")
+def _open_row_minimum(cost: np.ndarray, i: int, f: np.ndarray, mask: int) -> tuple:
+    """Cheapest open cell of row ``i`` (a closed column j has ``f[V, j] = inf``): its cost and column."""
+    arg = _row_argmin(cost, i, f, V, 1.0, cost.shape[1], mask)
+    return cost[i, arg] + f[V, arg], arg
 
 
 @kernel
@@ -104,22 +131,21 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
     """
     m = a.size
     n = b.size
+    col_mask = _index_mask(n)
+    row_mask = _index_mask(m)
     for i in range(m):  # element loops, not slice assignments: those cost seconds of compile time
         f[REM_A, i] = a[i]
     for j in range(n):
         f[REM_B, j] = b[j]
         f[V, j] = 0.0
     for i in range(m):
-        f[U, i], t[ROW_CELLS, i] = _open_row_minimum(cost, i, f)
+        f[U, i], t[ROW_CELLS, i] = _open_row_minimum(cost, i, f, col_mask)
         f[ROW_BAR, i] = 0.0
     rows_left = m
     cols_left = n
     nb = m + n - 1
     for c in range(nb):
-        best = _row_min(f, U, f, ROW_BAR, 1.0, m)
-        i = 0
-        while f[U, i] + f[ROW_BAR, i] != best:
-            i += 1
+        i = _row_argmin(f, U, f, ROW_BAR, 1.0, m, row_mask)
         j = t[ROW_CELLS, i]
         q = min(f[REM_A, i], f[REM_B, j])
         t[BI, c] = i
@@ -137,7 +163,7 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
             cols_left -= 1
             for r in range(m):
                 if t[ROW_CELLS, r] == j and f[ROW_BAR, r] == 0.0:
-                    f[U, r], t[ROW_CELLS, r] = _open_row_minimum(cost, r, f)
+                    f[U, r], t[ROW_CELLS, r] = _open_row_minimum(cost, r, f, col_mask)
 
 
 # ------------------------------------------------------------------------------------- basis tree
@@ -242,18 +268,10 @@ def _scan_candidates(cost: np.ndarray, t: np.ndarray, f: np.ndarray, tol: float,
     nc = 0
     r = start
     n = cost.shape[1]
+    mask = _index_mask(n)
     for _ in range(m):
-        # a count of the cells below the bar first (no min reduction, so LLVM vectorises it): about
-        # 60% of the scanned rows have no entering candidate and cost only this
-        below = f[U, r] - tol
-        hits = 0
-        for j in range(n):
-            hits += cost[r, j] - f[V, j] < below
-        if hits > 0:
-            row_best = _row_min(cost, r, f, V, -1.0, n)
-            j = 0
-            while cost[r, j] + -1.0 * f[V, j] != row_best:
-                j += 1
+        j = _row_argmin(cost, r, f, V, -1.0, n, mask)
+        if cost[r, j] - f[V, j] - f[U, r] < -tol:
             t[CAND_I, nc] = r
             t[CAND_J, nc] = j
             nc += 1

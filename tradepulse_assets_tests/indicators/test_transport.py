@@ -73,6 +73,22 @@ def test_emd_on_problems_long_enough_to_refresh_the_potentials():
         assert emd(a, b, cost) == pytest.approx(w1_linprog(a, b, cost), abs=1e-11)
 
 
+def test_emd_with_signed_costs_of_every_magnitude_matches_lp():
+    """The start and the pricing compare cells through integer order keys of the float costs: negative,
+    zero and positive costs from 1e-6 to 1e6 in one matrix, tied negative integers, and rows wider than
+    a few index bits must all order as the floats do."""
+    rng = np.random.default_rng(26)
+    for m, n in ((7, 9), (12, 3), (5, 140), (140, 6)):
+        a, b, _ = _problem(rng, m, n, "random")
+        signed = rng.choice([-1.0, 1.0], (m, n)) * 10.0 ** rng.uniform(-6, 6, (m, n))
+        signed[rng.random((m, n)) < 0.1] = 0.0
+        tied = rng.integers(-3, 1, (m, n)).astype(float)
+        for cost in (signed, tied):
+            expected = w1_linprog(a, b, cost)
+            assert emd(a, b, cost) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+            assert emd(a, b, cost, 0) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
 def test_emd_permutation_assignment_is_exact():
     """Uniform masses with a permutation of zero-cost cells: the optimum is 0 and every basis is degenerate."""
     rng = np.random.default_rng(22)
