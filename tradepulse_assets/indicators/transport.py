@@ -17,9 +17,12 @@ Method (rows 0..m-1 and columns m..m+n-1 are the nodes of the basis tree):
   the minimum is an integer min reduction (LLVM vectorises those, not float ones) that also says where.
 * pivot: the cycle through the entering cell is found by climbing from both ends with the subtree
   sizes (the end with the smaller subtree cannot be the common ancestor); the cut-off subtree is
-  re-hung on the entering cell (parent pointers and doubly linked sibling lists), sizes change only
-  on the cycle, and the potentials are shifted on the smaller side of the cut: the subtree, or the
-  rest of the tree the other way (reduced costs see only differences across the cut).
+  re-hung on the entering cell, sizes change only on the cycle, and the potentials are shifted on
+  the smaller side of the cut: the subtree, or the rest of the tree the other way (reduced costs
+  see only differences across the cut).
+* tree layout: parent pointers, subtree sizes and the preorder as a cyclic linked list with each
+  subtree's last node, so a subtree is a run of the list and either side of a cut is walked by
+  following one pointer per node (a depth-first walk over child lists cost three times as much).
 * exactness: potentials are re-derived from the tree every ``REFRESH_EVERY`` pivots and always
   before optimality is declared, so incremental rounding never decides the answer.
 * termination: after ``BLAND_AFTER`` pivots the entering rule switches to Bland's (first negative
@@ -47,8 +50,8 @@ REFRESH_EVERY = 64  # pivots between full recomputations of the potentials (no d
 # with one call per pivot was a third of the solve time.
 BI, BJ = 0, 1  # basic cell k is (t[BI, k], t[BJ, k]) with flow f[FLOW, k]
 PARENT, PCELL, SIZE = 2, 3, 4  # tree node -> parent node, basic cell joining it to the parent, subtree size
-FIRST, NEXT, PREV = 5, 6, 7  # children as doubly linked sibling lists (a re-hung subtree is walked in O(size))
-STACK = 8
+THREAD, REV, LAST = 5, 6, 7  # preorder as a cyclic list (successor, predecessor); last node of each subtree
+STACK = 8  # building: the depth-first stack; a pivot: the stem's old preorder boundaries
 ROW_CELLS, ROW_NODES, COL_CELLS, COL_NODES = 9, 10, 11, 12  # the pivot cycle's two sides
 ADJ, OFFS = 13, 14  # basis cells by node, to build the first tree
 CAND_I, CAND_J = 15, 16  # candidate list of the pricing: entering cells found by the last scan
@@ -168,31 +171,15 @@ def _least_cost_start(a: np.ndarray, b: np.ndarray, cost: np.ndarray, t: np.ndar
 
 # ------------------------------------------------------------------------------------- basis tree
 @kernel(inline="always")
-def _attach(t: np.ndarray, node: int, new_parent: int) -> None:
-    t[PARENT, node] = new_parent
-    t[PREV, node] = -1
-    head = t[FIRST, new_parent]
-    t[NEXT, node] = head
-    if head != -1:
-        t[PREV, head] = node
-    t[FIRST, new_parent] = node
-
-
-@kernel(inline="always")
-def _detach(t: np.ndarray, node: int) -> None:
-    prv = t[PREV, node]
-    nxt = t[NEXT, node]
-    if prv != -1:
-        t[NEXT, prv] = nxt
-    else:
-        t[FIRST, t[PARENT, node]] = nxt
-    if nxt != -1:
-        t[PREV, nxt] = prv
+def _link(t: np.ndarray, before: int, after: int) -> None:
+    """Make ``after`` follow ``before`` in the preorder list."""
+    t[THREAD, before] = after
+    t[REV, after] = before
 
 
 @kernel
 def _build_tree(m: int, n: int, t: np.ndarray) -> None:
-    """Parent pointers, parent cells and child lists of the basis cells, as a tree rooted at row 0."""
+    """Parent pointers, parent cells, sizes and preorder list of the basis cells (a tree rooted at row 0)."""
     nn = m + n
     nb = nn - 1
     for k in range(nn + 1):
@@ -210,51 +197,54 @@ def _build_tree(m: int, n: int, t: np.ndarray) -> None:
         t[OFFS, k] = t[OFFS, k - 1]
     t[OFFS, 0] = 0
     for k in range(nn):
-        t[FIRST, k] = -1
         t[PARENT, k] = -2  # unvisited
+        t[SIZE, k] = 1
+        t[LAST, k] = -1
     t[PARENT, 0] = -1
     t[PCELL, 0] = -1
-    t[STACK, 0] = 0  # breadth-first queue
-    head = 0
-    tail = 1
-    while head < tail:
-        node = t[STACK, head]
-        head += 1
+    t[STACK, 0] = 0  # depth first: a popped node is next in preorder, its unvisited neighbours its children
+    sp = 1
+    prev = -1
+    while sp > 0:
+        sp -= 1
+        node = t[STACK, sp]
+        if prev != -1:
+            _link(t, prev, node)
+        prev = node
         for p in range(t[OFFS, node], t[OFFS, node + 1]):
             c = t[ADJ, p]
             other = m + t[BJ, c] if node < m else t[BI, c]
             if t[PARENT, other] == -2:
-                _attach(t, other, node)
+                t[PARENT, other] = node
                 t[PCELL, other] = c
-                t[STACK, tail] = other
-                tail += 1
-    for k in range(nn):
-        t[SIZE, k] = 1
-    for k in range(nn - 1, 0, -1):  # children before parents: the reverse of the breadth-first order
-        t[SIZE, t[PARENT, t[STACK, k]]] += t[SIZE, t[STACK, k]]
+                t[STACK, sp] = other
+                sp += 1
+    _link(t, prev, 0)
+    node = prev
+    for _ in range(nn):  # reverse preorder: a node comes after its subtree, whose first node seen is its last
+        if t[LAST, node] == -1:
+            t[LAST, node] = node
+        p = t[PARENT, node]
+        if p >= 0:
+            t[SIZE, p] += t[SIZE, node]
+            if t[LAST, p] == -1:
+                t[LAST, p] = t[LAST, node]
+        node = t[REV, node]
 
 
 @kernel
 def _refresh(m: int, cost: np.ndarray, t: np.ndarray, f: np.ndarray) -> None:
     """Potentials (u of row 0 = 0, ``u_i + v_j = cost`` on basic cells), top-down from the root."""
     f[U, 0] = 0.0
-    sp = 1
-    t[STACK, 0] = 0
-    while sp > 0:
-        sp -= 1
-        node = t[STACK, sp]
-        if node != 0:
-            p = t[PARENT, node]
-            c = t[PCELL, node]
-            if node < m:
-                f[U, node] = cost[t[BI, c], t[BJ, c]] - f[V, p - m]
-            else:
-                f[V, node - m] = cost[t[BI, c], t[BJ, c]] - f[U, p]
-        child = t[FIRST, node]
-        while child != -1:
-            t[STACK, sp] = child
-            sp += 1
-            child = t[NEXT, child]
+    node = t[THREAD, 0]
+    while node != 0:  # preorder: the parent's potential is set before the child's
+        p = t[PARENT, node]
+        c = t[PCELL, node]
+        if node < m:
+            f[U, node] = cost[t[BI, c], t[BJ, c]] - f[V, p - m]
+        else:
+            f[V, node - m] = cost[t[BI, c], t[BJ, c]] - f[U, p]
+        node = t[THREAD, node]
 
 
 # ---------------------------------------------------------------------------------------- pricing
@@ -354,28 +344,11 @@ def _shift_potential(m: int, node: int, delta: float, f: np.ndarray) -> None:
 
 
 @kernel(inline="always")
-def _shift_subtree(m: int, top: int, skip: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
-    """``_shift_potential`` on the subtree of ``top``, except the subtree of ``skip`` (-1: none).
-
-    Depth first without a branch per child: popping a node pushes its next sibling and its first
-    child, each written unconditionally and kept by advancing the stack pointer only when it exists
-    (a loop over a variable number of children mispredicted about once per node). The top's own
-    siblings are outside the subtree, so the top is handled before the loop.
-    """
-    _shift_potential(m, top, delta, f)
-    sp = 0
-    t[STACK, 0] = t[FIRST, top]
-    sp += t[STACK, 0] != -1
-    while sp > 0:
-        sp -= 1
-        node = t[STACK, sp]
-        t[STACK, sp] = t[NEXT, node]
-        sp += t[STACK, sp] != -1
-        if node == skip:
-            continue
+def _shift_run(m: int, node: int, count: int, delta: float, t: np.ndarray, f: np.ndarray) -> None:
+    """``_shift_potential`` on ``count`` consecutive nodes of the preorder list from ``node``."""
+    for _ in range(count):
         _shift_potential(m, node, delta, f)
-        t[STACK, sp] = t[FIRST, node]
-        sp += t[STACK, sp] != -1
+        node = t[THREAD, node]
 
 
 @kernel(inline="always")
@@ -385,36 +358,75 @@ def _rehang(m: int, nn: int, side: int, kl: int, side_len: int, other: int, othe
     ``top = t[side, 0]`` below ``attach_to`` via ``cell``.
 
     ``side`` and ``other`` are the cycle's node lists (``_cycle``), ``side`` the one holding the
-    leaving cell. The path top -> ... -> bottom reverses (each node takes over the cell that joined
+    leaving cell. The stem top -> ... -> bottom reverses (each node takes over the cell that joined
     its old child to it). Sizes change on the cycle only: the bottom's old ancestors below the
-    common ancestor lose the subtree, the new ones (``other``) gain it, the reversed path is
-    re-derived. Potentials: the subtree's rows move by ``-delta`` and its columns by ``+delta``; when
-    the subtree is the larger side, the rest of the tree moves the other way instead.
+    common ancestor lose the subtree, the new ones (``other``) gain it, the stem is re-derived.
+
+    Preorder: the subtree's run leaves the list and comes back right after ``attach_to``, re-rooted:
+    the top's old subtree, then each stem node's own part (its old run without its child's, that
+    is the piece before the child's run and the piece after it). A subtree's last node changes for
+    the stem nodes (all end where the new run ends), for the old ancestors whose run ended with the
+    subtree, and for the new ones whose run ended at ``attach_to``. Potentials: the subtree's rows
+    move by ``-delta`` and its columns by ``+delta``; when the subtree is the larger side, the rest
+    of the tree (the rest of the cyclic list) moves the other way instead.
     """
     top = t[side, 0]
-    moved = t[SIZE, t[side, kl]]
+    bottom = t[side, kl]
+    moved = t[SIZE, bottom]
     for k in range(kl + 1, side_len):
         t[SIZE, t[side, k]] -= moved
     for k in range(other_len):
         t[SIZE, t[other, k]] += moved
-    below = 0  # new size of the path node under the one being re-derived
+    below = 0  # new size of the stem node under the one being re-derived
     for k in range(kl, 0, -1):
         below += t[SIZE, t[side, k]] - t[SIZE, t[side, k - 1]]
         t[SIZE, t[side, k]] = below
     t[SIZE, top] = moved
-    for k in range(kl + 1):
-        _detach(t, t[side, k])
-    _attach(t, top, attach_to)
+
+    old_parent = t[PARENT, bottom]
+    old_last = t[LAST, bottom]
+    before = t[REV, bottom]
+    _link(t, before, t[THREAD, old_last])  # the run leaves the list
+    end = t[LAST, top]  # the new run so far: the top's old subtree
+    after_child = t[THREAD, end]  # old successor of the child's run
+    piece_end = t[REV, top]  # old predecessor of the child's run: the end of the node's first piece
     for k in range(1, kl + 1):
-        _attach(t, t[side, k], t[side, k - 1])
+        node = t[side, k]
+        child_last = t[LAST, t[side, k - 1]]
+        node_last = t[LAST, node]
+        next_piece_end = t[REV, node]
+        next_after_child = t[THREAD, node_last] if node_last != child_last else after_child
+        _link(t, end, node)
+        if node_last != child_last:  # a second piece, after the child's run
+            _link(t, piece_end, after_child)
+            end = node_last
+        else:
+            end = piece_end
+        piece_end = next_piece_end
+        after_child = next_after_child
+    _link(t, end, t[THREAD, attach_to])
+    _link(t, attach_to, top)
+    u = old_parent
+    while u != -1 and t[LAST, u] == old_last:
+        t[LAST, u] = before
+        u = t[PARENT, u]
+    u = attach_to
+    while u != -1 and t[LAST, u] == attach_to:
+        t[LAST, u] = end
+        u = t[PARENT, u]
+    t[PARENT, top] = attach_to
+    t[LAST, top] = end
+    for k in range(1, kl + 1):
+        t[PARENT, t[side, k]] = t[side, k - 1]
+        t[LAST, t[side, k]] = end
     for k in range(kl + 1):
         old = t[PCELL, t[side, k]]
         t[PCELL, t[side, k]] = cell
         cell = old
     if 2 * moved <= nn:
-        _shift_subtree(m, top, -1, delta, t, f)
+        _shift_run(m, top, moved, delta, t, f)
     else:
-        _shift_subtree(m, 0, top, -delta, t, f)
+        _shift_run(m, t[THREAD, end], nn - moved, -delta, t, f)
 
 
 @kernel(inline="always")
